@@ -1,0 +1,28 @@
+//! `mountleak_exporter scan`: one report to stdout. Exit 0 no leaks, 1 leaks, 2 could not scan.
+
+use std::path::Path;
+
+use crate::config::Output;
+use crate::report::{self, FirstSeen, Report};
+use crate::runtime::Runtime;
+use crate::scanner;
+
+pub const EXIT_CLEAN: u8 = 0;
+pub const EXIT_LEAKS: u8 = 1;
+pub const EXIT_FAILED: u8 = 2;
+
+pub fn scan(procfs: &Path, runtime: &dyn Runtime, output: Output) -> (Report, String, u8) {
+    let report = scanner::scan_once(procfs, runtime, &mut FirstSeen::default());
+    let text = match output {
+        Output::Json => serde_json::to_string_pretty(&report).expect("report serializes") + "\n",
+        Output::Text => report::render_text(&report),
+    };
+    let code = if !report.scan.success {
+        EXIT_FAILED
+    } else if report.leaks.is_empty() {
+        EXIT_CLEAN
+    } else {
+        EXIT_LEAKS
+    };
+    (report, text, code)
+}

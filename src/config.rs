@@ -1,0 +1,196 @@
+//! Command line and environment, Prometheus-style flag names.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "mountleak_exporter",
+    version,
+    about = "Prometheus exporter for container mounts leaked into other mount namespaces"
+)]
+pub struct Config {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Address to listen on for HTTP (`:port` listens on every interface).
+    #[arg(
+        long = "web.listen-address",
+        env = "MOUNTLEAK_WEB_LISTEN_ADDRESS",
+        default_value = ":39101",
+        global = true
+    )]
+    pub listen_address: String,
+
+    /// Path under which to expose metrics.
+    #[arg(
+        long = "web.telemetry-path",
+        env = "MOUNTLEAK_WEB_TELEMETRY_PATH",
+        default_value = "/metrics",
+        global = true
+    )]
+    pub telemetry_path: String,
+
+    /// procfs mountpoint (the host's /proc, e.g. /host/proc in a container).
+    #[arg(
+        long = "path.procfs",
+        env = "MOUNTLEAK_PATH_PROCFS",
+        default_value = "/proc",
+        global = true
+    )]
+    pub procfs: PathBuf,
+
+    /// Docker Engine API address (unix:// or tcp://).
+    #[arg(
+        long = "docker.host",
+        env = "DOCKER_HOST",
+        default_value = "unix:///var/run/docker.sock",
+        global = true
+    )]
+    pub docker_host: String,
+
+    /// Timeout of each Docker API call.
+    #[arg(long = "docker.timeout", env = "MOUNTLEAK_DOCKER_TIMEOUT", default_value = "5s", value_parser = parse_duration, global = true)]
+    pub docker_timeout: Duration,
+
+    /// Docker data root to recognise before Docker answers (its DockerRootDir is added when it does).
+    #[arg(
+        long = "docker.root",
+        env = "MOUNTLEAK_DOCKER_ROOT",
+        default_value = "/var/lib/docker",
+        global = true
+    )]
+    pub docker_root: String,
+
+    /// Docker exec root, where sandbox network namespaces live in netns/ (roots seen in SandboxKey are added).
+    #[arg(
+        long = "docker.exec-root",
+        env = "MOUNTLEAK_DOCKER_EXEC_ROOT",
+        default_value = "/run/docker",
+        global = true
+    )]
+    pub docker_exec_root: String,
+
+    /// How often to re-list containers besides following events.
+    #[arg(long = "docker.resync-interval", env = "MOUNTLEAK_DOCKER_RESYNC_INTERVAL", default_value = "60s", value_parser = parse_duration, global = true)]
+    pub docker_resync_interval: Duration,
+
+    /// Reuse a scan of /proc for scrapes within this interval.
+    #[arg(long = "scan.min-interval", env = "MOUNTLEAK_SCAN_MIN_INTERVAL", default_value = "5s", value_parser = parse_duration, global = true)]
+    pub scan_min_interval: Duration,
+
+    /// Only log messages with the given severity or above (error, warn, info, debug, trace).
+    #[arg(
+        long = "log.level",
+        env = "MOUNTLEAK_LOG_LEVEL",
+        default_value = "info",
+        global = true
+    )]
+    pub log_level: String,
+
+    /// Output format of log messages.
+    #[arg(
+        long = "log.format",
+        env = "MOUNTLEAK_LOG_FORMAT",
+        value_enum,
+        default_value = "logfmt",
+        global = true
+    )]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Scan once and print the leaks. Exit status: 0 none, 1 leaks found, 2 could not scan.
+    Scan {
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Logfmt,
+    Json,
+}
+
+/// Parses `500ms`, `5s`, `2m`, `1h` (and a bare number of seconds).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?}: expected e.g. 5s, 500ms, 2m"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("invalid duration unit in {s:?}: use ms, s, m or h")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("invalid duration {s:?}: {e}"))
+}
+
+impl Config {
+    /// `:port` means every interface, as in other Prometheus exporters.
+    pub fn socket_address(&self) -> String {
+        match self.listen_address.strip_prefix(':') {
+            Some(port) => format!("0.0.0.0:{port}"),
+            None => self.listen_address.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5s").unwrap(), Duration::from_secs(5));
+        assert_eq!(parse_duration("0s").unwrap(), Duration::ZERO);
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
+        assert!(parse_duration("5x").is_err());
+        assert!(parse_duration("s").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn defaults_run_as_is_on_a_docker_host() {
+        let c = Config::try_parse_from(["mountleak_exporter"]).unwrap();
+        assert_eq!(c.socket_address(), "0.0.0.0:39101");
+        assert_eq!(c.telemetry_path, "/metrics");
+        assert_eq!(c.procfs, PathBuf::from("/proc"));
+        assert_eq!(c.scan_min_interval, Duration::from_secs(5));
+        assert!(c.command.is_none());
+        let c = Config::try_parse_from([
+            "x",
+            "scan",
+            "--output",
+            "json",
+            "--path.procfs",
+            "/host/proc",
+        ])
+        .unwrap();
+        assert!(matches!(
+            c.command,
+            Some(Command::Scan {
+                output: Output::Json
+            })
+        ));
+        assert_eq!(c.procfs, PathBuf::from("/host/proc"));
+    }
+}

@@ -1,0 +1,244 @@
+//! The only code that reads `/proc`: process list, mount namespaces, mount tables, cgroups.
+//!
+//! One scan reads each distinct mount namespace's table once (keyed by the namespace's
+//! device+inode and the process root, since a chrooted process sees a different table), one
+//! `ns/mnt` stat and one `root` readlink per process, and `comm`/`cgroup` only for processes in
+//! namespaces that hold container mounts. Mount points are only ever parsed as text: stat'ing
+//! a leaked mount point could hang on a dead NFS server.
+
+pub mod cgroup;
+pub mod mountinfo;
+
+use std::collections::HashMap;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::layout::{ContainerPath, Layout};
+pub use mountinfo::Mount;
+
+/// Identity of what a process sees as its mount table.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct NamespaceKey {
+    /// Device of the nsfs inode (namespace inodes are only unique per device).
+    pub device: u64,
+    pub inode: u64,
+    /// The process root (`/proc/<pid>/root`); mount points are relative to it.
+    pub root: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProcessInfo {
+    pub pid: u32,
+    pub comm: String,
+    pub unit: Option<String>,
+    /// Set when the process itself runs in a container.
+    pub container_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerMount {
+    pub mount: Mount,
+    pub path: ContainerPath,
+}
+
+#[derive(Debug, Clone)]
+pub struct MountNamespace {
+    pub key: NamespaceKey,
+    /// Every pid seen in this namespace, ascending.
+    pub pids: Vec<u32>,
+    /// Details of the pids, read only for namespaces (other than PID 1's) that hold
+    /// container mounts.
+    pub processes: Arc<[ProcessInfo]>,
+    pub container_mounts: Vec<ContainerMount>,
+}
+
+/// What a scan could not see, by reason. None of it fails the scan.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ScanErrors {
+    /// The process exited (or became a zombie) while being read.
+    pub vanished: u64,
+    pub permission_denied: u64,
+    /// Mountinfo lines that did not parse.
+    pub parse: u64,
+    pub other: u64,
+}
+
+impl ScanErrors {
+    pub fn by_reason(&self) -> [(&'static str, u64); 4] {
+        [
+            ("vanished", self.vanished),
+            ("permission_denied", self.permission_denied),
+            ("parse", self.parse),
+            ("other", self.other),
+        ]
+    }
+
+    fn count(&mut self, err: &io::Error) {
+        match err.raw_os_error() {
+            // ESRCH: gone; EINVAL: a zombie's mountinfo (its namespace is already released).
+            Some(libc_errno::ENOENT | libc_errno::ESRCH | libc_errno::EINVAL) => self.vanished += 1,
+            Some(libc_errno::EACCES | libc_errno::EPERM) => self.permission_denied += 1,
+            _ => match err.kind() {
+                io::ErrorKind::NotFound => self.vanished += 1,
+                io::ErrorKind::PermissionDenied => self.permission_denied += 1,
+                _ => self.other += 1,
+            },
+        }
+    }
+
+    fn count_proc(&mut self, err: &procfs::ProcError) {
+        match err {
+            procfs::ProcError::NotFound(_) | procfs::ProcError::Incomplete(_) => self.vanished += 1,
+            procfs::ProcError::PermissionDenied(_) => self.permission_denied += 1,
+            procfs::ProcError::Io(e, _) => self.count(e),
+            _ => self.other += 1,
+        }
+    }
+}
+
+/// Errno values we tell apart; spelled here to avoid a libc dependency for five constants.
+mod libc_errno {
+    pub const EPERM: i32 = 1;
+    pub const ENOENT: i32 = 2;
+    pub const ESRCH: i32 = 3;
+    pub const EACCES: i32 = 13;
+    pub const EINVAL: i32 = 22;
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct HostSnapshot {
+    pub namespaces: Vec<MountNamespace>,
+    pub processes_scanned: u64,
+    pub errors: ScanErrors,
+}
+
+/// Reads the host as seen through `procfs` (normally `/proc`, `/host/proc` in a container).
+/// Fails only when the process list itself cannot be read.
+pub fn scan(procfs: &Path, layout: &Layout) -> crate::Result<HostSnapshot> {
+    let _span = tracing::debug_span!("host_scan", procfs = %procfs.display()).entered();
+    let entries = std::fs::read_dir(procfs).map_err(|source| crate::Error::ProcfsUnreadable {
+        path: procfs.to_path_buf(),
+        source,
+    })?;
+    let mut pids: Vec<u32> = entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    pids.sort_unstable();
+
+    let mut errors = ScanErrors::default();
+    let mut groups: HashMap<NamespaceKey, Vec<u32>> = HashMap::new();
+    let mut pid_dir = procfs.to_path_buf();
+    for &pid in &pids {
+        pid_dir.push(pid.to_string());
+        match namespace_of(&pid_dir) {
+            Ok(key) => groups.entry(key).or_default().push(pid),
+            Err(e) => errors.count(&e),
+        }
+        pid_dir.pop();
+    }
+
+    let mut namespaces = Vec::with_capacity(groups.len());
+    for (key, pids) in groups {
+        let Some(mounts) = read_container_mounts(procfs, &key, &pids, layout, &mut errors) else {
+            continue;
+        };
+        let processes: Arc<[ProcessInfo]> = if mounts.is_empty() || pids.first() == Some(&1) {
+            Arc::from([])
+        } else {
+            pids.iter()
+                .filter_map(|&pid| match process_info(procfs, pid) {
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        errors.count_proc(&e);
+                        None
+                    }
+                })
+                .collect()
+        };
+        namespaces.push(MountNamespace {
+            key,
+            pids,
+            processes,
+            container_mounts: mounts,
+        });
+    }
+    namespaces.sort_by(|a, b| a.pids.first().cmp(&b.pids.first()));
+    Ok(HostSnapshot {
+        namespaces,
+        processes_scanned: pids.len() as u64,
+        errors,
+    })
+}
+
+fn namespace_of(pid_dir: &Path) -> io::Result<NamespaceKey> {
+    // stat follows the magic link to the nsfs inode: one syscall gives device and inode.
+    let meta = std::fs::metadata(pid_dir.join("ns/mnt"))?;
+    let root = std::fs::read_link(pid_dir.join("root"))?;
+    Ok(NamespaceKey {
+        device: meta.dev(),
+        inode: meta.ino(),
+        root: root.to_string_lossy().into_owned(),
+    })
+}
+
+/// Reads the namespace's table through the first of its pids that is still there.
+/// `None` when every pid vanished.
+fn read_container_mounts(
+    procfs: &Path,
+    key: &NamespaceKey,
+    pids: &[u32],
+    layout: &Layout,
+    errors: &mut ScanErrors,
+) -> Option<Vec<ContainerMount>> {
+    for &pid in pids {
+        let text = match std::fs::read(procfs.join(pid.to_string()).join("mountinfo")) {
+            Ok(t) => t,
+            Err(e) => {
+                errors.count(&e);
+                continue;
+            }
+        };
+        let mut out = Vec::new();
+        for parsed in mountinfo::parse(&text) {
+            let mount = match parsed {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::debug!(pid, error = %e, "skipping mountinfo line");
+                    errors.parse += 1;
+                    continue;
+                }
+            };
+            let full = if key.root == "/" {
+                None
+            } else {
+                Some(format!(
+                    "{}{}",
+                    key.root.trim_end_matches('/'),
+                    mount.mount_point
+                ))
+            };
+            if let Some(path) = layout.classify(full.as_deref().unwrap_or(&mount.mount_point)) {
+                out.push(ContainerMount { mount, path });
+            }
+        }
+        return Some(out);
+    }
+    None
+}
+
+fn process_info(procfs: &Path, pid: u32) -> procfs::ProcResult<ProcessInfo> {
+    // The Process holds an fd: read what we need and drop it here.
+    let proc = procfs::process::Process::new_with_root(procfs.join(pid.to_string()))?;
+    let comm = proc.stat()?.comm;
+    let owner = cgroup::owner(&proc.cgroups()?.0);
+    Ok(ProcessInfo {
+        pid,
+        comm,
+        unit: owner.unit,
+        container_id: owner.container_id,
+    })
+}

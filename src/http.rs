@@ -1,0 +1,159 @@
+//! HTTP: `/metrics`, the landing page `/`, `/healthz`, `/api/v1/leaks`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Json, Response};
+use axum::routing::get;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::metrics;
+use crate::report::{LeakReport, Report};
+use crate::scanner::Scanner;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub scanner: Arc<Scanner>,
+    pub telemetry_path: String,
+}
+
+pub fn router(state: AppState) -> Router {
+    let telemetry = state.telemetry_path.clone();
+    let mut router = Router::new()
+        .route("/", get(index))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/api/v1/leaks", get(leaks));
+    router = router.route(&telemetry, get(metrics_handler));
+    router
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(30),
+        ))
+        .with_state(state)
+}
+
+async fn metrics_handler(State(state): State<AppState>) -> Response {
+    let report = state.scanner.report().await;
+    let min_interval = state.scanner.min_interval().as_secs_f64();
+    match tokio::task::spawn_blocking(move || metrics::render(report, min_interval)).await {
+        Ok(Ok(body)) => ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], body).into_response(),
+        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    }
+}
+
+async fn leaks(State(state): State<AppState>) -> Json<Arc<Report>> {
+    Json(state.scanner.report().await)
+}
+
+async fn index(State(state): State<AppState>) -> Html<String> {
+    let report = state.scanner.report().await;
+    Html(render_index(&report, &state.telemetry_path))
+}
+
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn age(first_seen: f64, now: f64) -> String {
+    let s = (now - first_seen).max(0.0) as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{}s", s / 60, s % 60),
+        3600..86400 => format!("{}h{}m", s / 3600, (s % 3600) / 60),
+        _ => format!("{}d{}h", s / 86400, (s % 86400) / 3600),
+    }
+}
+
+fn row(l: &LeakReport, now: f64) -> String {
+    let container = match &l.container {
+        Some(c) if !c.name.is_empty() => format!("{} ({})", c.name, c.state),
+        Some(c) => format!("{} ({})", crate::report::short(&c.id), c.state),
+        None => "-".into(),
+    };
+    let container = match &l.volume {
+        Some(v) => format!("volume {v}; {container}"),
+        None => container,
+    };
+    format!(
+        "<tr class=\"{status}\"><td>{unit}</td><td>{pid} {comm} ({n} processes)</td><td>{container}</td><td>{kind}</td><td>{status}</td><td>{age}</td><td><code>{mp}</code></td><td><code>{fix}</code></td></tr>\n",
+        status = l.status.as_str(),
+        unit = esc(l.holder.unit.as_deref().unwrap_or("-")),
+        pid = l.holder.pid,
+        comm = esc(&l.holder.comm),
+        n = l.holder.process_count,
+        container = esc(&container),
+        kind = l.kind.as_str(),
+        age = age(l.first_seen, now),
+        mp = esc(&l.mount_point),
+        fix = esc(&l.fix),
+    )
+}
+
+pub fn render_index(report: &Report, telemetry_path: &str) -> String {
+    let s = &report.scan;
+    let rows: String = report.leaks.iter().map(|l| row(l, s.timestamp)).collect();
+    let table = if report.leaks.is_empty() {
+        "<p id=\"none\">No leaked container mounts.</p>".to_string()
+    } else {
+        format!(
+            "<table id=\"leaks\"><thead><tr><th>Unit</th><th>Holder</th><th>Container</th><th>Kind</th><th>Status</th><th>Age</th><th>Mount point</th><th>Fix</th></tr></thead><tbody>\n{rows}</tbody></table>"
+        )
+    };
+    let status = if s.success {
+        format!(
+            "Scanned {} processes in {} mount namespaces in {:.3}s. Not seen: {} vanished, {} permission denied, {} unparsable lines. Docker {}.",
+            s.processes_scanned,
+            s.mount_namespaces_scanned,
+            s.duration_seconds,
+            s.errors.vanished,
+            s.errors.permission_denied,
+            s.errors.parse,
+            if s.docker_up {
+                "reachable"
+            } else {
+                "unreachable: container states are unknown"
+            }
+        )
+    } else {
+        format!(
+            "Scan failed: {}",
+            esc(s.error.as_deref().unwrap_or("unknown error"))
+        )
+    };
+    format!(
+        r#"<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>mountleak_exporter</title>
+<style>
+body {{ font-family: sans-serif; margin: 2em; }}
+table {{ border-collapse: collapse; }}
+th, td {{ border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; vertical-align: top; }}
+tr.stale td {{ background: #fde2e1; }}
+tr.at_risk td {{ background: #fff4d6; }}
+code {{ font-size: 0.9em; }}
+</style></head>
+<body>
+<h1>mountleak_exporter</h1>
+<p>Container mounts held in other processes' mount namespaces. <b>stale</b>: the daemon already unmounted it, the copy pins it. <b>at_risk</b>: a private copy of a live mount, stale once the container stops.</p>
+{table}
+<p id="scan">{status}</p>
+<p><a href="{tp}">Metrics</a> · <a href="/api/v1/leaks">JSON</a> · <a href="/healthz">Health</a></p>
+</body></html>
+"#,
+        tp = esc(telemetry_path),
+    )
+}

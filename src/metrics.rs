@@ -1,0 +1,243 @@
+//! Renders a [`Report`] as Prometheus metrics: a Collector that builds fresh families on
+//! every collect, so series vanish with the leak they describe.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
+use prometheus::{Encoder, Gauge, GaugeVec, Opts, Registry, TextEncoder};
+
+use crate::report::Report;
+
+pub const NAMESPACE: &str = "mountleak";
+
+pub struct ReportCollector {
+    report: Arc<Report>,
+    min_interval_secs: f64,
+}
+
+/// Label values -> value; a BTreeMap keeps label sets unique and output stable.
+type Series = BTreeMap<Vec<String>, f64>;
+
+fn gauge_vec(name: &str, help: &str, labels: &[&str], series: &Series) -> Vec<MetricFamily> {
+    let vec = GaugeVec::new(Opts::new(name, help).namespace(NAMESPACE), labels)
+        .expect("static metric definition");
+    for (values, v) in series {
+        let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+        vec.with_label_values(&refs).set(*v);
+    }
+    vec.collect()
+}
+
+fn gauge(name: &str, help: &str, v: f64) -> Vec<MetricFamily> {
+    let g = Gauge::with_opts(Opts::new(name, help).namespace(NAMESPACE))
+        .expect("static metric definition");
+    g.set(v);
+    g.collect()
+}
+
+fn b(v: bool) -> f64 {
+    if v { 1.0 } else { 0.0 }
+}
+
+impl ReportCollector {
+    pub fn new(report: Arc<Report>, min_interval_secs: f64) -> Self {
+        ReportCollector {
+            report,
+            min_interval_secs,
+        }
+    }
+}
+
+impl Collector for ReportCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        // Unchecked collector: families differ from scrape to scrape.
+        Vec::new()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let r = &self.report;
+        let cached = format!(
+            " (from a scan of /proc reused for up to {}s)",
+            self.min_interval_secs
+        );
+        let mut process = Series::new();
+        let mut unit = Series::new();
+        let mut container = Series::new();
+        let mut volume = Series::new();
+        let mut first_seen = Series::new();
+        let opt = |s: &Option<String>| s.clone().unwrap_or_default();
+        for l in &r.leaks {
+            let status = l.status.as_str().to_string();
+            for p in &l.namespace.processes {
+                *process
+                    .entry(vec![
+                        p.pid.to_string(),
+                        p.comm.clone(),
+                        opt(&p.unit),
+                        status.clone(),
+                    ])
+                    .or_default() += 1.0;
+            }
+            // Each leak is one (namespace, mount): a unit counts it once, however many of
+            // its processes share the namespace.
+            let mut units: Vec<String> =
+                l.namespace.processes.iter().map(|p| opt(&p.unit)).collect();
+            units.sort();
+            units.dedup();
+            for u in units {
+                *unit.entry(vec![u, status.clone()]).or_default() += 1.0;
+            }
+            let (cid, cname, cstate) = match &l.container {
+                Some(c) => (c.id.clone(), c.name.clone(), c.state.clone()),
+                None => Default::default(),
+            };
+            *container
+                .entry(vec![
+                    cid.clone(),
+                    cname.clone(),
+                    cstate.clone(),
+                    l.kind.as_str().to_string(),
+                    status.clone(),
+                ])
+                .or_default() += 1.0;
+            if let Some(v) = &l.volume {
+                *volume.entry(vec![v.clone(), status.clone()]).or_default() += 1.0;
+            }
+            let key = vec![
+                opt(&l.holder.unit),
+                l.holder.pid.to_string(),
+                l.holder.comm.clone(),
+                cid,
+                cname,
+                cstate,
+                l.kind.as_str().to_string(),
+                status,
+                l.mount_point.clone(),
+            ];
+            let e = first_seen.entry(key).or_insert(l.first_seen);
+            *e = e.min(l.first_seen);
+        }
+
+        let s = &r.scan;
+        let mut errors = Series::new();
+        for (reason, n) in s.errors.by_reason() {
+            errors.insert(vec![reason.to_string()], n as f64);
+        }
+        let mut build = Series::new();
+        build.insert(
+            vec![
+                env!("CARGO_PKG_VERSION").to_string(),
+                option_env!("MOUNTLEAK_REVISION")
+                    .unwrap_or("unknown")
+                    .to_string(),
+                option_env!("MOUNTLEAK_RUSTC_VERSION")
+                    .unwrap_or("unknown")
+                    .to_string(),
+            ],
+            1.0,
+        );
+
+        let mut out = Vec::new();
+        out.extend(gauge_vec(
+            "process_leaked_mounts",
+            &format!("Leaked container mounts visible in this process's mount namespace{cached}."),
+            &["pid", "comm", "unit", "status"],
+            &process,
+        ));
+        out.extend(gauge_vec(
+            "unit_leaked_mounts",
+            &format!(
+                "Distinct leaked container mounts held by the unit's mount namespaces{cached}."
+            ),
+            &["unit", "status"],
+            &unit,
+        ));
+        out.extend(gauge_vec(
+            "container_leaked_mounts",
+            &format!(
+                "Foreign copies of this container's mounts held in other mount namespaces{cached}."
+            ),
+            &[
+                "container_id",
+                "container_name",
+                "container_state",
+                "kind",
+                "status",
+            ],
+            &container,
+        ));
+        out.extend(gauge_vec(
+            "volume_leaked_mounts",
+            &format!("Foreign copies of this named volume's mount held in other mount namespaces{cached}."),
+            &["volume", "status"],
+            &volume,
+        ));
+        out.extend(gauge_vec(
+            "leak_first_seen_timestamp_seconds",
+            &format!("Unix time the exporter first saw this leaked mount in this holder's namespace; pid and comm are the namespace's lowest pid{cached}."),
+            &["unit", "pid", "comm", "container_id", "container_name", "container_state", "kind", "status", "mountpoint"],
+            &first_seen,
+        ));
+        out.extend(gauge(
+            "propagated_mount_copies",
+            &format!("Foreign copies of container mounts tied to the daemon's by propagation; they heal themselves and are not leaks{cached}."),
+            s.propagated_copies as f64,
+        ));
+        out.extend(gauge(
+            "scan_duration_seconds",
+            "Duration of the last scan of /proc.",
+            s.duration_seconds,
+        ));
+        out.extend(gauge(
+            "scan_success",
+            "Whether the last scan could read the process table (1) or not (0).",
+            b(s.success),
+        ));
+        out.extend(gauge(
+            "last_scan_timestamp_seconds",
+            "Unix time of the last scan of /proc.",
+            s.timestamp,
+        ));
+        out.extend(gauge(
+            "processes_scanned",
+            "Processes looked at by the last scan.",
+            s.processes_scanned as f64,
+        ));
+        out.extend(gauge(
+            "mount_namespaces_scanned",
+            "Distinct mount namespaces (and process roots) whose mount table the last scan read.",
+            s.mount_namespaces_scanned as f64,
+        ));
+        out.extend(gauge_vec(
+            "scan_errors",
+            "What the last scan could not see, by reason: processes that vanished, permission denied, unparsable mountinfo lines, other.",
+            &["reason"],
+            &errors,
+        ));
+        out.extend(gauge(
+            "docker_up",
+            "Whether the last call to the Docker Engine API succeeded (1) or not (0).",
+            b(s.docker_up),
+        ));
+        out.extend(gauge_vec(
+            "build_info",
+            "A metric with a constant '1' value labeled by version, revision and rustc version.",
+            &["version", "revision", "rustversion"],
+            &build,
+        ));
+        out
+    }
+}
+
+/// Renders the report in the Prometheus text format (version 0.0.4).
+pub fn render(report: Arc<Report>, min_interval_secs: f64) -> crate::Result<String> {
+    let registry = Registry::new();
+    registry.register(Box::new(ReportCollector::new(report, min_interval_secs)))?;
+    let mut buf = Vec::new();
+    TextEncoder::new().encode(&registry.gather(), &mut buf)?;
+    Ok(String::from_utf8(buf).expect("text encoder writes UTF-8"))
+}
+
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";

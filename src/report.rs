@@ -1,0 +1,231 @@
+//! Pure: turns classified leaks into what people read (JSON, text, HTML) and what
+//! metrics are rendered from, with first-seen times remembered across scans.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::classify::{Classified, ContainerRef, Leak, Status};
+use crate::host::{NamespaceKey, ProcessInfo, ScanErrors};
+use crate::layout::Kind;
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ScanSummary {
+    /// Unix time of the scan.
+    pub timestamp: f64,
+    pub duration_seconds: f64,
+    pub success: bool,
+    /// Why the scan failed, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub processes_scanned: u64,
+    pub mount_namespaces_scanned: u64,
+    pub errors: ScanErrors,
+    pub docker_up: bool,
+    pub propagated_copies: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NamespaceReport {
+    pub inode: u64,
+    pub device: u64,
+    pub root: String,
+    pub processes: Vec<ProcessInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Holder {
+    pub pid: u32,
+    pub comm: String,
+    pub unit: Option<String>,
+    /// Set when the holder is itself a container.
+    pub container_id: Option<String>,
+    pub process_count: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LeakReport {
+    pub mount_point: String,
+    pub fs_type: String,
+    pub source: String,
+    pub device: String,
+    pub mount_id: u32,
+    pub kind: Kind,
+    pub status: Status,
+    pub container: Option<ContainerRef>,
+    pub volume: Option<String>,
+    pub namespace: NamespaceReport,
+    pub holder: Holder,
+    /// Unix time the exporter first saw this copy.
+    pub first_seen: f64,
+    pub fix: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    pub scan: ScanSummary,
+    pub leaks: Vec<LeakReport>,
+}
+
+/// Remembers when each copy (namespace + mount id) was first seen; forgets copies that are gone.
+#[derive(Debug, Default)]
+pub struct FirstSeen(HashMap<(NamespaceKey, u32), f64>);
+
+impl FirstSeen {
+    fn update(&mut self, leaks: &[Leak], now: f64) -> Vec<f64> {
+        let mut next = HashMap::with_capacity(leaks.len());
+        let times = leaks
+            .iter()
+            .map(|l| {
+                let key = (l.namespace.clone(), l.mount.mount_id);
+                let t = self.0.get(&key).copied().unwrap_or(now);
+                next.insert(key, t);
+                t
+            })
+            .collect();
+        self.0 = next;
+        times
+    }
+}
+
+/// The command that frees the copy: restart what owns the namespace, or unmount inside it.
+pub fn fix(holder: &Holder, mount_point: &str) -> String {
+    if let Some(id) = &holder.container_id {
+        return format!("docker restart {}", short(id));
+    }
+    match &holder.unit {
+        // A scope (login session, transient unit) cannot be restarted.
+        Some(unit) if unit.ends_with(".service") => format!("systemctl restart {unit}"),
+        _ => format!(
+            "nsenter -t {} -m umount -l {}",
+            holder.pid,
+            shell_quote(mount_point)
+        ),
+    }
+}
+
+fn shell_quote(s: &str) -> String {
+    if s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/._-:".contains(&b))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+pub fn build(mut scan: ScanSummary, classified: Classified, first_seen: &mut FirstSeen) -> Report {
+    scan.propagated_copies = classified.propagated;
+    let times = first_seen.update(&classified.leaks, scan.timestamp);
+    let leaks = classified
+        .leaks
+        .into_iter()
+        .zip(times)
+        .map(|(l, first_seen)| {
+            let lead = l.holders.first();
+            let holder = Holder {
+                pid: lead.map_or(0, |p| p.pid),
+                comm: lead.map(|p| p.comm.clone()).unwrap_or_default(),
+                unit: lead.and_then(|p| p.unit.clone()),
+                container_id: lead.and_then(|p| p.container_id.clone()),
+                process_count: l.holders.len(),
+            };
+            LeakReport {
+                fix: fix(&holder, &l.mount.mount_point),
+                device: l.mount.device(),
+                mount_point: l.mount.mount_point,
+                fs_type: l.mount.fs_type,
+                source: l.mount.source,
+                mount_id: l.mount.mount_id,
+                kind: l.path.kind,
+                status: l.status,
+                container: l.container,
+                volume: l.volume,
+                namespace: NamespaceReport {
+                    inode: l.namespace.inode,
+                    device: l.namespace.device,
+                    root: l.namespace.root,
+                    processes: l.holders.to_vec(),
+                },
+                holder,
+                first_seen,
+            }
+        })
+        .collect();
+    Report { scan, leaks }
+}
+
+/// Human-readable report grouped by unit, for `mountleak_exporter scan`.
+pub fn render_text(report: &Report) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let s = &report.scan;
+    if !s.success {
+        let _ = writeln!(
+            out,
+            "scan failed: {}",
+            s.error.as_deref().unwrap_or("unknown error")
+        );
+        return out;
+    }
+    if report.leaks.is_empty() {
+        let _ = writeln!(out, "no leaked container mounts");
+    }
+    let mut units: Vec<(String, Vec<&LeakReport>)> = Vec::new();
+    for l in &report.leaks {
+        let unit = l.holder.unit.clone().unwrap_or_else(|| "(no unit)".into());
+        match units.iter_mut().find(|(u, _)| *u == unit) {
+            Some((_, v)) => v.push(l),
+            None => units.push((unit, vec![l])),
+        }
+    }
+    for (unit, leaks) in &units {
+        let h = &leaks[0].holder;
+        let _ = writeln!(
+            out,
+            "{unit} (pid {}, {}, {} processes) holds {} leaked mount{}:",
+            h.pid,
+            h.comm,
+            h.process_count,
+            leaks.len(),
+            if leaks.len() == 1 { "" } else { "s" }
+        );
+        for l in leaks {
+            let owner = match (&l.container, &l.volume) {
+                (_, Some(v)) => format!("volume {v}"),
+                (Some(c), None) if !c.name.is_empty() => {
+                    format!("container {} ({})", c.name, c.state)
+                }
+                (Some(c), None) => format!("container {} ({})", short(&c.id), c.state),
+                (None, None) => "unknown container".into(),
+            };
+            let _ = writeln!(
+                out,
+                "  {:<7} {:<6} {} {}",
+                l.status.as_str(),
+                l.kind.as_str(),
+                owner,
+                l.mount_point
+            );
+        }
+        let _ = writeln!(out, "  fix: {}", leaks[0].fix);
+    }
+    let e = &s.errors;
+    let _ = writeln!(
+        out,
+        "scanned {} processes in {} mount namespaces in {:.3}s; not seen: {} vanished, {} permission denied, {} unparsable lines, {} other; docker {}",
+        s.processes_scanned,
+        s.mount_namespaces_scanned,
+        s.duration_seconds,
+        e.vanished,
+        e.permission_denied,
+        e.parse,
+        e.other,
+        if s.docker_up { "up" } else { "unreachable" }
+    );
+    out
+}
+
+pub fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}

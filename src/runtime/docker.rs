@@ -1,0 +1,350 @@
+//! Docker (Engine API via bollard): the production [`Runtime`].
+//!
+//! A background task keeps a [`RuntimeView`] warm: list + inspect at start, then the
+//! container events stream, plus a periodic resync. Every call has its own timeout, so a
+//! slow, frozen or dead daemon never stalls a scrape; it only turns `up` false. Only read-only
+//! endpoints are called (`/_ping`, `/version`, `/info`, `/containers/json`,
+//! `/containers/<id>/json`, `/events`).
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::models::{ContainerInspectResponse, EventMessage};
+use bollard::query_parameters::{EventsOptionsBuilder, ListContainersOptionsBuilder};
+use futures_util::StreamExt;
+
+use super::{ContainerInfo, Runtime, RuntimeView, STATE_REMOVED};
+use crate::layout::normalize_root;
+
+/// How many removed containers to remember, so their leaks keep a name.
+const REMEMBER_REMOVED: usize = 1024;
+
+#[derive(Debug, Clone)]
+pub struct DockerConfig {
+    pub host: String,
+    pub timeout: Duration,
+    pub data_root: String,
+    pub exec_root: String,
+    pub resync_interval: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DockerError {
+    #[error("cannot connect to {host}: {source}")]
+    Connect {
+        host: String,
+        source: bollard::errors::Error,
+    },
+    #[error("{call} timed out after {timeout:?}")]
+    Timeout {
+        call: &'static str,
+        timeout: Duration,
+    },
+    #[error("{call}: {source}")]
+    Api {
+        call: &'static str,
+        source: bollard::errors::Error,
+    },
+}
+
+#[derive(Default)]
+struct Known {
+    up: bool,
+    docker_root: Option<String>,
+    containers: HashMap<String, ContainerInfo>,
+    removed: VecDeque<String>,
+}
+
+pub struct DockerRuntime {
+    config: DockerConfig,
+    known: RwLock<Known>,
+    view: RwLock<Arc<RuntimeView>>,
+}
+
+impl DockerRuntime {
+    pub fn new(config: DockerConfig) -> Arc<DockerRuntime> {
+        let rt = Arc::new(DockerRuntime {
+            config,
+            known: RwLock::new(Known::default()),
+            view: RwLock::new(Arc::new(RuntimeView::default())),
+        });
+        rt.publish();
+        rt
+    }
+
+    /// Connects, negotiates the API version (dockerd 20.10 speaks 1.41, older than
+    /// bollard's default) and loads every container once.
+    pub async fn sync_once(&self) -> Result<Docker, DockerError> {
+        let result = async {
+            let docker = self.connect().await?;
+            self.resync(&docker).await?;
+            Ok(docker)
+        }
+        .await;
+        if let Err(e) = &result {
+            self.set_down(e);
+        }
+        result
+    }
+
+    /// Runs until the process ends: keeps the view warm, reconnecting with backoff.
+    pub async fn run(self: Arc<Self>) {
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            match self.sync_once().await {
+                Ok(docker) => {
+                    backoff = Duration::from_millis(500);
+                    if let Err(e) = self.follow(&docker).await {
+                        self.set_down(&e);
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, retry_in = ?backoff, "docker unavailable");
+                }
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(30));
+        }
+    }
+
+    async fn connect(&self) -> Result<Docker, DockerError> {
+        let host = &self.config.host;
+        let secs = self.config.timeout.as_secs().max(1);
+        let connected = if let Some(path) = host.strip_prefix("unix://") {
+            Docker::connect_with_unix(path, secs, bollard::API_DEFAULT_VERSION)
+        } else {
+            Docker::connect_with_http(
+                &host.replacen("tcp://", "http://", 1),
+                secs,
+                bollard::API_DEFAULT_VERSION,
+            )
+        };
+        let docker = connected.map_err(|source| DockerError::Connect {
+            host: host.clone(),
+            source,
+        })?;
+        let docker = self
+            .call("negotiate version", docker.negotiate_version())
+            .await?;
+        let info = self.call("info", docker.info()).await?;
+        let mut known = self.known.write().expect("lock");
+        known.docker_root = info.docker_root_dir;
+        Ok(docker)
+    }
+
+    async fn call<T>(
+        &self,
+        call: &'static str,
+        fut: impl Future<Output = Result<T, bollard::errors::Error>>,
+    ) -> Result<T, DockerError> {
+        // bollard's own timeout covers only response headers: bound the whole call.
+        match tokio::time::timeout(self.config.timeout, fut).await {
+            Ok(r) => r.map_err(|source| DockerError::Api { call, source }),
+            Err(_) => Err(DockerError::Timeout {
+                call,
+                timeout: self.config.timeout,
+            }),
+        }
+    }
+
+    /// Lists every container; inspects the ones that are new or changed state.
+    async fn resync(&self, docker: &Docker) -> Result<(), DockerError> {
+        let opts = ListContainersOptionsBuilder::default().all(true).build();
+        let listed = self
+            .call("list containers", docker.list_containers(Some(opts)))
+            .await?;
+        let mut to_inspect = Vec::new();
+        let mut listed_ids = Vec::new();
+        {
+            let known = self.known.read().expect("lock");
+            for c in &listed {
+                let Some(id) = &c.id else { continue };
+                listed_ids.push(id.clone());
+                let state = c.state.map(|s| s.to_string()).unwrap_or_default();
+                match known.containers.get(id) {
+                    Some(k) if k.state == state => {}
+                    _ => to_inspect.push(id.clone()),
+                }
+            }
+        }
+        for id in to_inspect {
+            self.inspect(docker, &id).await?;
+        }
+        {
+            let mut known = self.known.write().expect("lock");
+            let gone: Vec<String> = known
+                .containers
+                .iter()
+                .filter(|(id, c)| c.state != STATE_REMOVED && !listed_ids.contains(id))
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in gone {
+                known.mark_removed(&id);
+            }
+            known.up = true;
+        }
+        self.publish();
+        Ok(())
+    }
+
+    async fn inspect(&self, docker: &Docker, id: &str) -> Result<(), DockerError> {
+        match self
+            .call("inspect container", docker.inspect_container(id, None))
+            .await
+        {
+            Ok(resp) => {
+                let info = container_info(id, resp);
+                self.known
+                    .write()
+                    .expect("lock")
+                    .containers
+                    .insert(id.to_string(), info);
+                Ok(())
+            }
+            // Removed between list (or event) and inspect.
+            Err(DockerError::Api {
+                source:
+                    bollard::errors::Error::DockerResponseServerError {
+                        status_code: 404, ..
+                    },
+                ..
+            }) => {
+                self.known.write().expect("lock").mark_removed(id);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Follows container events; resyncs periodically. Returns on the first failure.
+    async fn follow(&self, docker: &Docker) -> Result<(), DockerError> {
+        let filters: HashMap<&str, Vec<&str>> = HashMap::from([
+            ("type", vec!["container"]),
+            (
+                "event",
+                vec![
+                    "create", "start", "restart", "die", "stop", "pause", "unpause", "rename",
+                    "destroy",
+                ],
+            ),
+        ]);
+        let opts = EventsOptionsBuilder::default().filters(&filters).build();
+        let mut events = docker.events(Some(opts));
+        let mut tick = tokio::time::interval(self.config.resync_interval);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                ev = events.next() => match ev {
+                    Some(Ok(ev)) => self.on_event(docker, ev).await?,
+                    Some(Err(source)) => return Err(DockerError::Api { call: "events", source }),
+                    None => return Err(DockerError::Api {
+                        call: "events",
+                        source: bollard::errors::Error::IOError { err: std::io::Error::other("stream ended") },
+                    }),
+                },
+                _ = tick.tick() => self.resync(docker).await?,
+            }
+        }
+    }
+
+    async fn on_event(&self, docker: &Docker, ev: EventMessage) -> Result<(), DockerError> {
+        let Some(id) = ev.actor.and_then(|a| a.id) else {
+            return Ok(());
+        };
+        tracing::debug!(action = ev.action.as_deref().unwrap_or(""), container = %id, "docker event");
+        if ev.action.as_deref() == Some("destroy") {
+            self.known.write().expect("lock").mark_removed(&id);
+        } else {
+            self.inspect(docker, &id).await?;
+        }
+        self.publish();
+        Ok(())
+    }
+
+    fn set_down(&self, err: &DockerError) {
+        let was_up = std::mem::replace(&mut self.known.write().expect("lock").up, false);
+        if was_up {
+            tracing::warn!(error = %err, "docker became unreachable; container states are unknown until it answers");
+        }
+        self.publish();
+    }
+
+    /// Rebuilds the shared view from what is known.
+    fn publish(&self) {
+        let known = self.known.read().expect("lock");
+        let mut data_roots = vec![normalize_root(&self.config.data_root)];
+        data_roots.extend(known.docker_root.as_deref().map(normalize_root));
+        let view = RuntimeView::new(
+            known.up,
+            data_roots,
+            vec![normalize_root(&self.config.exec_root)],
+            known.containers.values().cloned(),
+        );
+        *self.view.write().expect("lock") = Arc::new(view);
+    }
+}
+
+impl Known {
+    fn mark_removed(&mut self, id: &str) {
+        if let Some(c) = self.containers.get_mut(id)
+            && c.state != STATE_REMOVED
+        {
+            c.state = STATE_REMOVED.to_string();
+            self.removed.push_back(id.to_string());
+            while self.removed.len() > REMEMBER_REMOVED {
+                if let Some(old) = self.removed.pop_front() {
+                    self.containers.remove(&old);
+                }
+            }
+        }
+    }
+}
+
+impl Runtime for DockerRuntime {
+    fn name(&self) -> &'static str {
+        "docker"
+    }
+    fn view(&self) -> Arc<RuntimeView> {
+        self.view.read().expect("lock").clone()
+    }
+}
+
+/// Keeps only what leaks are matched on. Environment, labels and the rest of the inspect
+/// output (which carries secrets) are dropped here and never logged.
+fn container_info(id: &str, resp: ContainerInspectResponse) -> ContainerInfo {
+    let state = resp
+        .state
+        .and_then(|s| s.status)
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let name = resp
+        .name
+        .map(|n| n.trim_start_matches('/').to_string())
+        .unwrap_or_default();
+    let merged_dir = resp
+        .graph_driver
+        .and_then(|g| g.data.get("MergedDir").cloned())
+        .filter(|d| !d.is_empty());
+    let sandbox_key = resp
+        .network_settings
+        .and_then(|n| n.sandbox_key)
+        .filter(|k| !k.is_empty());
+    let volumes = resp
+        .mounts
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| m.typ.as_deref() == Some("volume"))
+        .filter_map(|m| m.name)
+        .collect();
+    ContainerInfo {
+        id: id.to_string(),
+        name,
+        state,
+        merged_dir,
+        sandbox_key,
+        volumes,
+    }
+}

@@ -1,0 +1,137 @@
+//! One scrape's worth of work, shared: scan /proc, classify against the runtime's view,
+//! build the report. Single-flight (concurrent callers wait for one scan) and reused for
+//! `min_interval`, as the Prometheus exporter guidelines suggest for expensive collection.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::Mutex;
+
+use crate::classify;
+use crate::host;
+use crate::report::{self, FirstSeen, Report, ScanSummary};
+use crate::runtime::Runtime;
+
+pub struct Scanner {
+    procfs: PathBuf,
+    runtime: Arc<dyn Runtime>,
+    min_interval: Duration,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    last: Option<(Instant, Arc<Report>)>,
+    first_seen: FirstSeen,
+}
+
+impl Scanner {
+    pub fn new(procfs: PathBuf, runtime: Arc<dyn Runtime>, min_interval: Duration) -> Scanner {
+        Scanner {
+            procfs,
+            runtime,
+            min_interval,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    pub fn min_interval(&self) -> Duration {
+        self.min_interval
+    }
+
+    /// The latest report, scanning if the cached one is older than `min_interval`.
+    pub async fn report(&self) -> Arc<Report> {
+        let mut state = self.state.lock().await;
+        if let Some((at, report)) = &state.last
+            && at.elapsed() < self.min_interval
+        {
+            return report.clone();
+        }
+        let procfs = self.procfs.clone();
+        let runtime = self.runtime.clone();
+        let mut first_seen = std::mem::take(&mut state.first_seen);
+        // The scan blocks on /proc reads: keep it off the async workers.
+        let joined = tokio::task::spawn_blocking(move || {
+            let report = scan_once(&procfs, runtime.as_ref(), &mut first_seen);
+            (report, first_seen)
+        })
+        .await;
+        let report = match joined {
+            Ok((report, first_seen)) => {
+                state.first_seen = first_seen;
+                report
+            }
+            Err(e) => failed(now(), 0.0, self.runtime.view().up, e.to_string()),
+        };
+        let report = Arc::new(report);
+        state.last = Some((Instant::now(), report.clone()));
+        report
+    }
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn failed(timestamp: f64, duration: f64, docker_up: bool, error: String) -> Report {
+    Report {
+        scan: ScanSummary {
+            timestamp,
+            duration_seconds: duration,
+            success: false,
+            error: Some(error),
+            docker_up,
+            ..Default::default()
+        },
+        leaks: Vec::new(),
+    }
+}
+
+/// One synchronous scan: the whole data flow of a scrape.
+pub fn scan_once(
+    procfs: &std::path::Path,
+    runtime: &dyn Runtime,
+    first_seen: &mut FirstSeen,
+) -> Report {
+    let span = tracing::info_span!("scan", procfs = %procfs.display(), runtime = runtime.name());
+    let _enter = span.enter();
+    let started = Instant::now();
+    let timestamp = now();
+    let view = runtime.view();
+    let snapshot = match host::scan(procfs, &view.layout()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "scan failed");
+            return failed(
+                timestamp,
+                started.elapsed().as_secs_f64(),
+                view.up,
+                e.to_string(),
+            );
+        }
+    };
+    let classified = classify::classify(&snapshot, &view);
+    let summary = ScanSummary {
+        timestamp,
+        duration_seconds: started.elapsed().as_secs_f64(),
+        success: true,
+        error: None,
+        processes_scanned: snapshot.processes_scanned,
+        mount_namespaces_scanned: snapshot.namespaces.len() as u64,
+        errors: snapshot.errors,
+        docker_up: view.up,
+        propagated_copies: 0,
+    };
+    let report = report::build(summary, classified, first_seen);
+    tracing::debug!(
+        leaks = report.leaks.len(),
+        processes = report.scan.processes_scanned,
+        namespaces = report.scan.mount_namespaces_scanned,
+        seconds = report.scan.duration_seconds,
+        "scan done"
+    );
+    report
+}
