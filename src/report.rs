@@ -181,32 +181,35 @@ pub fn render_text(report: &Report) -> String {
     }
     for (unit, leaks) in &units {
         let h = &leaks[0].holder;
-        let _ = writeln!(
-            out,
-            "{unit} (pid {}, {}, {} processes) holds {} leaked mount{}:",
-            h.pid,
-            h.comm,
-            h.process_count,
-            leaks.len(),
-            if leaks.len() == 1 { "" } else { "s" }
+        let who = format!(
+            "{unit} (pid {}, {}, {} processes)",
+            h.pid, h.comm, h.process_count
         );
+        // One line per container (or volume), the way an operator asks: who pins what.
+        let mut owners: Vec<(String, Vec<&LeakReport>)> = Vec::new();
         for l in leaks {
-            let owner = match (&l.container, &l.volume) {
-                (_, Some(v)) => format!("volume {v}"),
-                (Some(c), None) if !c.name.is_empty() => {
-                    format!("container {} ({})", c.name, c.state)
-                }
-                (Some(c), None) => format!("container {} ({})", short(&c.id), c.state),
-                (None, None) => "unknown container".into(),
-            };
+            let owner = owner_label(l);
+            match owners.iter_mut().find(|(o, _)| *o == owner) {
+                Some((_, v)) => v.push(l),
+                None => owners.push((owner, vec![l])),
+            }
+        }
+        for (owner, ls) in &owners {
+            let n = ls.len();
             let _ = writeln!(
                 out,
-                "  {:<7} {:<6} {} {}",
-                l.status.as_str(),
-                l.kind.as_str(),
-                owner,
-                l.mount_point
+                "{who} holds {n} mount{} of {owner}",
+                if n == 1 { "" } else { "s" }
             );
+            for l in ls {
+                let _ = writeln!(
+                    out,
+                    "  {:<7} {:<6} {}",
+                    l.status.as_str(),
+                    l.kind.as_str(),
+                    l.mount_point
+                );
+            }
         }
         let _ = writeln!(out, "  fix: {}", leaks[0].fix);
     }
@@ -224,6 +227,26 @@ pub fn render_text(report: &Report) -> String {
         if s.docker_up { "up" } else { "unreachable" }
     );
     out
+}
+
+/// `container etcd1 (exited)`, `volume data (container etcd1, removed)`, ...
+pub fn owner_label(l: &LeakReport) -> String {
+    let container = l.container.as_ref().map(|c| {
+        let name = if c.name.is_empty() {
+            short(&c.id)
+        } else {
+            c.name.as_str()
+        };
+        (name.to_string(), c.state.clone())
+    });
+    match (&l.volume, container) {
+        (Some(v), Some((name, state))) => {
+            format!("volume {v} (last used by container {name}, {state})")
+        }
+        (Some(v), None) => format!("volume {v}"),
+        (None, Some((name, state))) => format!("container {name} ({state})"),
+        (None, None) => "an unknown container".into(),
+    }
 }
 
 pub fn short(id: &str) -> &str {

@@ -159,6 +159,8 @@ pub fn scan(procfs: &Path, layout: &Layout) -> crate::Result<HostSnapshot> {
                 })
                 .collect()
         };
+        let mut key = key;
+        key.device = nsfs_device(procfs, pids[0]);
         namespaces.push(MountNamespace {
             key,
             pids,
@@ -175,14 +177,29 @@ pub fn scan(procfs: &Path, layout: &Layout) -> crate::Result<HostSnapshot> {
 }
 
 fn namespace_of(pid_dir: &Path) -> io::Result<NamespaceKey> {
-    // stat follows the magic link to the nsfs inode: one syscall gives device and inode.
-    let meta = std::fs::metadata(pid_dir.join("ns/mnt"))?;
+    // Reading the link (`mnt:[4026531840]`) is cheaper than stat'ing every ns entry, and
+    // works on fixture trees. The nsfs device is filled in once per namespace below.
+    let link = std::fs::read_link(pid_dir.join("ns/mnt"))?;
+    let inode = parse_ns_link(&link.to_string_lossy())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unexpected ns/mnt link"))?;
     let root = std::fs::read_link(pid_dir.join("root"))?;
     Ok(NamespaceKey {
-        device: meta.dev(),
-        inode: meta.ino(),
+        device: 0,
+        inode,
         root: root.to_string_lossy().into_owned(),
     })
+}
+
+/// `mnt:[4026531840]` -> 4026531840
+fn parse_ns_link(link: &str) -> Option<u64> {
+    link.strip_prefix("mnt:[")?.strip_suffix(']')?.parse().ok()
+}
+
+/// The device of the nsfs inode. All mount namespaces live on the kernel's single nsfs
+/// instance, so the inode alone groups processes; the device completes the identity in
+/// reports. 0 when it cannot be stat'ed (fixture trees).
+fn nsfs_device(procfs: &Path, pid: u32) -> u64 {
+    std::fs::metadata(procfs.join(pid.to_string()).join("ns/mnt")).map_or(0, |m| m.dev())
 }
 
 /// Reads the namespace's table through the first of its pids that is still there.
@@ -232,9 +249,14 @@ fn read_container_mounts(
 
 fn process_info(procfs: &Path, pid: u32) -> procfs::ProcResult<ProcessInfo> {
     // The Process holds an fd: read what we need and drop it here.
-    let proc = procfs::process::Process::new_with_root(procfs.join(pid.to_string()))?;
-    let comm = proc.stat()?.comm;
+    let dir = procfs.join(pid.to_string());
+    let proc = procfs::process::Process::new_with_root(dir.clone())?;
     let owner = cgroup::owner(&proc.cgroups()?.0);
+    drop(proc);
+    let comm = std::fs::read_to_string(dir.join("comm"))
+        .map_err(|e| procfs::ProcError::Io(e, Some(dir.join("comm"))))?
+        .trim_end_matches('\n')
+        .to_string();
     Ok(ProcessInfo {
         pid,
         comm,

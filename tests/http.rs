@@ -1,0 +1,144 @@
+//! The HTTP surface, driven in-process with `oneshot` against the incident fixture.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use mountleak_exporter::http::{AppState, router};
+use mountleak_exporter::runtime::{RuntimeView, StaticRuntime};
+use mountleak_exporter::scanner::Scanner;
+use tower::ServiceExt;
+
+fn app(telemetry_path: &str) -> axum::Router {
+    let view = RuntimeView::new(
+        true,
+        vec!["/var/lib/docker".into()],
+        vec!["/run/docker".into()],
+        [],
+    );
+    let scanner = Scanner::new(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/proc/incident"),
+        Arc::new(StaticRuntime(Arc::new(view))),
+        Duration::from_secs(5),
+    );
+    router(AppState {
+        scanner: Arc::new(scanner),
+        telemetry_path: telemetry_path.into(),
+    })
+}
+
+async fn get(app: &axum::Router, path: &str) -> (StatusCode, String, String) {
+    let resp = app
+        .clone()
+        .oneshot(Request::get(path).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let ctype = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, ctype, String::from_utf8(body.to_vec()).unwrap())
+}
+
+#[tokio::test]
+async fn metrics_are_served_in_the_text_format() {
+    let app = app("/metrics");
+    let (status, ctype, body) = get(&app, "/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ctype, "text/plain; version=0.0.4; charset=utf-8");
+    assert!(
+        body.contains(r#"mountleak_unit_leaked_mounts{status="stale",unit="httpd.service"} 2"#),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn telemetry_path_is_configurable() {
+    let app = app("/custom");
+    assert_eq!(get(&app, "/custom").await.0, StatusCode::OK);
+    assert_eq!(get(&app, "/metrics").await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn leaks_api_returns_every_leak_with_its_fix() {
+    let app = app("/metrics");
+    let (status, ctype, body) = get(&app, "/api/v1/leaks").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ctype, "application/json");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let leaks = v["leaks"].as_array().unwrap();
+    assert_eq!(leaks.len(), 3);
+    let shm = leaks
+        .iter()
+        .find(|l| l["mount_id"] == 596)
+        .expect("the incident's shm line");
+    assert_eq!(shm["status"], "stale");
+    assert_eq!(shm["kind"], "shm");
+    assert_eq!(shm["fs_type"], "tmpfs");
+    assert_eq!(shm["device"], "0:57");
+    assert_eq!(shm["holder"]["unit"], "httpd.service");
+    assert_eq!(shm["holder"]["process_count"], 8);
+    assert_eq!(shm["namespace"]["processes"].as_array().unwrap().len(), 8);
+    assert_eq!(shm["fix"], "systemctl restart httpd.service");
+    assert!(shm["first_seen"].as_f64().unwrap() > 0.0);
+    assert_eq!(v["scan"]["success"], true);
+    assert_eq!(v["scan"]["errors"]["vanished"], 1);
+}
+
+#[tokio::test]
+async fn landing_page_shows_the_leaks_as_a_table() {
+    let app = app("/metrics");
+    let (status, ctype, body) = get(&app, "/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(ctype.starts_with("text/html"));
+    assert!(body.contains("<table id=\"leaks\">"), "{body}");
+    assert!(
+        body.contains("<td>httpd.service</td><td>11987 httpd (8 processes)</td>"),
+        "{body}"
+    );
+    assert!(body.contains("systemctl restart httpd.service"));
+    assert!(body.contains("href=\"/metrics\""));
+}
+
+#[tokio::test]
+async fn healthz_and_unknown_paths() {
+    let app = app("/metrics");
+    assert_eq!(
+        get(&app, "/healthz").await,
+        (
+            StatusCode::OK,
+            "text/plain; charset=utf-8".into(),
+            "ok\n".into()
+        )
+    );
+    assert_eq!(get(&app, "/nope").await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn concurrent_scrapes_share_one_scan() {
+    let app = app("/metrics");
+    let mut handles = Vec::new();
+    for _ in 0..20 {
+        let app = app.clone();
+        handles.push(tokio::spawn(
+            async move { get(&app, "/api/v1/leaks").await.2 },
+        ));
+    }
+    let mut stamps = std::collections::HashSet::new();
+    for h in handles {
+        let body = h.await.unwrap();
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        stamps.insert(v["scan"]["timestamp"].to_string());
+    }
+    assert_eq!(
+        stamps.len(),
+        1,
+        "20 concurrent requests within min-interval must see one scan"
+    );
+}

@@ -1,0 +1,212 @@
+//! The 2019 incident (shared/seed) as a fixture /proc tree: eight httpd processes of
+//! httpd.service, one mount namespace, holding etcd1's rootfs and shm after `docker stop`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use mountleak_exporter::classify::Status;
+use mountleak_exporter::layout::Kind;
+use mountleak_exporter::report::{FirstSeen, Report, render_text};
+use mountleak_exporter::runtime::{ContainerInfo, RuntimeView, StaticRuntime};
+use mountleak_exporter::{metrics, scanner};
+
+const ETCD1: &str = "ca74eaa1b342c64a7f6c558299bedf74a5b7016c194e885bf290281161605d58";
+const ETCD1_LAYER: &str = "1a90250c2b5b00295a8efce60142aebcf2f30cfa1d5ec7c029e250c5a3a90951";
+const WEB: &str = "5f1c2b3a4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8";
+const WEB_LAYER: &str = "9e8d7c6b5a49382716051f2e3d4c5b6a79881726354a5b6c7d8e9f0a1b2c3d4e";
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/proc/incident")
+}
+
+fn docker_view(up: bool) -> StaticRuntime {
+    let c = |id: &str, name: &str, state: &str, layer: &str| ContainerInfo {
+        id: id.into(),
+        name: name.into(),
+        state: state.into(),
+        merged_dir: Some(format!("/var/lib/docker/overlay2/{layer}/merged")),
+        sandbox_key: None,
+        volumes: vec![],
+    };
+    StaticRuntime(Arc::new(RuntimeView::new(
+        up,
+        vec!["/var/lib/docker".into()],
+        vec!["/run/docker".into()],
+        [
+            c(ETCD1, "etcd1", "exited", ETCD1_LAYER),
+            c(WEB, "web", "running", WEB_LAYER),
+        ],
+    )))
+}
+
+fn scan(up: bool) -> Report {
+    scanner::scan_once(&fixture(), &docker_view(up), &mut FirstSeen::default())
+}
+
+/// Timestamps and durations vary from run to run; pin them for golden comparisons.
+fn pinned(mut r: Report) -> Report {
+    r.scan.timestamp = 1_700_000_000.0;
+    r.scan.duration_seconds = 0.004;
+    for l in &mut r.leaks {
+        l.first_seen = 1_699_999_000.0;
+    }
+    r
+}
+
+#[test]
+fn finds_what_the_operator_grepped_for_by_hand() {
+    let r = scan(true);
+    assert!(r.scan.success);
+    let summary: Vec<(Kind, Status, &str, &str)> = r
+        .leaks
+        .iter()
+        .map(|l| {
+            let c = l
+                .container
+                .as_ref()
+                .expect("every leak here maps to a container");
+            (l.kind, l.status, c.name.as_str(), c.state.as_str())
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (Kind::Shm, Status::AtRisk, "web", "running"),
+            (Kind::Shm, Status::Stale, "etcd1", "exited"),
+            (Kind::Rootfs, Status::Stale, "etcd1", "exited"),
+        ]
+    );
+    for l in &r.leaks {
+        assert_eq!(l.holder.pid, 11987);
+        assert_eq!(l.holder.comm, "httpd");
+        assert_eq!(l.holder.unit.as_deref(), Some("httpd.service"));
+        assert_eq!(l.holder.process_count, 8);
+        assert_eq!(l.fix, "systemctl restart httpd.service");
+        assert_eq!(l.namespace.inode, 4026532211);
+    }
+    let shm = &r.leaks[1];
+    assert_eq!(
+        (shm.mount_id, shm.device.as_str(), shm.fs_type.as_str()),
+        (596, "0:57", "tmpfs")
+    );
+    // The slave copy of web's rootfs is tied to the host's peer group: not a leak.
+    assert_eq!(r.scan.propagated_copies, 1);
+    // httpd's namespace, the host's (systemd + dockerd), web's own; pid 15000 vanished.
+    assert_eq!(r.scan.mount_namespaces_scanned, 3);
+    assert_eq!(r.scan.processes_scanned, 12);
+    assert_eq!(r.scan.errors.vanished, 1);
+    assert_eq!(r.scan.errors.parse, 1);
+}
+
+#[test]
+fn text_report_says_who_holds_what() {
+    let text = render_text(&scan(true));
+    assert!(
+        text.contains("httpd.service (pid 11987, httpd, 8 processes) holds 2 mounts of container etcd1 (exited)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("holds 1 mount of container web (running)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("fix: systemctl restart httpd.service"),
+        "{text}"
+    );
+}
+
+#[test]
+fn without_docker_mounts_are_still_found_and_states_are_unknown() {
+    let r = scan(false);
+    assert_eq!(r.leaks.len(), 3);
+    assert!(!r.scan.docker_up);
+    let ids: Vec<_> = r
+        .leaks
+        .iter()
+        .map(|l| {
+            l.container
+                .as_ref()
+                .map(|c| (c.id.as_str(), c.state.as_str()))
+        })
+        .collect();
+    assert_eq!(
+        ids[1],
+        Some((ETCD1, "unknown")),
+        "the id is in the shm path"
+    );
+}
+
+#[test]
+fn metrics_match_golden_and_pass_promtool() {
+    let body = metrics::render(Arc::new(pinned(scan(true))), 5.0).unwrap();
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/incident.metrics");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&golden, &body).unwrap();
+    }
+    let want = std::fs::read_to_string(&golden).expect("golden file (UPDATE_GOLDEN=1 writes it)");
+    assert_eq!(
+        body,
+        want,
+        "rendered metrics differ from {}",
+        golden.display()
+    );
+
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool is needed (Debian package prometheus; scripts/test.sh installs it)");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn first_seen_survives_rescans_and_resets_when_the_leak_goes() {
+    let runtime = docker_view(true);
+    let mut seen = FirstSeen::default();
+    let a = scanner::scan_once(&fixture(), &runtime, &mut seen);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let b = scanner::scan_once(&fixture(), &runtime, &mut seen);
+    for (x, y) in a.leaks.iter().zip(&b.leaks) {
+        assert_eq!(x.first_seen, y.first_seen);
+    }
+    assert!(b.scan.timestamp > a.scan.timestamp);
+    let empty = tempfile::tempdir().unwrap();
+    scanner::scan_once(empty.path(), &runtime, &mut seen);
+    let c = scanner::scan_once(&fixture(), &runtime, &mut seen);
+    assert!(c.leaks[0].first_seen > a.leaks[0].first_seen);
+}
+
+#[test]
+fn unreadable_procfs_fails_the_scan_clearly() {
+    let r = scanner::scan_once(
+        Path::new("/nonexistent/proc"),
+        &docker_view(true),
+        &mut FirstSeen::default(),
+    );
+    assert!(!r.scan.success);
+    assert!(
+        r.scan
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("/nonexistent/proc")
+    );
+    let body = metrics::render(Arc::new(r), 5.0).unwrap();
+    assert!(body.contains("mountleak_scan_success 0"), "{body}");
+}
