@@ -212,7 +212,7 @@ impl Collector for ReportCollector {
         ));
         out.extend(gauge_vec(
             "scan_errors",
-            "What the last scan could not see, by reason: processes that vanished, permission denied, unparsable mountinfo lines, other.",
+            "What the last scan could not see, by reason: processes that vanished, permission denied, unparsable mountinfo lines naming a container path, other.",
             &["reason"],
             &errors,
         ));

@@ -62,7 +62,8 @@ pub struct ScanErrors {
     /// The process exited (or became a zombie) while being read.
     pub vanished: u64,
     pub permission_denied: u64,
-    /// Mountinfo lines that did not parse.
+    /// Mountinfo lines naming a container path that did not parse (other lines are never
+    /// parsed, see `Prefilter`).
     pub parse: u64,
     pub other: u64,
 }
@@ -141,9 +142,12 @@ pub fn scan(procfs: &Path, layout: &Layout) -> crate::Result<HostSnapshot> {
         pid_dir.pop();
     }
 
+    let prefilter = Prefilter::new(layout);
     let mut namespaces = Vec::with_capacity(groups.len());
     for (key, pids) in groups {
-        let Some(mounts) = read_container_mounts(procfs, &key, &pids, layout, &mut errors) else {
+        let Some(mounts) =
+            read_container_mounts(procfs, &key, &pids, layout, &prefilter, &mut errors)
+        else {
             continue;
         };
         let processes: Arc<[ProcessInfo]> = if mounts.is_empty() || pids.first() == Some(&1) {
@@ -209,6 +213,7 @@ fn read_container_mounts(
     key: &NamespaceKey,
     pids: &[u32],
     layout: &Layout,
+    prefilter: &Prefilter,
     errors: &mut ScanErrors,
 ) -> Option<Vec<ContainerMount>> {
     for &pid in pids {
@@ -220,8 +225,16 @@ fn read_container_mounts(
             }
         };
         let mut out = Vec::new();
-        for parsed in mountinfo::parse(&text) {
-            let mount = match parsed {
+        for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            // Most lines are not container mounts: skip them before the full parse, which
+            // allocates. A chrooted view sees shortened paths, so it gets no shortcut.
+            if key.root == "/" {
+                match mountinfo::mount_point_field(line) {
+                    Some(mp) if !prefilter.matches(mp) => continue,
+                    _ => {}
+                }
+            }
+            let mount = match mountinfo::parse_line(line) {
                 Ok(m) => m,
                 Err(e) => {
                     tracing::debug!(pid, error = %e, "skipping mountinfo line");
@@ -245,6 +258,36 @@ fn read_container_mounts(
         return Some(out);
     }
     None
+}
+
+/// Substring search for the layout's roots in a raw (still escaped) mount point field.
+struct Prefilter(Vec<memchr::memmem::Finder<'static>>);
+
+impl Prefilter {
+    fn new(layout: &Layout) -> Prefilter {
+        let escaped = |r: &String| -> Vec<u8> {
+            let mut out = Vec::with_capacity(r.len());
+            for &b in r.as_bytes() {
+                match b {
+                    b' ' | b'\t' | b'\n' | b'\\' => out.extend(format!("\\{b:03o}").bytes()),
+                    b => out.push(b),
+                }
+            }
+            out
+        };
+        Prefilter(
+            layout
+                .data_roots()
+                .iter()
+                .chain(layout.exec_roots())
+                .map(|r| memchr::memmem::Finder::new(&escaped(r)).into_owned())
+                .collect(),
+        )
+    }
+
+    fn matches(&self, field: &[u8]) -> bool {
+        self.0.iter().any(|f| f.find(field).is_some())
+    }
 }
 
 fn process_info(procfs: &Path, pid: u32) -> procfs::ProcResult<ProcessInfo> {

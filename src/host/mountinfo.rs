@@ -124,6 +124,12 @@ pub fn parse_line(line: &[u8]) -> Result<Mount, ParseError> {
     })
 }
 
+/// The raw (escaped) mount point field of a line, without parsing the rest; `None` when
+/// the line has fewer than five fields.
+pub fn mount_point_field(line: &[u8]) -> Option<&[u8]> {
+    line.split(|&b| b == b' ').nth(4)
+}
+
 /// Iterates over the lines of a whole mountinfo file, yielding each parse result.
 pub fn parse(text: &[u8]) -> impl Iterator<Item = Result<Mount, ParseError>> + '_ {
     text.split(|&b| b == b'\n')
