@@ -33,6 +33,32 @@ pub struct Config {
     )]
     pub telemetry_path: String,
 
+    /// Exporter-toolkit web configuration file (TLS, basic auth, response headers).
+    #[arg(
+        long = "web.config.file",
+        env = "MOUNTLEAK_WEB_CONFIG_FILE",
+        global = true
+    )]
+    pub web_config_file: Option<PathBuf>,
+
+    /// Connections served at once; more are closed at accept.
+    #[arg(
+        long = "web.max-connections",
+        env = "MOUNTLEAK_WEB_MAX_CONNECTIONS",
+        default_value_t = 512,
+        global = true
+    )]
+    pub web_max_connections: usize,
+
+    /// Cap on leak series per scrape (aggregates are kept first); the rest is counted in mountleak_series_dropped.
+    #[arg(
+        long = "metrics.max-series",
+        env = "MOUNTLEAK_METRICS_MAX_SERIES",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub max_series: usize,
+
     /// procfs mountpoint (the host's /proc, e.g. /host/proc in a container).
     #[arg(
         long = "path.procfs",

@@ -18,6 +18,7 @@ use crate::scanner::Scanner;
 pub struct AppState {
     pub scanner: Arc<Scanner>,
     pub telemetry_path: String,
+    pub max_series: usize,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -37,8 +38,11 @@ pub fn router(state: AppState) -> Router {
 
 async fn metrics_handler(State(state): State<AppState>) -> Response {
     let report = state.scanner.report().await;
-    let min_interval = state.scanner.min_interval().as_secs_f64();
-    match tokio::task::spawn_blocking(move || metrics::render(report, min_interval)).await {
+    let options = metrics::RenderOptions {
+        min_interval_secs: state.scanner.min_interval().as_secs_f64(),
+        max_series: state.max_series,
+    };
+    match tokio::task::spawn_blocking(move || metrics::render(report, options)).await {
         Ok(Ok(body)) => ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], body).into_response(),
         Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod report;
 pub mod runtime;
 pub mod scanner;
+pub mod web;
 
 /// Errors of the library part. Per-process trouble during a scan is not an error: it is
 /// counted in the snapshot (see [`host::ScanErrors`]).

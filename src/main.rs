@@ -7,6 +7,7 @@ use mountleak_exporter::config::{Command, Config, LogFormat};
 use mountleak_exporter::http::{AppState, router};
 use mountleak_exporter::runtime::docker::{DockerConfig, DockerRuntime};
 use mountleak_exporter::scanner::Scanner;
+use mountleak_exporter::web::{self, WebConfig};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -76,6 +77,12 @@ async fn scan(config: &Config, output: mountleak_exporter::config::Output) -> an
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    // Read the web config before anything starts: a bad file must stop us, not weaken us.
+    let web_config = match &config.web_config_file {
+        Some(path) => WebConfig::load(path)?,
+        None => WebConfig::default(),
+    };
+    let tls = web_config.tls_acceptor()?;
     let docker = DockerRuntime::new(docker_config(&config));
     tokio::spawn(docker.clone().run());
     let scanner = Arc::new(Scanner::new(
@@ -86,14 +93,26 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let app = router(AppState {
         scanner,
         telemetry_path: config.telemetry_path.clone(),
+        max_series: config.max_series,
     });
+    let app = web::apply(app, &web_config)?;
     let addr = config.socket_address();
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
-    tracing::info!(address = %listener.local_addr()?, procfs = %config.procfs.display(), docker = %config.docker_host, "listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown())
+    tracing::info!(
+        address = %listener.local_addr()?,
+        tls = tls.is_some(),
+        basic_auth = !web_config.basic_auth_users.is_empty(),
+        procfs = %config.procfs.display(),
+        docker = %config.docker_host,
+        "listening"
+    );
+    let limits = web::Limits {
+        max_connections: config.web_max_connections.max(1),
+        ..Default::default()
+    };
+    web::serve(listener, app, tls, limits, shutdown())
         .await
         .context("http server")?;
     tracing::info!("shut down");

@@ -14,7 +14,24 @@ pub const NAMESPACE: &str = "mountleak";
 
 pub struct ReportCollector {
     report: Arc<Report>,
-    min_interval_secs: f64,
+    options: RenderOptions,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RenderOptions {
+    /// Shown in HELP: how long a scan is reused.
+    pub min_interval_secs: f64,
+    /// Cap on leak series over all leak families, so a leak storm cannot flood Prometheus.
+    pub max_series: usize,
+}
+
+impl Default for RenderOptions {
+    fn default() -> Self {
+        RenderOptions {
+            min_interval_secs: 5.0,
+            max_series: 10_000,
+        }
+    }
 }
 
 /// Label values -> value; a BTreeMap keeps label sets unique and output stable.
@@ -42,12 +59,18 @@ fn b(v: bool) -> f64 {
 }
 
 impl ReportCollector {
-    pub fn new(report: Arc<Report>, min_interval_secs: f64) -> Self {
-        ReportCollector {
-            report,
-            min_interval_secs,
-        }
+    pub fn new(report: Arc<Report>, options: RenderOptions) -> Self {
+        ReportCollector { report, options }
     }
+}
+
+/// Keeps at most `budget` series (the first in label order, so the cut is stable from
+/// scrape to scrape) and counts the rest as dropped.
+fn cap(series: Series, budget: &mut usize, dropped: &mut usize) -> Series {
+    let keep = series.len().min(*budget);
+    *budget -= keep;
+    *dropped += series.len() - keep;
+    series.into_iter().take(keep).collect()
 }
 
 impl Collector for ReportCollector {
@@ -60,7 +83,7 @@ impl Collector for ReportCollector {
         let r = &self.report;
         let cached = format!(
             " (from a scan of /proc reused for up to {}s)",
-            self.min_interval_secs
+            self.options.min_interval_secs
         );
         let mut process = Series::new();
         let mut unit = Series::new();
@@ -119,6 +142,15 @@ impl Collector for ReportCollector {
             let e = first_seen.entry(key).or_insert(l.first_seen);
             *e = e.min(l.first_seen);
         }
+
+        // Aggregates first: they stay useful when the per-process detail is cut.
+        let mut budget = self.options.max_series;
+        let mut dropped = 0;
+        let unit = cap(unit, &mut budget, &mut dropped);
+        let container = cap(container, &mut budget, &mut dropped);
+        let volume = cap(volume, &mut budget, &mut dropped);
+        let first_seen = cap(first_seen, &mut budget, &mut dropped);
+        let process = cap(process, &mut budget, &mut dropped);
 
         let s = &r.scan;
         let mut errors = Series::new();
@@ -186,6 +218,11 @@ impl Collector for ReportCollector {
             s.propagated_copies as f64,
         ));
         out.extend(gauge(
+            "series_dropped",
+            "Leak series left out of this scrape because of --metrics.max-series.",
+            dropped as f64,
+        ));
+        out.extend(gauge(
             "scan_duration_seconds",
             "Duration of the last scan of /proc.",
             s.duration_seconds,
@@ -232,9 +269,9 @@ impl Collector for ReportCollector {
 }
 
 /// Renders the report in the Prometheus text format (version 0.0.4).
-pub fn render(report: Arc<Report>, min_interval_secs: f64) -> crate::Result<String> {
+pub fn render(report: Arc<Report>, options: RenderOptions) -> crate::Result<String> {
     let registry = Registry::new();
-    registry.register(Box::new(ReportCollector::new(report, min_interval_secs)))?;
+    registry.register(Box::new(ReportCollector::new(report, options)))?;
     let mut buf = Vec::new();
     TextEncoder::new().encode(&registry.gather(), &mut buf)?;
     Ok(String::from_utf8(buf).expect("text encoder writes UTF-8"))

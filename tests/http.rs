@@ -27,6 +27,7 @@ fn app(telemetry_path: &str) -> axum::Router {
     router(AppState {
         scanner: Arc::new(scanner),
         telemetry_path: telemetry_path.into(),
+        max_series: 10_000,
     })
 }
 

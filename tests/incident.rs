@@ -139,7 +139,7 @@ fn without_docker_mounts_are_still_found_and_states_are_unknown() {
 
 #[test]
 fn metrics_match_golden_and_pass_promtool() {
-    let body = metrics::render(Arc::new(pinned(scan(true))), 5.0).unwrap();
+    let body = metrics::render(Arc::new(pinned(scan(true))), Default::default()).unwrap();
     // The revision and compiler change from build to build: check their shape, then pin them.
     let build_line = body
         .lines()
@@ -227,6 +227,28 @@ fn unreadable_procfs_fails_the_scan_clearly() {
             .unwrap()
             .contains("/nonexistent/proc")
     );
-    let body = metrics::render(Arc::new(r), 5.0).unwrap();
+    let body = metrics::render(Arc::new(r), Default::default()).unwrap();
     assert!(body.contains("mountleak_scan_success 0"), "{body}");
+}
+
+#[test]
+fn series_cap_keeps_aggregates_and_counts_what_it_dropped() {
+    let options = metrics::RenderOptions {
+        max_series: 4,
+        ..Default::default()
+    };
+    let body = metrics::render(Arc::new(scan(true)), options).unwrap();
+    let leak_series = body
+        .lines()
+        .filter(|l| {
+            !l.starts_with('#') && l.contains("leaked_mounts{")
+                || l.starts_with("mountleak_leak_first_seen")
+        })
+        .count();
+    assert_eq!(leak_series, 4, "{body}");
+    assert!(
+        body.contains(r#"mountleak_unit_leaked_mounts{status="stale",unit="httpd.service"} 2"#)
+    );
+    // 2 unit + 3 container + 3 first-seen + 16 process series, 4 kept.
+    assert!(body.contains("mountleak_series_dropped 20"), "{body}");
 }

@@ -1,0 +1,328 @@
+//! The network edge of the real binary: TLS and basic auth from a web config file (checked
+//! with curl, a real TLS client), bounded connections and headers, slow clients, concurrent
+//! scrapes sharing one scan, graceful SIGTERM. /proc is the incident fixture; no Docker.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+struct Exporter {
+    child: Child,
+    port: u16,
+}
+
+impl Exporter {
+    fn start(extra: &[&str]) -> Exporter {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/proc/incident");
+        let child = Command::new(env!("CARGO_BIN_EXE_mountleak_exporter"))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg(format!("--path.procfs={}", fixture.display()))
+            .arg("--docker.host=unix:///nonexistent/docker.sock")
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the exporter binary");
+        let e = Exporter { child, port };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "exporter did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        e
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One plain HTTP/1.1 request; returns (status, body).
+fn get(port: u16, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).unwrap();
+    let status = buf
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn tool(cmd: &str) -> Command {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {cmd}"))
+        .output()
+        .unwrap();
+    assert!(
+        found.status.success(),
+        "{cmd} is needed for this test (scripts/test.sh installs it)"
+    );
+    Command::new(cmd)
+}
+
+fn curl(args: &[&str]) -> Output {
+    tool("curl")
+        .args(["-sS", "--max-time", "20"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn tls_files(dir: &Path) -> (PathBuf, PathBuf) {
+    let (crt, key) = (dir.join("tls.crt"), dir.join("tls.key"));
+    let out = tool("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (crt, key)
+}
+
+#[test]
+fn tls_and_basic_auth_from_the_web_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (crt, key) = tls_files(dir.path());
+    let hash = bcrypt::hash("s3cret", 6).unwrap();
+    let web = dir.path().join("web.yml");
+    std::fs::write(
+        &web,
+        format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\n  min_version: TLS12\nbasic_auth_users:\n  prometheus: '{hash}'\nhttp_server_config:\n  headers:\n    X-Content-Type-Options: nosniff\n",
+            crt.display(),
+            key.display()
+        ),
+    )
+    .unwrap();
+    let e = Exporter::start(&[&format!("--web.config.file={}", web.display())]);
+    let url = format!("https://localhost:{}/metrics", e.port);
+    let cacert = crt.to_str().unwrap();
+    let status = |extra: &[&str]| {
+        let mut args = vec![
+            "--cacert",
+            cacert,
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &url,
+        ];
+        args.extend_from_slice(extra);
+        String::from_utf8(curl(&args).stdout).unwrap()
+    };
+    assert_eq!(status(&["-u", "prometheus:s3cret"]), "200");
+    assert_eq!(status(&["-u", "prometheus:wrong"]), "401");
+    assert_eq!(status(&["-u", "someone:s3cret"]), "401");
+    assert_eq!(status(&[]), "401");
+
+    let ok = curl(&[
+        "--cacert",
+        cacert,
+        "-D",
+        "-",
+        "-u",
+        "prometheus:s3cret",
+        &url,
+    ]);
+    let text = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        text.contains(r#"mountleak_unit_leaked_mounts{status="stale",unit="httpd.service"} 2"#),
+        "{text}"
+    );
+    assert!(
+        text.to_lowercase()
+            .contains("x-content-type-options: nosniff"),
+        "{text}"
+    );
+
+    // Plain HTTP to the TLS port gets no metrics.
+    let plain = curl(&[
+        "-u",
+        "prometheus:s3cret",
+        &format!("http://localhost:{}/metrics", e.port),
+    ]);
+    assert!(!String::from_utf8_lossy(&plain.stdout).contains("mountleak_"));
+}
+
+#[test]
+fn a_broken_web_config_stops_startup_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = dir.path().join("web.yml");
+    std::fs::write(&web, "basic_auth_users:\n  prometheus: plaintext\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mountleak_exporter"))
+        .args([
+            "--web.listen-address=127.0.0.1:0",
+            &format!("--web.config.file={}", web.display()),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bcrypt"), "{err}");
+}
+
+#[test]
+fn connection_count_and_header_size_are_bounded() {
+    let e = Exporter::start(&["--web.max-connections=4"]);
+    let idle: Vec<TcpStream> = (0..4)
+        .map(|_| TcpStream::connect(("127.0.0.1", e.port)).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // The fifth is closed at accept: reading gives EOF (or a reset), never a response.
+    let mut fifth = TcpStream::connect(("127.0.0.1", e.port)).unwrap();
+    fifth
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let _ = fifth.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut buf = [0u8; 64];
+    assert!(
+        matches!(fifth.read(&mut buf), Ok(0) | Err(_)),
+        "connection over the limit was served"
+    );
+    drop(idle);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        get(e.port, "/healthz").0,
+        200,
+        "slots are freed when clients leave"
+    );
+
+    // A 64 KiB header is refused, not buffered.
+    let mut s = TcpStream::connect(("127.0.0.1", e.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let big = "a".repeat(64 * 1024);
+    let _ = write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\n\r\n"
+    );
+    let mut resp = String::new();
+    let _ = s.read_to_string(&mut resp);
+    assert!(!resp.contains("mountleak_"), "oversized request was served");
+    assert!(
+        resp.is_empty() || resp.starts_with("HTTP/1.1 431"),
+        "{resp}"
+    );
+}
+
+#[test]
+fn slow_clients_and_a_connection_flood_do_not_block_scrapes() {
+    let e = Exporter::start(&[]);
+    let flood: Vec<TcpStream> = (0..200)
+        .map(|_| TcpStream::connect(("127.0.0.1", e.port)).unwrap())
+        .collect();
+    let port = e.port;
+    let slow = std::thread::spawn(move || {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        for b in b"GET /metrics HTTP/1.1\r\nHost: x\r\n" {
+            if s.write_all(&[*b]).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    for _ in 0..5 {
+        let (status, body) = get(e.port, "/metrics");
+        assert_eq!(status, 200);
+        assert!(body.contains("mountleak_scan_success 1"));
+    }
+    drop(flood);
+    slow.join().unwrap();
+}
+
+#[test]
+fn fifty_concurrent_scrapes_share_one_scan() {
+    let e = Exporter::start(&["--scan.min-interval=30s"]);
+    let port = e.port;
+    let handles: Vec<_> = (0..50)
+        .map(|_| std::thread::spawn(move || get(port, "/metrics")))
+        .collect();
+    let mut stamps = std::collections::HashSet::new();
+    for h in handles {
+        let (status, body) = h.join().unwrap();
+        assert_eq!(status, 200);
+        let stamp = body
+            .lines()
+            .find(|l| l.starts_with("mountleak_last_scan_timestamp_seconds "))
+            .expect("timestamp line")
+            .to_string();
+        stamps.insert(stamp);
+    }
+    assert_eq!(
+        stamps.len(),
+        1,
+        "50 scrapes saw {} different scans",
+        stamps.len()
+    );
+}
+
+#[test]
+fn sigterm_shuts_down_gracefully() {
+    let mut e = Exporter::start(&[]);
+    assert_eq!(get(e.port, "/healthz").0, 200);
+    let status = Command::new("kill")
+        .args(["-TERM", &e.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(code) = e.child.try_wait().unwrap() {
+            assert!(code.success(), "exit status after SIGTERM: {code}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "still running 15s after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut log = String::new();
+    e.child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(log.contains("shut down"), "{log}");
+}
