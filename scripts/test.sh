@@ -2,7 +2,7 @@
 # Placeholder until the full harness lands: tools, format, lint, tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-packages=(prometheus openssl curl)
+packages=(prometheus openssl curl util-linux)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -217,13 +217,27 @@ fn read_container_mounts(
     errors: &mut ScanErrors,
 ) -> Option<Vec<ContainerMount>> {
     for &pid in pids {
-        let text = match std::fs::read(procfs.join(pid.to_string()).join("mountinfo")) {
+        let dir = procfs.join(pid.to_string());
+        let text = match std::fs::read(dir.join("mountinfo")) {
             Ok(t) => t,
             Err(e) => {
                 errors.count(&e);
                 continue;
             }
         };
+        // The pid may have exited and been reused (or the process may have unshared) since
+        // it was grouped: the table is only this namespace's if the link still says so.
+        match namespace_of(&dir) {
+            Ok(now) if now.inode == key.inode && now.root == key.root => {}
+            Ok(_) => {
+                errors.vanished += 1;
+                continue;
+            }
+            Err(e) => {
+                errors.count(&e);
+                continue;
+            }
+        }
         let mut out = Vec::new();
         for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
             // Most lines are not container mounts: skip them before the full parse, which
@@ -306,4 +320,105 @@ fn process_info(procfs: &Path, pid: u32) -> procfs::ProcResult<ProcessInfo> {
         unit: owner.unit,
         container_id: owner.container_id,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proc_dir(root: &Path, pid: u32, ns: u64, mountinfo: Option<&str>) {
+        let d = root.join(pid.to_string());
+        std::fs::create_dir_all(d.join("ns")).unwrap();
+        std::os::unix::fs::symlink(format!("mnt:[{ns}]"), d.join("ns/mnt")).unwrap();
+        std::os::unix::fs::symlink("/", d.join("root")).unwrap();
+        std::fs::write(d.join("comm"), "sh\n").unwrap();
+        std::fs::write(d.join("cgroup"), "0::/system.slice/x.service\n").unwrap();
+        if let Some(m) = mountinfo {
+            std::fs::write(d.join("mountinfo"), m).unwrap();
+        }
+    }
+
+    const SHM: &str = "596 340 0:57 / /var/lib/docker/containers/ca74eaa1b342c64a7f6c558299bedf74a5b7016c194e885bf290281161605d58/shm rw - tmpfs shm rw\n";
+
+    fn layout() -> Layout {
+        Layout::new(["/var/lib/docker"], ["/run/docker"])
+    }
+
+    #[test]
+    fn a_vanished_first_pid_falls_back_to_the_next_one_in_the_namespace() {
+        let dir = tempfile::tempdir().unwrap();
+        proc_dir(dir.path(), 100, 7, None);
+        proc_dir(dir.path(), 101, 7, Some(SHM));
+        let snap = scan(dir.path(), &layout()).unwrap();
+        assert_eq!(snap.namespaces.len(), 1);
+        assert_eq!(snap.namespaces[0].container_mounts.len(), 1, "nothing lost");
+        assert_eq!(snap.namespaces[0].pids, vec![100, 101]);
+        assert_eq!(snap.errors.vanished, 1);
+    }
+
+    #[test]
+    fn a_reused_pid_is_not_taken_for_its_old_namespace() {
+        let dir = tempfile::tempdir().unwrap();
+        proc_dir(dir.path(), 100, 8, Some(SHM));
+        // Grouped under namespace 7, but the link now says 8: the pid was reused.
+        let key = NamespaceKey {
+            device: 0,
+            inode: 7,
+            root: "/".into(),
+        };
+        let mut errors = ScanErrors::default();
+        let l = layout();
+        let got = read_container_mounts(
+            dir.path(),
+            &key,
+            &[100],
+            &l,
+            &Prefilter::new(&l),
+            &mut errors,
+        );
+        assert!(got.is_none());
+        assert_eq!(errors.vanished, 1);
+    }
+
+    #[test]
+    fn a_100000_line_table_is_read_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut text = String::with_capacity(100_000 * 120);
+        for i in 0..100_000u32 {
+            if i % 1000 == 0 {
+                text.push_str(&format!("{i} 1 0:{i} / /var/lib/docker/overlay2/layer{i}/merged rw - overlay overlay rw\n"));
+            } else {
+                text.push_str(&format!(
+                    "{i} 1 0:{i} / /srv/mounts/m{i} rw shared:{i} - tmpfs tmpfs rw\n"
+                ));
+            }
+        }
+        assert!(text.len() > 1 << 20, "bigger than any fixed buffer");
+        proc_dir(dir.path(), 100, 7, Some(&text));
+        let snap = scan(dir.path(), &layout()).unwrap();
+        assert_eq!(snap.namespaces[0].container_mounts.len(), 100);
+        assert_eq!(snap.errors, ScanErrors::default());
+    }
+
+    #[test]
+    fn non_pid_entries_and_odd_links_are_tolerated() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sys")).unwrap();
+        std::fs::write(dir.path().join("uptime"), "1 1").unwrap();
+        let d = dir.path().join("200");
+        std::fs::create_dir_all(d.join("ns")).unwrap();
+        std::os::unix::fs::symlink("garbage", d.join("ns/mnt")).unwrap();
+        let snap = scan(dir.path(), &layout()).unwrap();
+        assert_eq!(snap.processes_scanned, 1);
+        assert!(snap.namespaces.is_empty());
+        assert_eq!(snap.errors.other, 1);
+    }
+
+    #[test]
+    fn ns_link_parsing() {
+        assert_eq!(parse_ns_link("mnt:[4026531840]"), Some(4026531840));
+        assert_eq!(parse_ns_link("net:[4026531840]"), None);
+        assert_eq!(parse_ns_link("mnt:[x]"), None);
+        assert_eq!(parse_ns_link(""), None);
+    }
 }
