@@ -156,6 +156,16 @@ pub fn scan(procfs: &Path, layout: &Layout) -> crate::Result<HostSnapshot> {
             pids.iter()
                 .filter_map(|&pid| match process_info(procfs, pid) {
                     Ok(p) => Some(p),
+                    // Still a holder: keep its pid so the fix can name it.
+                    Err(e @ procfs::ProcError::PermissionDenied(_)) => {
+                        errors.count_proc(&e);
+                        Some(ProcessInfo {
+                            pid,
+                            comm: String::new(),
+                            unit: None,
+                            container_id: None,
+                        })
+                    }
                     Err(e) => {
                         errors.count_proc(&e);
                         None

@@ -22,6 +22,10 @@ use crate::layout::normalize_root;
 /// How many removed containers to remember, so their leaks keep a name.
 const REMEMBER_REMOVED: usize = 1024;
 
+/// How often to ping between resyncs: an open events stream says nothing when the daemon
+/// is frozen, and `docker_up` must not lie for a whole resync interval.
+const PING_INTERVAL: Duration = Duration::from_secs(10);
+
 #[derive(Debug, Clone)]
 pub struct DockerConfig {
     pub host: String,
@@ -235,8 +239,13 @@ impl DockerRuntime {
         let mut events = docker.events(Some(opts));
         let mut tick = tokio::time::interval(self.config.resync_interval);
         tick.tick().await;
+        let mut ping = tokio::time::interval(PING_INTERVAL.min(self.config.resync_interval));
+        ping.tick().await;
         loop {
             tokio::select! {
+                _ = ping.tick() => {
+                    self.call("ping", docker.ping()).await?;
+                }
                 ev = events.next() => match ev {
                     Some(Ok(ev)) => self.on_event(docker, ev).await?,
                     Some(Err(source)) => return Err(DockerError::Api { call: "events", source }),
