@@ -1,14 +1,43 @@
 #!/usr/bin/env bash
-# Placeholder until the full harness lands: tools, format, lint, tests.
+# THE test command (README, .ci/run): on a Debian 12 machine as root it installs what the
+# tests need, starts a private dockerd (scripts/testenv.sh), then runs format, lint and every
+# test, end-to-end ones included. The private daemon and everything the tests made are torn
+# down on any exit, Ctrl-C included.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-packages=(prometheus openssl curl util-linux)
-missing=()
-for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-if [ ${#missing[@]} -gt 0 ]; then
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+if [[ $EUID -ne 0 ]]; then
+	echo "scripts/test.sh must run as root: the end-to-end tests start dockerd, make mount" >&2
+	echo "namespaces and cgroups" >&2
+	exit 2
 fi
+
+for tool in cargo rustfmt cargo-clippy; do
+	if ! command -v "$tool" >/dev/null; then
+		echo "missing $tool: install the Rust toolchain (rustup) first" >&2
+		exit 2
+	fi
+done
+if ! cargo nextest --version >/dev/null 2>&1; then
+	echo "[test] cargo-nextest missing: installing it from crates.io" >&2
+	cargo install --locked cargo-nextest
+fi
+
+# Lint first: cheap, and needs no daemon.
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
-cargo nextest run --all-targets
+
+teardown() {
+	local rc=$?
+	trap - EXIT INT TERM
+	scripts/testenv.sh down || echo "[test] teardown failed: see scripts/testenv.sh down" >&2
+	exit "$rc"
+}
+trap teardown EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+scripts/testenv.sh up
+eval "$(scripts/testenv.sh env)"
+
+cargo nextest run --all-targets --no-fail-fast
