@@ -3,8 +3,10 @@
 mod common;
 
 use common::*;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// The premise of the leak scenario, checked on the kernel itself: a holder namespace made
 /// with `--propagation private` while a container runs keeps untied copies of each of the
@@ -141,5 +143,572 @@ fn scrape_parser_reads_labels_escapes_and_special_values() {
         "1x 2",
     ] {
         assert!(parse_prometheus_text(bad).is_err(), "accepted {bad:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The leak scenario of the core issue, against the real binary.
+
+const LEAK_METRICS: &[&str] = &[
+    "mountleak_process_leaked_mounts",
+    "mountleak_unit_leaked_mounts",
+    "mountleak_container_leaked_mounts",
+    "mountleak_volume_leaked_mounts",
+    "mountleak_leak_first_seen_timestamp_seconds",
+];
+
+/// One of the container's mounts as the private holder should see it reported.
+#[derive(Clone, Debug)]
+struct Expect {
+    kind: &'static str,
+    mount_point: String,
+    volume: Option<String>,
+    status: &'static str,
+}
+
+/// A holder's identity, kept after the holder itself is gone.
+struct HolderIds {
+    unit: String,
+    pid: u32,
+    pids: Vec<u32>,
+}
+
+impl HolderIds {
+    fn of(h: &Holder) -> HolderIds {
+        HolderIds {
+            unit: h.unit.clone(),
+            pid: h.pid,
+            pids: h.pids.clone(),
+        }
+    }
+}
+
+/// Everything the scenario owns, to pick its series out of a scrape of the whole host.
+struct Scenario {
+    private: HolderIds,
+    slave: HolderIds,
+    comms: BTreeMap<u32, String>,
+    container_id: String,
+    container_name: String,
+    volumes: Vec<String>,
+}
+
+impl Scenario {
+    fn owns_labels(&self, s: &Sample) -> bool {
+        let units = [self.private.unit.as_str(), self.slave.unit.as_str()];
+        let pid_ours = s
+            .label("pid")
+            .parse::<u32>()
+            .is_ok_and(|p| self.private.pids.contains(&p) || self.slave.pids.contains(&p));
+        units.contains(&s.label("unit"))
+            || pid_ours
+            || s.label("container_id") == self.container_id
+            || self.volumes.iter().any(|v| v == s.label("volume"))
+    }
+
+    /// This scenario's leak series as `name{labels}` -> value (first-seen values, which are
+    /// timestamps, are checked for sanity and then replaced by 1).
+    fn actual(&self, samples: &[Sample]) -> Result<BTreeMap<String, f64>, String> {
+        let now = unix_now();
+        let mut out = BTreeMap::new();
+        for s in samples {
+            if !LEAK_METRICS.contains(&s.name.as_str()) || !self.owns_labels(s) {
+                continue;
+            }
+            let mut value = s.value;
+            if s.name == "mountleak_leak_first_seen_timestamp_seconds" {
+                if !(value > now - 3600.0 && value <= now + 1.0) {
+                    return Err(format!("first-seen timestamp is not recent: {s}"));
+                }
+                value = 1.0;
+            }
+            out.insert(series_key(&s.name, &s.labels), value);
+        }
+        Ok(out)
+    }
+
+    /// What docs/interfaces.md says the scrape must hold for these leaks of the private holder.
+    fn expected(&self, state: &str, leaks: &[Expect]) -> BTreeMap<String, f64> {
+        let mut out: BTreeMap<String, f64> = BTreeMap::new();
+        let mut add = |name: &str, labels: &[(&str, &str)], v: f64| {
+            let labels = labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            *out.entry(series_key(name, &labels)).or_default() += v;
+        };
+        let unit = self.private.unit.as_str();
+        let leader = self.private.pid.to_string();
+        for l in leaks {
+            add(
+                "mountleak_unit_leaked_mounts",
+                &[("unit", unit), ("status", l.status)],
+                1.0,
+            );
+            for pid in &self.private.pids {
+                add(
+                    "mountleak_process_leaked_mounts",
+                    &[
+                        ("pid", &pid.to_string()),
+                        ("comm", &self.comms[pid]),
+                        ("unit", unit),
+                        ("status", l.status),
+                    ],
+                    1.0,
+                );
+            }
+            let container = [
+                ("container_id", self.container_id.as_str()),
+                ("container_name", self.container_name.as_str()),
+                ("container_state", state),
+                ("kind", l.kind),
+                ("status", l.status),
+            ];
+            add("mountleak_container_leaked_mounts", &container, 1.0);
+            if let Some(v) = &l.volume {
+                add(
+                    "mountleak_volume_leaked_mounts",
+                    &[("volume", v), ("status", l.status)],
+                    1.0,
+                );
+            }
+            let mut first_seen = vec![
+                ("unit", unit),
+                ("pid", leader.as_str()),
+                ("comm", self.comms[&self.private.pid].as_str()),
+                ("mountpoint", l.mount_point.as_str()),
+            ];
+            first_seen.extend_from_slice(&container);
+            add(
+                "mountleak_leak_first_seen_timestamp_seconds",
+                &first_seen,
+                1.0,
+            );
+        }
+        out
+    }
+
+    /// The leaks expected right now: `base`, plus `netns` while its file exists. The daemon
+    /// deletes a stopped container's netns file at its next garbage collection (a 60 s
+    /// ticker), so the copy can vanish at any time after `docker stop`. Callers look at the
+    /// file *after* reading the exporter: if it still exists then, it existed during the read.
+    fn with_netns_if_present(&self, base: &[Expect], netns: Option<&Expect>) -> Vec<Expect> {
+        let mut out = base.to_vec();
+        if let Some(n) = netns
+            && Path::new(&n.mount_point).exists()
+        {
+            out.push(n.clone());
+        }
+        out
+    }
+
+    /// Scrape until this scenario's series are exactly `expected(state, leaks)` (with the
+    /// netns copy while its file exists). Returns whether the netns copy was reported.
+    fn wait_for(
+        &self,
+        exporter: &Exporter,
+        step: &str,
+        state: &str,
+        base: &[Expect],
+        netns: Option<&Expect>,
+        timeout: Duration,
+    ) -> bool {
+        poll_until(step, timeout, || {
+            let got = self.actual(&exporter.scrape())?;
+            let leaks = self.with_netns_if_present(base, netns);
+            let want = self.expected(state, &leaks);
+            if got == want {
+                Ok(leaks.len() > base.len())
+            } else {
+                Err(diff(&want, &got))
+            }
+        })
+    }
+
+    /// (mount_point, status, container name) of this scenario's leaks in a leaks JSON document.
+    fn json_leaks(&self, doc: &serde_json::Value) -> BTreeSet<(String, String, String)> {
+        let leaks = doc["leaks"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no leaks array in {doc}"));
+        leaks
+            .iter()
+            .filter(|l| {
+                let unit = l["holder"]["unit"].as_str().unwrap_or("");
+                unit == self.private.unit
+                    || unit == self.slave.unit
+                    || l["container"]["id"].as_str() == Some(self.container_id.as_str())
+                    || self.volumes.iter().any(|v| l["volume"].as_str() == Some(v))
+            })
+            .map(|l| {
+                (
+                    l["mount_point"].as_str().unwrap_or("").to_string(),
+                    l["status"].as_str().unwrap_or("").to_string(),
+                    l["container"]["name"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// `/api/v1/leaks` and `scan --output json` agree with each other and with the expected
+    /// leaks on (mount point, status, container name), and `scan` exits 1 (leaks found).
+    /// `scan` is a fresh process: it cannot know a container Docker no longer lists, so once
+    /// the container is removed (`scan_knows_container` false) it must report the same
+    /// mounts and statuses without a container.
+    fn check_json_and_scan_agree(
+        &self,
+        exporter: &Exporter,
+        step: &str,
+        base: &[Expect],
+        netns: Option<&Expect>,
+        scan_knows_container: bool,
+    ) {
+        let tuples = |leaks: &[Expect], name: &str| -> BTreeSet<(String, String, String)> {
+            leaks
+                .iter()
+                .map(|l| {
+                    (
+                        l.mount_point.clone(),
+                        l.status.to_string(),
+                        name.to_string(),
+                    )
+                })
+                .collect()
+        };
+        poll_until(step, Duration::from_secs(30), || {
+            let api = self.json_leaks(&exporter.leaks_json());
+            let out = run_scan(&["--output", "json"]);
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "scan must exit 1 while leaks exist; stderr:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let doc: serde_json::Value = serde_json::from_str(&stdout)
+                .unwrap_or_else(|e| panic!("scan --output json is not JSON ({e}):\n{stdout}"));
+            let scanned = self.json_leaks(&doc);
+            let leaks = self.with_netns_if_present(base, netns);
+            let want_api = tuples(&leaks, &self.container_name);
+            let want_scan = if scan_knows_container {
+                want_api.clone()
+            } else {
+                tuples(&leaks, "")
+            };
+            if api == want_api && scanned == want_scan {
+                Ok(())
+            } else {
+                Err(format!(
+                    "/api/v1/leaks: {api:#?}\nwant: {want_api:#?}\n\
+                     scan --output json: {scanned:#?}\nwant: {want_scan:#?}"
+                ))
+            }
+        });
+    }
+}
+
+fn series_key(name: &str, labels: &BTreeMap<String, String>) -> String {
+    let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    format!("{name}{{{}}}", labels.join(","))
+}
+
+fn diff(want: &BTreeMap<String, f64>, got: &BTreeMap<String, f64>) -> String {
+    let mut out = String::new();
+    for (k, v) in want {
+        match got.get(k) {
+            Some(g) if g == v => {}
+            Some(g) => out += &format!("  wrong value {k}: want {v}, got {g}\n"),
+            None => out += &format!("  missing     {k} {v}\n"),
+        }
+    }
+    for (k, v) in got {
+        if !want.contains_key(k) {
+            out += &format!("  unexpected  {k} {v}\n");
+        }
+    }
+    out
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+fn with_status(leaks: &[Expect], status: &'static str) -> Vec<Expect> {
+    leaks
+        .iter()
+        .map(|l| Expect {
+            status,
+            ..l.clone()
+        })
+        .collect()
+}
+
+/// The core issue's scenario: a container with shareable IPC, its own netns and two named
+/// tmpfs volumes; a unit with a private mount namespace (taken while the container runs) and
+/// one with a slave namespace. Every step is asserted on the scraped series.
+#[test]
+fn leaked_container_mounts_are_reported_from_at_risk_to_gone() {
+    let exporter = Exporter::start(&[]);
+    // Volumes before the container: the container guard drops (and is removed) first.
+    let mut vol_removed = Volume::create_tmpfs("vol-removed");
+    let vol_kept = Volume::create_tmpfs("vol-kept");
+    let mut container = Container::run(
+        "e2e",
+        &[
+            "--ipc=shareable",
+            "--network=none",
+            "-v",
+            &format!("{}:/data1", vol_removed.name),
+            "-v",
+            &format!("{}:/data2", vol_kept.name),
+        ],
+        &["sleep", "1000000"],
+    );
+    // Holders keep only the daemon's roots: the unit counts below must not pick up other
+    // mounts a shared host happens to carry.
+    let roots = [env().docker_root.as_str(), env().docker_exec_root.as_str()];
+    let private = Holder::spawn_keeping("private", Propagation::Private, 3, &roots);
+    let slave = Holder::spawn_keeping("slave", Propagation::Slave, 3, &roots);
+    let comms = private
+        .pids
+        .iter()
+        .map(|p| {
+            let comm = fs::read_to_string(format!("/proc/{p}/comm")).unwrap();
+            (*p, comm.trim().to_string())
+        })
+        .collect();
+    let netns = container.sandbox_key();
+    let rootfs = Expect {
+        kind: "rootfs",
+        mount_point: container.merged_dir(),
+        volume: None,
+        status: "at_risk",
+    };
+    let shm = Expect {
+        kind: "shm",
+        mount_point: container.shm_mount_point(),
+        volume: None,
+        status: "at_risk",
+    };
+    let netns_leak = Expect {
+        kind: "netns",
+        mount_point: netns.clone(),
+        volume: None,
+        status: "at_risk",
+    };
+    let vol1 = Expect {
+        kind: "volume",
+        mount_point: vol_removed.mount_point(),
+        volume: Some(vol_removed.name.clone()),
+        status: "at_risk",
+    };
+    let vol2 = Expect {
+        kind: "volume",
+        mount_point: vol_kept.mount_point(),
+        volume: Some(vol_kept.name.clone()),
+        status: "at_risk",
+    };
+    let sc = Scenario {
+        comms,
+        container_id: container.id.clone(),
+        container_name: container.name.clone(),
+        volumes: vec![vol_removed.name.clone(), vol_kept.name.clone()],
+        private: HolderIds::of(&private),
+        slave: HolderIds::of(&slave),
+    };
+    let step_timeout = Duration::from_secs(30);
+
+    // (1) Running, held by both units. The private unit's copies are at risk; the slave's
+    // carry master:N for every kind (tests/fixtures/captured) and must never be reported.
+    let running = [&rootfs, &shm, &netns_leak, &vol1, &vol2].map(|e| e.clone());
+    sc.wait_for(
+        &exporter,
+        "(1) at_risk series of the running container",
+        "running",
+        &running,
+        None,
+        step_timeout,
+    );
+    let samples = exporter.scrape();
+    let one = |name: &str| -> f64 {
+        let found = select(&samples, name, &[]);
+        assert_eq!(found.len(), 1, "{name}:\n{}", show(&found));
+        found[0].value
+    };
+    assert_eq!(one("mountleak_docker_up"), 1.0);
+    assert_eq!(one("mountleak_scan_success"), 1.0);
+    assert!(
+        one("mountleak_propagated_mount_copies") >= 5.0,
+        "the slave unit's 5 tied copies must be counted as propagated"
+    );
+    sc.check_json_and_scan_agree(&exporter, "(1) JSON and scan agree", &running, None, true);
+    check_leak_details(&sc, &exporter.leaks_json(), &running);
+
+    // (3) Stopped: the daemon unmounted everything; the kernel detached the private rootfs
+    // copy with the merged dir, the others outlive the unmount (stale).
+    container.stop();
+    let stopped_at = Instant::now();
+    assert_eq!(container.state(), "exited");
+    let netns_stale = Expect {
+        status: "stale",
+        ..netns_leak.clone()
+    };
+    let stopped = with_status(&[shm.clone(), vol1.clone(), vol2.clone()], "stale");
+    let netns_seen_stopped = sc.wait_for(
+        &exporter,
+        "(3) stale series after docker stop",
+        "exited",
+        &stopped,
+        Some(&netns_stale),
+        step_timeout,
+    );
+    sc.check_json_and_scan_agree(
+        &exporter,
+        "(3) JSON and scan agree",
+        &stopped,
+        Some(&netns_stale),
+        true,
+    );
+    poll_until("(3) scan's text report", step_timeout, || {
+        let out = run_scan(&[]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let n = sc
+            .with_netns_if_present(std::slice::from_ref(&shm), Some(&netns_stale))
+            .len();
+        let says = format!(
+            "{} (pid {}, sh, 4 processes) holds {n} mount{} of container {} (exited)",
+            sc.private.unit,
+            sc.private.pid,
+            if n == 1 { "" } else { "s" },
+            sc.container_name
+        );
+        let fix = format!("fix: systemctl restart {}", sc.private.unit);
+        if out.status.code() == Some(1) && text.contains(&says) && text.contains(&fix) {
+            Ok(())
+        } else {
+            Err(format!(
+                "exit {:?}; want {says:?} and {fix:?} in:\n{text}",
+                out.status.code()
+            ))
+        }
+    });
+
+    // (4) Removed: the container directory goes, and with it the shm copy. The volume copies
+    // stay until `docker volume rm`; the removed container keeps its name.
+    container.remove();
+    let removed = with_status(&[vol1.clone(), vol2.clone()], "stale");
+    let netns_seen_removed = sc.wait_for(
+        &exporter,
+        "(4) series of the removed container",
+        "removed",
+        &removed,
+        Some(&netns_stale),
+        step_timeout,
+    );
+    // The netns copy lasts exactly as long as the daemon's netns file.
+    sc.wait_for(
+        &exporter,
+        "(4) the netns copy to go with the daemon's netns file",
+        "removed",
+        &removed,
+        None,
+        Duration::from_secs(120).saturating_sub(stopped_at.elapsed()),
+    );
+    assert!(
+        !Path::new(&netns).exists(),
+        "the netns copy was dropped from the report while {netns} still exists"
+    );
+    eprintln!(
+        "netns copy reported after stop: {netns_seen_stopped}, after rm: {netns_seen_removed}; \
+         gone {:.0?} after docker stop",
+        stopped_at.elapsed()
+    );
+    sc.check_json_and_scan_agree(&exporter, "(4) JSON and scan agree", &removed, None, false);
+
+    vol_removed.remove();
+    sc.wait_for(
+        &exporter,
+        "(4) the volume copy to go after docker volume rm",
+        "removed",
+        &with_status(std::slice::from_ref(&vol2), "stale"),
+        None,
+        step_timeout,
+    );
+
+    // (5) The holder goes (what `systemctl restart` would do): its last leak goes with it.
+    private.kill();
+    sc.wait_for(
+        &exporter,
+        "(5) every series gone once the holder is killed",
+        "removed",
+        &[],
+        None,
+        step_timeout,
+    );
+    let leftover = sc.json_leaks(&exporter.leaks_json());
+    assert!(
+        leftover.is_empty(),
+        "/api/v1/leaks still lists {leftover:?}"
+    );
+    drop(slave);
+}
+
+/// The JSON of each of this scenario's leaks says who holds it and how to free it.
+fn check_leak_details(sc: &Scenario, doc: &serde_json::Value, leaks: &[Expect]) {
+    let scan = &doc["scan"];
+    assert_eq!(scan["success"], true, "scan: {scan}");
+    assert_eq!(scan["docker_up"], true, "scan: {scan}");
+    for want in leaks {
+        let found: Vec<&serde_json::Value> = doc["leaks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["mount_point"] == want.mount_point.as_str())
+            .collect();
+        assert_eq!(
+            found.len(),
+            1,
+            "one leak of {} expected: {found:#?}",
+            want.mount_point
+        );
+        let l = found[0];
+        let ctx = format!("leak {l:#}");
+        assert_eq!(l["kind"], want.kind, "{ctx}");
+        assert_eq!(l["status"], want.status, "{ctx}");
+        assert_eq!(l["container"]["id"], sc.container_id.as_str(), "{ctx}");
+        assert_eq!(l["container"]["name"], sc.container_name.as_str(), "{ctx}");
+        assert_eq!(l["container"]["state"], "running", "{ctx}");
+        match &want.volume {
+            Some(v) => assert_eq!(l["volume"], v.as_str(), "{ctx}"),
+            None => assert!(l["volume"].is_null(), "{ctx}"),
+        }
+        let fs_type = match want.kind {
+            "rootfs" => "overlay",
+            "netns" => "nsfs",
+            _ => "tmpfs",
+        };
+        assert_eq!(l["fs_type"], fs_type, "{ctx}");
+        let holder = &l["holder"];
+        assert_eq!(holder["unit"], sc.private.unit.as_str(), "{ctx}");
+        assert_eq!(holder["pid"], sc.private.pid, "{ctx}");
+        assert_eq!(holder["comm"], "sh", "{ctx}");
+        assert_eq!(holder["process_count"], sc.private.pids.len(), "{ctx}");
+        let pids: Vec<u64> = l["namespace"]["processes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["pid"].as_u64().unwrap())
+            .collect();
+        let want_pids: Vec<u64> = sc.private.pids.iter().map(|&p| p as u64).collect();
+        assert_eq!(pids, want_pids, "{ctx}");
+        assert_eq!(
+            l["fix"],
+            format!("systemctl restart {}", sc.private.unit).as_str(),
+            "{ctx}"
+        );
+        let first_seen = l["first_seen"].as_f64().unwrap_or(0.0);
+        assert!(first_seen > unix_now() - 3600.0, "{ctx}");
     }
 }

@@ -308,7 +308,22 @@ pub struct Holder {
 static HOLDER_N: AtomicUsize = AtomicUsize::new(0);
 
 impl Holder {
+    /// A holder whose namespace is a full copy of the host's mount table.
     pub fn spawn(label: &str, propagation: Propagation, sleepers: usize) -> Holder {
+        Holder::spawn_keeping(label, propagation, sleepers, &[])
+    }
+
+    /// A holder whose namespace keeps only `/` and the mounts at or under the `keep` paths
+    /// (and their ancestors): everything else is lazily unmounted inside it right after
+    /// `unshare`. A shared development host carries other people's mounts (benchmarks,
+    /// other daemons) that a full copy would make this holder "hold" too, so tests that
+    /// count a unit's leaks keep only their daemon's roots. Empty `keep` keeps everything.
+    pub fn spawn_keeping(
+        label: &str,
+        propagation: Propagation,
+        sleepers: usize,
+        keep: &[&str],
+    ) -> Holder {
         let unit = format!(
             "mountleak-e2e-{}-{}-{label}.service",
             std::process::id(),
@@ -320,17 +335,49 @@ impl Holder {
             fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
             cgroup_dirs.push(dir);
         }
+        for k in keep {
+            assert!(
+                k.starts_with('/') && !k.contains(char::is_whitespace),
+                "keep path {k:?} must be absolute and without whitespace"
+            );
+        }
+        // Runs inside the new namespace. Mountinfo fields: 1 id, 2 parent id, 5 mount point.
+        // Kept: `/`, the keep paths, what is under them and their ancestors (unmounting an
+        // ancestor would take them along). Only the topmost mounts that are not kept are
+        // unmounted: a lazy unmount takes the whole subtree (a busy host has thousands).
+        let inner = format!(
+            r#"if [ -n "$HOLDER_KEEP" ]; then
+                 awk -v keep="$HOLDER_KEEP" '
+                   function kept(m,   i) {{
+                     if (m == "/") return 1
+                     for (i = 1; i <= n; i++)
+                       if (m == k[i] || index(m, k[i] "/") == 1 || index(k[i], m "/") == 1) return 1
+                     return 0
+                   }}
+                   BEGIN {{ n = split(keep, k, " ") }}
+                   {{ par[NR] = $2; mp[NR] = $5; row[$1] = NR }}
+                   END {{
+                     for (r = 1; r <= NR; r++) {{
+                       if (kept(mp[r])) continue
+                       p = row[par[r]]
+                       if (p == "" || kept(mp[p])) print mp[r]
+                     }}
+                   }}' /proc/self/mountinfo |
+                 while read -r mp; do umount -l "$mp" 2>/dev/null || true; done
+               fi
+               i=0; while [ $i -lt {sleepers} ]; do sleep 1000000 & i=$((i+1)); done; wait"#
+        );
         // The outer sh moves itself into the unit's cgroups before exec'ing unshare, so every
         // process of the namespace starts (and stays) inside the unit.
-        let inner =
-            format!("i=0; while [ $i -lt {sleepers} ]; do sleep 1000000 & i=$((i+1)); done; wait");
         let outer = format!(
-            "for f in \"$@\"; do echo $$ > \"$f\" || exit 1; done; \
-             exec unshare -m --propagation {} sh -c '{inner}'",
+            r#"inner="$1"; shift
+               for f in "$@"; do echo $$ > "$f" || exit 1; done
+               exec unshare -m --propagation {} sh -c "$inner" holder"#,
             propagation.as_arg()
         );
         let mut cmd = Command::new("sh");
-        cmd.arg("-c").arg(outer).arg("holder");
+        cmd.arg("-c").arg(outer).arg("holder").arg(inner);
+        cmd.env("HOLDER_KEEP", keep.join(" "));
         for dir in &cgroup_dirs {
             cmd.arg(dir.join("cgroup.procs"));
         }
@@ -363,10 +410,25 @@ impl Holder {
                     .iter()
                     .filter(|p| mnt_ns(&p.to_string()).is_some_and(|ns| ns != own_ns))
                     .count();
-                if pids.len() == want && in_new_ns == want {
+                // Ready once only the leader and its sleeps are left (the pruning pipeline
+                // runs short-lived processes in the group first).
+                let sleeping = pids
+                    .iter()
+                    .filter(|p| {
+                        fs::read_to_string(format!("/proc/{p}/comm"))
+                            .is_ok_and(|c| c.trim() == "sleep")
+                    })
+                    .count();
+                if pids.len() == want
+                    && in_new_ns == want
+                    && sleeping == sleepers
+                    && pids.first() == Some(&leader)
+                {
                     Ok(pids)
                 } else {
-                    Err(format!("pids {pids:?}, {in_new_ns} in a new namespace"))
+                    Err(format!(
+                        "pids {pids:?}, {in_new_ns} in a new namespace, {sleeping} sleeping"
+                    ))
                 }
             },
         );
