@@ -26,6 +26,7 @@ APT_PACKAGES=(
 	prometheus
 	openssl
 	curl
+	chromium
 )
 
 INSTANCE="${MOUNTLEAK_TEST_INSTANCE:-mountleak-test}"

@@ -149,6 +149,8 @@ th, td {{ border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; vertic
 tr.stale td {{ background: #fde2e1; }}
 tr.at_risk td {{ background: #fff4d6; }}
 code {{ font-size: 0.9em; }}
+td code {{ word-break: break-all; }}
+td:last-child code {{ white-space: nowrap; word-break: normal; }}
 </style></head>
 <body>
 <h1>mountleak_exporter</h1>
