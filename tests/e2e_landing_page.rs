@@ -9,14 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 fn chromium(args: &[&str], url: &str) -> std::process::Output {
-    let found = Command::new("sh")
-        .args(["-c", "command -v chromium"])
-        .output()
-        .unwrap();
-    assert!(
-        found.status.success(),
-        "chromium is needed (Debian package chromium; scripts/test.sh installs it)"
-    );
+    require_tool("chromium");
     let profile = tempfile::tempdir().unwrap();
     Command::new("chromium")
         .args([

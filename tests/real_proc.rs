@@ -1,6 +1,9 @@
 //! The scan against the real /proc of this machine: zombies, unprivileged runs and hidepid.
 //! Each gives correct output for what it could see and counts what it could not.
 
+mod common;
+
+use common::require_tool;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -12,14 +15,7 @@ fn layout() -> Layout {
 }
 
 fn setpriv() -> Command {
-    let found = Command::new("sh")
-        .args(["-c", "command -v setpriv"])
-        .output()
-        .unwrap();
-    assert!(
-        found.status.success(),
-        "setpriv (util-linux) is needed to run the exporter unprivileged"
-    );
+    require_tool("setpriv");
     let mut c = Command::new("setpriv");
     c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
     c

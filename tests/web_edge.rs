@@ -2,6 +2,9 @@
 //! with curl, a real TLS client), bounded connections and headers, slow clients, concurrent
 //! scrapes sharing one scan, graceful SIGTERM. /proc is the incident fixture; no Docker.
 
+mod common;
+
+use common::require_tool;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -74,15 +77,7 @@ fn get(port: u16, path: &str) -> (u16, String) {
 }
 
 fn tool(cmd: &str) -> Command {
-    let found = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {cmd}"))
-        .output()
-        .unwrap();
-    assert!(
-        found.status.success(),
-        "{cmd} is needed for this test (scripts/test.sh installs it)"
-    );
+    require_tool(cmd);
     Command::new(cmd)
 }
 

@@ -888,3 +888,16 @@ pub fn poll_until<T>(
         sleep(Duration::from_millis(250));
     }
 }
+
+/// Fails the test with what to install when a command-line tool it drives is missing.
+pub fn require_tool(cmd: &str) {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {cmd}"))
+        .output()
+        .expect("run sh");
+    assert!(
+        found.status.success(),
+        "{cmd} is needed for this test: scripts/test.sh installs it (scripts/testenv.sh APT_PACKAGES)"
+    );
+}
