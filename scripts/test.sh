@@ -40,4 +40,8 @@ trap 'exit 143' TERM
 scripts/testenv.sh up
 eval "$(scripts/testenv.sh env)"
 
+# Deployment files (deploy/): offline checks of the unit, image files and manifests, in a
+# Python venv under target/ (their e2e tests are e2e_container_image, e2e_systemd_credentials).
+tests/deploy/run.sh
+
 cargo nextest run --all-targets --no-fail-fast

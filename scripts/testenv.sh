@@ -27,6 +27,10 @@ APT_PACKAGES=(
 	openssl
 	curl
 	chromium
+	# deploy/ (tests/deploy/run.sh, tests/e2e_container_image.rs, e2e_systemd_credentials.rs)
+	shellcheck
+	strace
+	systemd
 )
 
 INSTANCE="${MOUNTLEAK_TEST_INSTANCE:-mountleak-test}"

@@ -1,0 +1,172 @@
+"""No deployment may hand the exporter the host's `/`, /var/lib/docker or /run.
+
+A container that holds those (the default propagation is rprivate) keeps a copy of every
+container mount below them, for as long as it runs: it becomes a leaker of the very mounts
+it reports. The exporter needs exactly two things of the host's file system: /proc,
+read-only at /host/proc, and the Docker socket. Checked in every Kubernetes manifest (as
+written and as kustomize builds them) and every `docker run` in the docs.
+"""
+
+import os
+import re
+import shlex
+
+import pytest
+import yaml
+
+from conftest import DEPLOY, REPO, load_yaml_docs, run
+
+ALLOWED = {
+    "/proc": "the host's processes, mounted read-only at /host/proc",
+    "/var/run/docker.sock": "the Docker socket",
+    "/run/docker.sock": "the Docker socket",
+}
+FORBIDDEN = {
+    "/": "the whole host tree: a copy of every mount on the host",
+    "/var/lib/docker": "every container's rootfs, shm and volume mounts",
+    "/run": "Docker's exec root: every container's netns bind mount",
+    "/var/run": "Docker's exec root: every container's netns bind mount",
+}
+
+
+def host_path_problem(path):
+    """Why this host path must not be mounted into the exporter's container (None if fine)."""
+    if "$" in path:
+        return "an interpolated host path can be anything"
+    norm = os.path.normpath(path)
+    if norm.startswith("//"):
+        norm = norm[1:]
+    if norm in ALLOWED:
+        return None
+    for bad, why in FORBIDDEN.items():
+        if norm == bad or norm.startswith(bad.rstrip("/") + "/"):
+            return f"{path} is (under) {bad}: {why}"
+    return f"{path} is not one of the host paths the exporter needs ({', '.join(ALLOWED)})"
+
+
+def test_rule_itself():
+    assert host_path_problem("/proc") is None
+    assert host_path_problem("/var/run/docker.sock") is None
+    for bad in ("/", "//", "/var/lib/docker", "/var/lib/docker/overlay2", "/run", "/run/docker",
+                "/var/run", "/var/run/docker/netns", "/proc/../", "/etc", "${HOST_ROOT}"):
+        assert host_path_problem(bad), bad
+
+
+# --- Kubernetes -----------------------------------------------------------------------------
+
+def kubernetes_host_mounts(doc):
+    """(host path, container mount) pairs of every pod spec in a Kubernetes object."""
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "containers" in node and "volumes" in node:
+                host = {v["name"]: v["hostPath"]["path"] for v in node["volumes"] if "hostPath" in v}
+                for c in node.get("containers", []) + node.get("initContainers", []):
+                    for m in c.get("volumeMounts", []):
+                        if m["name"] in host:
+                            found.append((host[m["name"]], m))
+                for name, path in host.items():
+                    if not any(name == m["name"] for _, m in found):
+                        found.append((path, None))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(doc)
+    return found
+
+
+def kubernetes_docs():
+    docs = []
+    for path in sorted((DEPLOY / "kubernetes").rglob("*.yaml")):
+        docs += [(path.name, d) for d in load_yaml_docs(path) if isinstance(d, dict) and "kind" in d]
+    built = run(["kubectl", "kustomize", str(DEPLOY / "kubernetes")]).stdout
+    docs += [("kustomize build", d) for d in yaml.safe_load_all(built) if d]
+    return docs
+
+
+def check_kubernetes(docs):
+    problems = []
+    for source, doc in docs:
+        for host, mount in kubernetes_host_mounts(doc):
+            why = host_path_problem(host)
+            if why:
+                problems.append(f"{source}: {doc['kind']}: {why}")
+            if os.path.normpath(host) == "/proc" and mount is not None:
+                if mount["mountPath"] != "/host/proc" or mount.get("readOnly") is not True:
+                    problems.append(f"{source}: /proc must be mounted read-only at /host/proc")
+    return problems
+
+
+def test_kubernetes_manifests_mount_only_proc_and_the_socket():
+    docs = kubernetes_docs()
+    assert any(kubernetes_host_mounts(d) for _, d in docs), "found no hostPath at all: check the walker"
+    assert check_kubernetes(docs) == []
+
+
+@pytest.mark.parametrize("bad", ["/", "/var/lib/docker", "/run", "/var/run/docker"])
+def test_kubernetes_check_catches_a_forbidden_host_path(bad):
+    docs = [d for d in kubernetes_docs() if d[1]["kind"] == "DaemonSet"]
+    _, ds = docs[0]
+    ds["spec"]["template"]["spec"]["volumes"].append({"name": "bad", "hostPath": {"path": bad}})
+    ds["spec"]["template"]["spec"]["containers"][0]["volumeMounts"].append({"name": "bad", "mountPath": "/rootfs"})
+    assert check_kubernetes(docs[:1])
+
+
+def test_kubernetes_check_catches_writable_proc():
+    _, ds = next(d for d in kubernetes_docs() if d[1]["kind"] == "DaemonSet")
+    for m in ds["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]:
+        m.pop("readOnly", None)
+    assert check_kubernetes([("x", ds)])
+
+
+# --- docker run in the docs -------------------------------------------------------------------
+
+def docker_run_binds(markdown):
+    """(host source, target, read_only) of every -v/--volume/--mount in `docker run` commands."""
+    text = markdown.replace("\\\n", " ")
+    binds = []
+    for line in text.splitlines():
+        if "docker run" not in line:
+            continue
+        words = shlex.split(line[line.index("docker run"):], comments=True)
+        for i, word in enumerate(words):
+            value = None
+            if word in ("-v", "--volume", "--mount") and i + 1 < len(words):
+                value, kind = words[i + 1], word
+            elif word.startswith(("--volume=", "--mount=")):
+                kind, value = word.split("=", 1)
+            if value is None:
+                continue
+            if kind == "--mount":
+                fields = dict(f.split("=", 1) if "=" in f else (f, "true") for f in value.split(","))
+                if fields.get("type") == "bind":
+                    binds.append((fields.get("source") or fields.get("src"),
+                                  fields.get("target") or fields.get("dst") or fields.get("destination"),
+                                  fields.get("readonly", fields.get("ro", "false")) in ("true", "1")))
+            else:
+                parts = value.split(":")
+                binds.append((parts[0], parts[1], len(parts) > 2 and "ro" in parts[2].split(",")))
+    return binds
+
+
+def test_docs_docker_run_commands_mount_only_proc_and_the_socket():
+    binds = docker_run_binds((REPO / "docs" / "deploy.md").read_text())
+    assert binds, "docs/deploy.md shows no docker run with mounts: check the parser"
+    problems = []
+    for source, target, read_only in binds:
+        why = host_path_problem(source)
+        if why:
+            problems.append(why)
+        if os.path.normpath(source) == "/proc" and (target != "/host/proc" or not read_only):
+            problems.append("/proc must be mounted read-only at /host/proc")
+    assert problems == []
+
+
+def test_docs_parser_sees_a_forbidden_mount():
+    md = "```\ndocker run -d \\\n  -v /:/rootfs:ro --mount type=bind,source=/run,target=/run img\n```\n"
+    sources = [s for s, _, _ in docker_run_binds(md)]
+    assert sources == ["/", "/run"]
