@@ -24,6 +24,7 @@ APT_PACKAGES=(
 	iproute2
 	ca-certificates
 	prometheus
+	prometheus-alertmanager
 	openssl
 	curl
 	chromium

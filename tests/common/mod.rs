@@ -6,6 +6,8 @@
 //! clean; scripts/testenv.sh down sweeps up after a test process that was killed outright.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod promql;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
