@@ -222,3 +222,27 @@ fn every_alert_has_a_firing_test_case() {
         );
     }
 }
+
+/// The README's Alerts table lists every alert with its shipped severity and runbook link.
+#[test]
+fn readme_lists_every_alert() {
+    let readme = read_repo_file("README.md");
+    let section = readme
+        .split("\n## ")
+        .find(|s| s.starts_with("Alerts\n"))
+        .expect("README.md has no `## Alerts` section");
+    for a in alerts() {
+        let name = s(&a, "alert");
+        let row = section
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{name}` |")))
+            .unwrap_or_else(|| panic!("README's Alerts table has no row for {name}"));
+        let severity = s(&a["labels"], "severity");
+        assert!(
+            row.contains(&format!("| {severity} |")),
+            "README says another severity for {name}: {row}"
+        );
+        let anchor = format!("(docs/runbook.md#{})", github_anchor(name));
+        assert!(row.contains(&anchor), "README row for {name} lacks {anchor}");
+    }
+}
