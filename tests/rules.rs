@@ -243,6 +243,9 @@ fn readme_lists_every_alert() {
             "README says another severity for {name}: {row}"
         );
         let anchor = format!("(docs/runbook.md#{})", github_anchor(name));
-        assert!(row.contains(&anchor), "README row for {name} lacks {anchor}");
+        assert!(
+            row.contains(&anchor),
+            "README row for {name} lacks {anchor}"
+        );
     }
 }
