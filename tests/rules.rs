@@ -136,7 +136,7 @@ fn alerts_are_named_labelled_and_annotated() {
         "status=\"stale\"",
         "status=\"at_risk\"",
         "container_state=\"removed\"",
-        "up{job=\"mountleak\"} == 0",
+        "up{job=~\"mountleak|mountleak-exporter\"} == 0",
         "mountleak_scan_success == 0",
         "mountleak_docker_up == 0",
     ] {
