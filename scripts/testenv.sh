@@ -32,6 +32,7 @@ APT_PACKAGES=(
 	shellcheck
 	strace
 	systemd
+	docker-compose
 )
 
 INSTANCE="${MOUNTLEAK_TEST_INSTANCE:-mountleak-test}"

@@ -1,5 +1,6 @@
 """Shared helpers of the deployment tests (run them with tests/deploy/run.sh)."""
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -24,3 +25,20 @@ def run(cmd, **kwargs):
             f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
         )
     return proc
+
+
+def rules_select_job(job):
+    """Whether every `job` matcher in the rules' expressions (deploy/prometheus/rules.yml)
+    selects this job name; fails if the rules have none."""
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "rules.yml").read_text())
+    matchers = []
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            matchers += re.findall(r'\bjob\s*(=~|!~|!=|=)\s*"([^"]*)"', str(rule["expr"]))
+    assert matchers, "the rules select no job: nothing to agree with"
+    for op, value in matchers:
+        if op == "=" and value != job or op == "!=" and value == job:
+            return False
+        if op == "=~" and not re.fullmatch(value, job) or op == "!~" and re.fullmatch(value, job):
+            return False
+    return True

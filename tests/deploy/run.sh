@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Static and offline tests of deploy/: the systemd unit, the container files and the
-# Kubernetes manifests. Called by scripts/test.sh; runs alone too (as root: one test chroots).
+# Static and offline tests of deploy/: the systemd unit, the container files, the Kubernetes
+# manifests and the compose demo. Called by scripts/test.sh; runs alone too (as root: one
+# test chroots).
 # Python packages go to a venv under target/ (pinned in requirements.txt); the tools below
 # must already be on the machine, and a missing one fails the run with its name.
 set -euo pipefail
@@ -19,6 +20,8 @@ need systemd-sysusers "Debian package systemd"
 need ldd "Debian package libc-bin"
 need shellcheck "Debian package shellcheck"
 need busybox "Debian package busybox-static"
+need docker-compose "Debian package docker-compose"
+need promtool "Debian package prometheus"
 if ((${#missing[@]})); then
 	printf 'tests/deploy: missing tool: %s\n' "${missing[@]}" >&2
 	exit 2

@@ -4,7 +4,7 @@ A container that holds those (the default propagation is rprivate) keeps a copy 
 container mount below them, for as long as it runs: it becomes a leaker of the very mounts
 it reports. The exporter needs exactly two things of the host's file system: /proc,
 read-only at /host/proc, and the Docker socket. Checked in every Kubernetes manifest (as
-written and as kustomize builds them) and every `docker run` in the docs.
+written and as kustomize builds them), every compose file, and every `docker run` in the docs.
 """
 
 import os
@@ -121,6 +121,67 @@ def test_kubernetes_check_catches_writable_proc():
     for m in ds["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]:
         m.pop("readOnly", None)
     assert check_kubernetes([("x", ds)])
+
+
+# --- compose --------------------------------------------------------------------------------
+
+def compose_binds(service):
+    """(host source, target, read_only) of a compose service's bind mounts."""
+    binds = []
+    for vol in service.get("volumes", []):
+        if isinstance(vol, str):
+            parts = vol.split(":")
+            source, target = parts[0], parts[1] if len(parts) > 1 else parts[0]
+            mode = parts[2] if len(parts) > 2 else "rw"
+            if source.startswith(("/", ".", "~", "$")):
+                binds.append((source, target, "ro" in mode.split(",")))
+        elif vol.get("type") == "bind":
+            binds.append((vol["source"], vol["target"], vol.get("read_only", False)))
+    return binds
+
+
+def check_compose(doc, base, label):
+    """Problems of a compose document whose relative paths are relative to `base`."""
+    problems = []
+    for name, service in doc["services"].items():
+        for source, target, read_only in compose_binds(service):
+            if source.startswith(("/", "$", "~")):
+                why = host_path_problem(source)
+                if why:
+                    problems.append(f"{label}: {name}: {why}")
+                if os.path.normpath(source) == "/proc" and (target != "/host/proc" or not read_only):
+                    problems.append(f"{label}: {name}: /proc must be mounted read-only at /host/proc")
+            else:
+                # Demo configuration shipped in this repository, nothing of the host's.
+                resolved = (base / source).resolve()
+                if REPO not in resolved.parents:
+                    problems.append(f"{label}: {name}: {source} leaves the repository")
+                elif not resolved.exists():
+                    problems.append(f"{label}: {name}: {source} does not exist")
+    return problems
+
+
+COMPOSE_FILES = sorted((DEPLOY / "compose").glob("*.yml")) + sorted((DEPLOY / "compose").glob("*.yaml"))
+COMPOSE_FILES = [p for p in COMPOSE_FILES if "services" in (load_yaml_docs(p) or [{}])[0]]
+
+
+def test_there_is_a_compose_file():
+    assert [p.name for p in COMPOSE_FILES] == ["compose.yml"]
+
+
+@pytest.mark.parametrize("path", COMPOSE_FILES, ids=lambda p: p.name)
+def test_compose_mounts_only_proc_the_socket_and_repo_files(path):
+    (doc,) = load_yaml_docs(path)
+    assert check_compose(doc, path.parent, path.name) == []
+
+
+@pytest.mark.parametrize("bad", ["/:/rootfs:ro", "/var/lib/docker:/var/lib/docker:ro", "/run:/run",
+                                 "/proc:/host/proc", "../../..:/x", "./missing.yml:/x"])
+def test_compose_check_catches_a_forbidden_mount(bad):
+    path = DEPLOY / "compose" / "compose.yml"
+    (doc,) = load_yaml_docs(path)
+    doc["services"]["mountleak-exporter"]["volumes"].append(bad)
+    assert check_compose(doc, path.parent, path.name)
 
 
 # --- docker run in the docs -------------------------------------------------------------------

@@ -1,18 +1,20 @@
-"""Kubernetes manifests: schema-valid, least privilege, the Prometheus selector hook."""
+"""Kubernetes manifests: schema-valid, least privilege, one source for the rules."""
 
+import re
 import shutil
 
 import kubernetes_validate
 import pytest
 import yaml
 
-from conftest import DEPLOY, REPO, load_yaml_docs, run
+from conftest import DEPLOY, REPO, load_yaml_docs, rules_select_job, run
 
 K8S = DEPLOY / "kubernetes"
+RULES = DEPLOY / "prometheus" / "rules.yml"
 # The oldest Kubernetes with securityContext.appArmorProfile (1.30) and the newest the
 # validator knows.
 KUBERNETES_VERSIONS = ["1.30.0", kubernetes_validate.latest_version()]
-CRD_KINDS = {"ServiceMonitor"}
+CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
 NOT_OBJECTS = ("kustomization.yaml", "prometheus-selector-labels.yaml")
 
 
@@ -33,8 +35,8 @@ def test_kustomization_lists_every_manifest():
 
 
 def test_build_has_each_resource_once(built):
-    assert sorted(built) == ["DaemonSet", "Namespace", "Service", "ServiceMonitor"]
-    assert len(kustomize()) == 4
+    assert sorted(built) == ["DaemonSet", "Namespace", "PrometheusRule", "Service", "ServiceMonitor"]
+    assert len(kustomize()) == 5
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
@@ -148,6 +150,8 @@ RELABEL_KEYS = {"sourceLabels", "separator", "targetLabel", "regex", "modulus",
                 "replacement", "action"}
 RELABEL_ACTIONS = {"replace", "keep", "drop", "hashmod", "labelmap", "labeldrop",
                    "labelkeep", "lowercase", "uppercase", "keepequal", "dropequal"}
+RULE_KEYS = {"alert", "record", "expr", "for", "keep_firing_for", "labels", "annotations"}
+GROUP_KEYS = {"name", "interval", "rules", "limit", "partial_response_strategy", "query_offset"}
 DURATION = r"^[0-9]+(ms|s|m|h|d|w|y)$"
 
 
@@ -160,8 +164,6 @@ def check_metadata(doc, kind):
 
 
 def check_servicemonitor(doc):
-    import re
-
     check_metadata(doc, "ServiceMonitor")
     spec = doc["spec"]
     assert set(spec) <= SERVICEMONITOR_SPEC_KEYS, set(spec) - SERVICEMONITOR_SPEC_KEYS
@@ -178,8 +180,29 @@ def check_servicemonitor(doc):
             assert isinstance(rl.get("sourceLabels", []), list)
 
 
+def check_prometheusrule(doc):
+    check_metadata(doc, "PrometheusRule")
+    assert set(doc["spec"]) == {"groups"}
+    names = [g["name"] for g in doc["spec"]["groups"]]
+    assert len(names) == len(set(names)), "group names are unique"
+    for group in doc["spec"]["groups"]:
+        assert set(group) <= GROUP_KEYS, set(group) - GROUP_KEYS
+        for rule in group["rules"]:
+            assert set(rule) <= RULE_KEYS, set(rule) - RULE_KEYS
+            assert ("alert" in rule) != ("record" in rule)
+            assert isinstance(rule["expr"], (str, int, float))
+            if "for" in rule:
+                assert re.match(DURATION, rule["for"]), rule["for"]
+            for key in ("labels", "annotations"):
+                assert all(isinstance(v, str) for v in rule.get(key, {}).values()), key
+
+
 def test_servicemonitor_structure(built):
     check_servicemonitor(built["ServiceMonitor"])
+
+
+def test_prometheusrule_structure(built):
+    check_prometheusrule(built["PrometheusRule"])
 
 
 def test_crd_checks_catch_a_misspelt_field(built):
@@ -187,10 +210,28 @@ def test_crd_checks_catch_a_misspelt_field(built):
     sm["spec"]["endpoints"][0]["relabellings"] = sm["spec"]["endpoints"][0].pop("relabelings")
     with pytest.raises(AssertionError):
         check_servicemonitor(sm)
+    pr = yaml.safe_load(yaml.safe_dump(built["PrometheusRule"]))
+    pr["spec"]["groups"][0]["rules"][0]["expresion"] = "up"
+    with pytest.raises(AssertionError):
+        check_prometheusrule(pr)
+
+
+def test_prometheusrule_carries_exactly_the_rules_of_deploy_prometheus(built):
+    rules = yaml.safe_load(RULES.read_text())
+    assert built["PrometheusRule"]["spec"] == rules
+
+
+def test_prometheusrule_is_what_the_generator_writes(tmp_path):
+    out = tmp_path / "prometheusrule.yaml"
+    run([str(K8S / "generate-prometheusrule.sh"), str(RULES), str(out)])
+    assert out.read_text() == (K8S / "prometheusrule.yaml").read_text(), (
+        "deploy/kubernetes/prometheusrule.yaml is stale: run deploy/kubernetes/generate-prometheusrule.sh"
+    )
 
 
 def test_release_label_hook_reaches_only_the_operator_resources(built, tmp_path):
     assert built["ServiceMonitor"]["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert built["PrometheusRule"]["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     for kind in ("DaemonSet", "Service", "Namespace"):
         assert "release" not in built[kind]["metadata"].get("labels", {}), kind
     # A user's own value: edit the patch file, build again.
@@ -200,6 +241,7 @@ def test_release_label_hook_reaches_only_the_operator_resources(built, tmp_path)
     patch.write_text(patch.read_text().replace("value: kube-prometheus-stack", "value: my-monitoring"))
     rebuilt = {d["kind"]: d for d in kustomize(copy)}
     assert rebuilt["ServiceMonitor"]["metadata"]["labels"]["release"] == "my-monitoring"
+    assert rebuilt["PrometheusRule"]["metadata"]["labels"]["release"] == "my-monitoring"
 
 
 def test_image_is_set_in_one_place(built):
@@ -208,3 +250,13 @@ def test_image_is_set_in_one_place(built):
     assert container(built)["image"] == f"{image['newName']}:{image['newTag']}"
     cargo = (REPO / "Cargo.toml").read_text()
     assert f'version = "{image["newTag"]}"' in cargo, "image tag follows the crate version"
+
+
+def test_the_rules_select_the_servicemonitor_job(built):
+    # prometheus-operator names the job after the Service (no jobLabel, no job relabeling here).
+    (endpoint,) = built["ServiceMonitor"]["spec"]["endpoints"]
+    assert "jobLabel" not in built["ServiceMonitor"]["spec"]
+    assert all(r.get("targetLabel") != "job" for r in endpoint.get("relabelings", []))
+    job = built["Service"]["metadata"]["name"]
+    assert rules_select_job(job), f"deploy/prometheus/rules.yml does not select job={job!r}"
+    assert not rules_select_job("node"), "the check itself tells jobs apart"
