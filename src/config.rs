@@ -9,7 +9,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[command(
     name = "mountleak_exporter",
     version,
-    about = "Prometheus exporter for container mounts leaked into other mount namespaces"
+    about = "Prometheus exporter for container mounts leaked into other mount namespaces",
+    // A flag given twice (unit file plus drop-in, env plus command line) takes the last value.
+    args_override_self = true
 )]
 pub struct Config {
     #[command(subcommand)]
@@ -218,5 +220,12 @@ mod tests {
             })
         ));
         assert_eq!(c.procfs, PathBuf::from("/host/proc"));
+        let c =
+            Config::try_parse_from(["x", "--docker.timeout=15s", "--docker.timeout=2s"]).unwrap();
+        assert_eq!(
+            c.docker_timeout,
+            Duration::from_secs(2),
+            "the last value wins"
+        );
     }
 }

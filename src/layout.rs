@@ -110,8 +110,11 @@ impl Layout {
         for root in &self.exec_roots {
             for rest in after_root(mount_point, root) {
                 let mut parts = rest.split('/');
+                // `netns/default` is dockerd's own handle on the host network namespace
+                // (made for --network=host), held for the daemon's lifetime: not a container's.
                 if let (Some("netns"), Some(id), None) = (parts.next(), parts.next(), parts.next())
                     && !id.is_empty()
+                    && id != "default"
                 {
                     return Some(ContainerPath {
                         kind: Kind::Netns,
@@ -296,6 +299,7 @@ mod tests {
             ("/var/lib/docker/volumes/data/_data/sub".into(), None),
             ("/var/lib/dockerx/overlay2/abc/merged".into(), None),
             ("/run/docker/netns".into(), None),
+            ("/run/docker/netns/default".into(), None),
             ("/run/docker/netns/a/b".into(), None),
             ("/run/dockerd/netns/a".into(), None),
             ("/".into(), None),

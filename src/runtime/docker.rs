@@ -22,6 +22,9 @@ use crate::layout::normalize_root;
 /// How many removed containers to remember, so their leaks keep a name.
 const REMEMBER_REMOVED: usize = 1024;
 
+/// Longest wait between reconnection attempts: a returning daemon is seen within this.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
 /// How often to ping between resyncs: an open events stream says nothing when the daemon
 /// is frozen, and `docker_up` must not lie for a whole resync interval.
 const PING_INTERVAL: Duration = Duration::from_secs(10);
@@ -57,6 +60,8 @@ pub enum DockerError {
 #[derive(Default)]
 struct Known {
     up: bool,
+    /// Whether the current outage was logged at warn level (once per outage).
+    warned: bool,
     docker_root: Option<String>,
     containers: HashMap<String, ContainerInfo>,
     removed: VecDeque<String>,
@@ -107,10 +112,10 @@ impl DockerRuntime {
                 }
                 Err(e) => {
                     tracing::debug!(error = %e, retry_in = ?backoff, "docker unavailable");
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
             tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(30));
         }
     }
 
@@ -188,7 +193,11 @@ impl DockerRuntime {
             for id in gone {
                 known.mark_removed(&id);
             }
+            if !known.up && known.warned {
+                tracing::info!(containers = listed_ids.len(), "docker reachable again");
+            }
             known.up = true;
+            known.warned = false;
         }
         self.publish();
         Ok(())
@@ -274,9 +283,15 @@ impl DockerRuntime {
     }
 
     fn set_down(&self, err: &DockerError) {
-        let was_up = std::mem::replace(&mut self.known.write().expect("lock").up, false);
-        if was_up {
-            tracing::warn!(error = %err, "docker became unreachable; container states are unknown until it answers");
+        let first = {
+            let mut known = self.known.write().expect("lock");
+            known.up = false;
+            !std::mem::replace(&mut known.warned, true)
+        };
+        if first {
+            tracing::warn!(error = %err, "docker unreachable; container states are unknown until it answers");
+        } else {
+            tracing::debug!(error = %err, "docker still unreachable");
         }
         self.publish();
     }

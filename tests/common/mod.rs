@@ -557,6 +557,9 @@ pub fn docker_flags() -> Vec<String> {
     vec![
         format!("--docker.host={}", env.docker_host),
         format!("--docker.exec-root={}", env.docker_exec_root),
+        // A loaded CI machine can make the test daemon slow; tests that want a short
+        // timeout pass their own (the last value of a flag wins).
+        "--docker.timeout=15s".to_string(),
     ]
 }
 
