@@ -51,7 +51,17 @@ exporter=${exporter:-$repo/target/release/mountleak_exporter}
 [[ -x $exporter ]] || { echo "run: no exporter at $exporter" >&2; exit 2; }
 
 results=$(mktemp /tmp/mlbench-results.XXXXXX)
+child=""
 trap 'rm -f "$results"' EXIT
+# Each point runs in the background so that TERM or Ctrl-C stops it (and its cleanup) now.
+trap 'if [[ -n $child ]]; then kill -TERM "$child" 2>/dev/null; wait "$child" || true; fi; exit 130' INT
+trap 'if [[ -n $child ]]; then kill -TERM "$child" 2>/dev/null; wait "$child" || true; fi; exit 143' TERM
+point() {
+    bench/synth-host.sh "${isolated[@]}" "$@" &
+    child=$!
+    wait "$child"
+    child=""
+}
 
 if ((quick)); then
     reps=3 sweep_reps=3 grep_reps=1 scrapes=${scrapes:-100}
@@ -70,7 +80,7 @@ fi
 
 echo "== machine: $(uname -r), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); exporter $exporter"
 echo "== default point: P=2000 K=20 M=1000 ($reps repetitions, $scrapes memory-check scrapes)"
-bench/synth-host.sh "${isolated[@]}" -P 2000 -K 20 -M 1000 -- \
+point -P 2000 -K 20 -M 1000 -- \
     bench/measure.sh --reps "$reps" --exporter "$exporter" --scrapes "$scrapes" --listmount --results "$results"
 
 for point in "${sweep[@]}"; do
@@ -79,7 +89,7 @@ for point in "${sweep[@]}"; do
     # grep at P*M = 100 million lines would take minutes per run: once is enough to show it.
     ((P * M >= 50000000)) && g=1
     echo "== sweep point: P=$P K=$K M=$M"
-    bench/synth-host.sh "${isolated[@]}" -P "$P" -K "$K" -M "$M" -- \
+    point -P "$P" -K "$K" -M "$M" -- \
         bench/measure.sh --reps "$sweep_reps" --grep-reps "$g" --exporter "$exporter" --results "$results"
 done
 
@@ -97,3 +107,10 @@ echo
 echo "| P | K | M | (a) grep | (b) floor | (c) scan | scrape | c/a | c/b |"
 echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 awk -F'\t' 'NF >= 18 { printf "| %s | %s | %s |", $1, $2, $3; for (i = 13; i <= 18; i++) printf " %s |", $i; printf "\n" }' "$results"
+echo
+echo "The exporter's own mountleak_scan_duration_seconds (reading /proc and classifying, without"
+echo "building the report or rendering), against the floor (wall clock):"
+echo
+echo "| P | K | M | (b) floor | scan_duration_seconds | ratio |"
+echo "|---:|---:|---:|---:|---:|---:|"
+awk -F'\t' 'NF >= 20 { printf "| %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $5, $19, $20 }' "$results"

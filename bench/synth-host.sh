@@ -166,5 +166,10 @@ echo "synth-host: P=$P K=$K M=$M (stale $stale$( ((isolated)) && echo ", isolate
 
 export SYNTH_ROOT=$root SYNTH_MANIFEST=$manifest SYNTH_GREP_ID=$grep_id
 export SYNTH_HOLDERS="${holders[*]}" SYNTH_P=$P SYNTH_K=$K SYNTH_M=$M SYNTH_STALE=$stale
-# Not exec: the trap must outlive the command.
-"$@"
+# Not exec: the trap must outlive the command. In the background (stdin kept) so that a TERM
+# or Ctrl-C is handled now, not when the command finishes: it is passed on, then we clean up.
+"$@" <&0 &
+child=$!
+trap 'kill -TERM "$child" 2>/dev/null; wait "$child" || true; exit 130' INT
+trap 'kill -TERM "$child" 2>/dev/null; wait "$child" || true; exit 143' TERM
+wait "$child"
