@@ -7,6 +7,12 @@
 #   scripts/testenv.sh down      remove everything `up` and the tests made (safe to repeat)
 #   scripts/testenv.sh env       print `export` lines for the tests (eval "$(... env)")
 #   scripts/testenv.sh status    say whether the private daemon answers
+#   scripts/testenv.sh dockerd-stop | dockerd-start
+#                                stop or start only dockerd (containerd and the roots stay);
+#                                fault tests use them on a child instance of their own
+#   scripts/testenv.sh child-up NAME | child-down NAME
+#                                up/down instance <instance>-NAME, registered with this one so
+#                                that `down` takes it along (a test killed outright leaves none)
 #
 # MOUNTLEAK_TEST_INSTANCE (default mountleak-test) names the instance, so two developers
 # on one machine can each run their own daemon. Needs root.
@@ -313,6 +319,15 @@ rm_docker_cgroups() {
 
 cmd_down() {
 	need_root
+	# Child instances first: they were registered by child-up and live apart from ours.
+	local child
+	if [[ -d "$RUN_DIR/children" ]]; then
+		for child in "$RUN_DIR"/children/*; do
+			[[ -e "$child" ]] || continue
+			MOUNTLEAK_TEST_INSTANCE="${child##*/}" "$REPO_ROOT/scripts/testenv.sh" down || log "could not tear down child ${child##*/}"
+			rm -f "$child"
+		done
+	fi
 	if [[ -S "$DOCKER_SOCK" ]] && dk version >/dev/null 2>&1; then
 		local ids vols
 		ids="$(dk ps -aq)"
@@ -347,7 +362,32 @@ export MOUNTLEAK_TEST_DOCKER_ROOT='$DATA_ROOT'
 export MOUNTLEAK_TEST_DOCKER_EXEC_ROOT='$EXEC_ROOT'
 export MOUNTLEAK_TEST_DOCKER_CLI='$DOCKER_CLI'
 export MOUNTLEAK_TEST_IMAGE='$IMAGE'
+export MOUNTLEAK_TEST_DOCKERD_PIDFILE='$DOCKERD_PIDFILE'
 EOF
+}
+
+child_instance() {
+	case "$1" in
+	*[!a-z0-9-]* | '') echo "child name must be [a-z0-9-]+" >&2 && exit 2 ;;
+	esac
+	echo "$INSTANCE-$1"
+}
+
+cmd_child_up() {
+	need_root
+	local child
+	child="$(child_instance "$1")"
+	mkdir -p "$RUN_DIR/children"
+	touch "$RUN_DIR/children/$child"
+	MOUNTLEAK_TEST_INSTANCE="$child" "$REPO_ROOT/scripts/testenv.sh" up
+}
+
+cmd_child_down() {
+	need_root
+	local child
+	child="$(child_instance "$1")"
+	MOUNTLEAK_TEST_INSTANCE="$child" "$REPO_ROOT/scripts/testenv.sh" down
+	rm -f "$RUN_DIR/children/$child"
 }
 
 cmd_status() {
@@ -365,8 +405,12 @@ up) cmd_up ;;
 down) cmd_down ;;
 env) cmd_env ;;
 status) cmd_status ;;
+dockerd-stop) need_root && stop_pidfile "$DOCKERD_PIDFILE" 30 dockerd ;;
+dockerd-start) need_root && start_dockerd ;;
+child-up) cmd_child_up "${2:-}" ;;
+child-down) cmd_child_down "${2:-}" ;;
 *)
-	echo "usage: $0 install|up|down|env|status" >&2
+	echo "usage: $0 install|up|down|env|status|dockerd-stop|dockerd-start|child-up NAME|child-down NAME" >&2
 	exit 2
 	;;
 esac

@@ -21,6 +21,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+pub mod daemon;
+pub mod proxy;
+pub mod scraper;
+
 // ---------------------------------------------------------------------------------------
 // The test environment
 
@@ -599,10 +603,16 @@ impl Exporter {
     /// Start with [`docker_flags`], `--scan.min-interval 0s` (every scrape rescans) and
     /// `extra` flags; wait for `/healthz` to answer 200.
     pub fn start(extra: &[&str]) -> Exporter {
+        Exporter::start_with_docker(&docker_flags(), extra)
+    }
+
+    /// Like [`Exporter::start`] with `docker` in place of [`docker_flags`] (another daemon, a
+    /// proxy, or no Docker at all).
+    pub fn start_with_docker(docker: &[String], extra: &[&str]) -> Exporter {
         let mut last_err = String::new();
         // A port picked free can be taken before the exporter binds it: retry on that.
         for _ in 0..3 {
-            match Exporter::try_start(extra) {
+            match Exporter::try_start(docker, extra) {
                 Ok(e) => return e,
                 Err(e) => last_err = e,
             }
@@ -610,7 +620,7 @@ impl Exporter {
         panic!("the exporter did not come up: {last_err}");
     }
 
-    fn try_start(extra: &[&str]) -> Result<Exporter, String> {
+    fn try_start(docker: &[String], extra: &[&str]) -> Result<Exporter, String> {
         let port = free_port();
         let log_dir = tempfile::tempdir().expect("tempdir for the exporter's log");
         let log_path = log_dir.path().join("exporter.log");
@@ -618,7 +628,7 @@ impl Exporter {
         let child = exporter_command()
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg("--scan.min-interval=0s")
-            .args(docker_flags())
+            .args(docker)
             .args(extra)
             .stdout(log.try_clone().expect("dup log fd"))
             .stderr(log)
@@ -646,6 +656,11 @@ impl Exporter {
             }
             sleep(Duration::from_millis(100));
         }
+    }
+
+    /// The exporter's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// What the exporter has logged so far.
