@@ -103,10 +103,14 @@ impl DockerRuntime {
     pub async fn run(self: Arc<Self>) {
         let mut backoff = Duration::from_millis(500);
         loop {
+            // The events stream opens after the list: ask it to replay from before the list,
+            // or a container started in between stays unknown (and its leaks say `removed`)
+            // until the next resync. An event seen twice costs one more inspect.
+            let since = events_since();
             match self.sync_once().await {
                 Ok(docker) => {
                     backoff = Duration::from_millis(500);
-                    if let Err(e) = self.follow(&docker).await {
+                    if let Err(e) = self.follow(&docker, &since).await {
                         self.set_down(&e);
                     }
                 }
@@ -233,7 +237,7 @@ impl DockerRuntime {
     }
 
     /// Follows container events; resyncs periodically. Returns on the first failure.
-    async fn follow(&self, docker: &Docker) -> Result<(), DockerError> {
+    async fn follow(&self, docker: &Docker, since: &str) -> Result<(), DockerError> {
         let filters: HashMap<&str, Vec<&str>> = HashMap::from([
             ("type", vec!["container"]),
             (
@@ -244,7 +248,10 @@ impl DockerRuntime {
                 ],
             ),
         ]);
-        let opts = EventsOptionsBuilder::default().filters(&filters).build();
+        let opts = EventsOptionsBuilder::default()
+            .since(since)
+            .filters(&filters)
+            .build();
         let mut events = docker.events(Some(opts));
         let mut tick = tokio::time::interval(self.config.resync_interval);
         tick.tick().await;
@@ -309,6 +316,16 @@ impl DockerRuntime {
         );
         *self.view.write().expect("lock") = Arc::new(view);
     }
+}
+
+/// Unix seconds a little before now, for the events' `since`: the margin covers the
+/// sub-second part and a small clock difference with a remote daemon (a larger one is
+/// caught by the periodic resync).
+fn events_since() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    now.saturating_sub(2).to_string()
 }
 
 impl Known {
