@@ -203,6 +203,7 @@ mod tests {
                     comm: comm.into(),
                     unit: None,
                     container_id: None,
+                    start_time: None,
                 })
                 .collect(),
             container_mounts,

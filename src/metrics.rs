@@ -208,7 +208,7 @@ impl Collector for ReportCollector {
         ));
         out.extend(gauge_vec(
             "leak_first_seen_timestamp_seconds",
-            &format!("Unix time the exporter first saw this leaked mount in this holder's namespace; pid and comm are the namespace's lowest pid{cached}."),
+            &format!("Unix time the exporter first saw this leaked mount in this holder's namespace; pid and comm are the namespace's oldest process{cached}."),
             &["unit", "pid", "comm", "container_id", "container_name", "container_state", "kind", "status", "mountpoint"],
             &first_seen,
         ));

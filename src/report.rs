@@ -122,7 +122,13 @@ pub fn build(mut scan: ScanSummary, classified: Classified, first_seen: &mut Fir
         .into_iter()
         .zip(times)
         .map(|(l, first_seen)| {
-            let lead = l.holders.first();
+            // The oldest process names the holder: the one that made the namespace (a
+            // unit's main process), not a short-lived child or an `nsenter` visitor whose
+            // pid, after the pid counter wrapped, may be lower. Lowest pid on a tie.
+            let lead = l
+                .holders
+                .iter()
+                .min_by_key(|p| (p.start_time.unwrap_or(u64::MAX), p.pid));
             let holder = Holder {
                 pid: lead.map_or(0, |p| p.pid),
                 comm: lead.map(|p| p.comm.clone()).unwrap_or_default(),
@@ -251,4 +257,78 @@ pub fn owner_label(l: &LeakReport) -> String {
 
 pub fn short(id: &str) -> &str {
     &id[..id.len().min(12)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::{Leak, Status};
+    use crate::host::{NamespaceKey, ProcessInfo, mountinfo};
+    use crate::layout::Layout;
+
+    fn process(pid: u32, comm: &str, unit: Option<&str>, start: Option<u64>) -> ProcessInfo {
+        ProcessInfo {
+            pid,
+            comm: comm.into(),
+            unit: unit.map(str::to_string),
+            container_id: None,
+            start_time: start,
+        }
+    }
+
+    fn holder_of(processes: Vec<ProcessInfo>) -> Holder {
+        let line = "596 340 0:57 / /var/lib/docker/containers/ca74eaa1b342c64a7f6c558299bedf74a5b7016c194e885bf290281161605d58/mounts/shm rw - tmpfs shm rw";
+        let mount = mountinfo::parse_line(line.as_bytes()).unwrap();
+        let path = Layout::new(["/var/lib/docker"], ["/run/docker"])
+            .classify(&mount.mount_point)
+            .unwrap();
+        let leak = Leak {
+            namespace: NamespaceKey {
+                device: 4,
+                inode: 1,
+                root: "/".into(),
+            },
+            holders: processes.into(),
+            mount,
+            path,
+            status: Status::Stale,
+            container: None,
+            volume: None,
+        };
+        let classified = Classified {
+            leaks: vec![leak],
+            propagated: 0,
+        };
+        let report = build(
+            ScanSummary::default(),
+            classified,
+            &mut FirstSeen::default(),
+        );
+        report.leaks[0].holder.clone()
+    }
+
+    #[test]
+    fn the_oldest_process_names_the_holder() {
+        // After the pid counter wrapped, a short-lived process in the namespace (here one
+        // that nsenter'd into it, outside the unit) has a lower pid than the unit's main one.
+        let h = holder_of(vec![
+            process(585, "true", None, Some(90_000)),
+            process(7339, "httpd", Some("httpd.service"), Some(1_000)),
+            process(7340, "httpd", Some("httpd.service"), Some(1_001)),
+        ]);
+        assert_eq!((h.pid, h.unit.as_deref()), (7339, Some("httpd.service")));
+        assert_eq!(h.process_count, 3);
+        // Start times unknown (fixture trees, unreadable stat): the lowest pid.
+        let h = holder_of(vec![
+            process(11987, "httpd", Some("httpd.service"), None),
+            process(12001, "httpd", Some("httpd.service"), None),
+        ]);
+        assert_eq!(h.pid, 11987);
+        // A process whose start time could not be read never wins over one whose could.
+        let h = holder_of(vec![
+            process(10, "?", None, None),
+            process(20, "httpd", Some("httpd.service"), Some(5)),
+        ]);
+        assert_eq!(h.pid, 20);
+    }
 }

@@ -37,6 +37,10 @@ pub struct ProcessInfo {
     pub unit: Option<String>,
     /// Set when the process itself runs in a container.
     pub container_id: Option<String>,
+    /// Start time in clock ticks after boot (`stat` field 22), when readable: the oldest
+    /// process names the holder (see `report::build`). Not part of the JSON.
+    #[serde(skip)]
+    pub start_time: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,6 +168,7 @@ pub fn scan(procfs: &Path, layout: &Layout) -> crate::Result<HostSnapshot> {
                             comm: String::new(),
                             unit: None,
                             container_id: None,
+                            start_time: None,
                         })
                     }
                     Err(e) => {
@@ -329,7 +334,18 @@ fn process_info(procfs: &Path, pid: u32) -> procfs::ProcResult<ProcessInfo> {
         comm,
         unit: owner.unit,
         container_id: owner.container_id,
+        start_time: std::fs::read_to_string(dir.join("stat"))
+            .ok()
+            .and_then(|s| start_time(&s)),
     })
+}
+
+/// Field 22 of `/proc/<pid>/stat`, counted after the parenthesised comm (which may hold
+/// spaces and parentheses itself).
+fn start_time(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    // Fields 3.. follow the comm: starttime (22) is the 20th of them.
+    rest.split_whitespace().nth(19)?.parse().ok()
 }
 
 #[cfg(test)]
@@ -422,6 +438,20 @@ mod tests {
         assert_eq!(snap.processes_scanned, 1);
         assert!(snap.namespaces.is_empty());
         assert_eq!(snap.errors.other, 1);
+    }
+
+    #[test]
+    fn start_time_is_field_22_after_any_comm() {
+        let stat = |comm: &str| {
+            format!(
+                "4242 ({comm}) S 1 4242 4242 0 -1 4194560 120 0 0 0 1 2 0 0 20 0 1 0 987654 1024 100 18446744073709551615"
+            )
+        };
+        assert_eq!(start_time(&stat("httpd")), Some(987654));
+        assert_eq!(start_time(&stat("a (b) c")), Some(987654));
+        assert_eq!(start_time(&stat(")) 1 2 3")), Some(987654));
+        assert_eq!(start_time("4242 (x) S 1"), None);
+        assert_eq!(start_time(""), None);
     }
 
     #[test]
