@@ -109,6 +109,15 @@ pub struct Config {
     #[arg(long = "scan.min-interval", env = "MOUNTLEAK_SCAN_MIN_INTERVAL", default_value = "5s", value_parser = parse_duration, global = true)]
     pub scan_min_interval: Duration,
 
+    /// After start-up (web config read, port bound), drop every capability except
+    /// cap_sys_ptrace, the one reading other processes' mount namespaces needs.
+    #[arg(
+        long = "runtime.drop-capabilities",
+        env = "MOUNTLEAK_RUNTIME_DROP_CAPABILITIES",
+        global = true
+    )]
+    pub drop_capabilities: bool,
+
     /// Only log messages with the given severity or above (error, warn, info, debug, trace).
     #[arg(
         long = "log.level",

@@ -12,6 +12,7 @@ pub mod host;
 pub mod http;
 pub mod layout;
 pub mod metrics;
+pub mod privilege;
 pub mod report;
 pub mod runtime;
 pub mod scanner;

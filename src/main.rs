@@ -5,6 +5,7 @@ use anyhow::Context;
 use clap::Parser;
 use mountleak_exporter::config::{Command, Config, LogFormat};
 use mountleak_exporter::http::{AppState, router};
+use mountleak_exporter::privilege;
 use mountleak_exporter::runtime::docker::{DockerConfig, DockerRuntime};
 use mountleak_exporter::scanner::Scanner;
 use mountleak_exporter::web::{self, WebConfig};
@@ -13,6 +14,22 @@ use tracing_subscriber::EnvFilter;
 fn main() -> ExitCode {
     let config = Config::parse();
     init_tracing(&config);
+    // What needs privilege (the web config, maybe a low port) is done first, on this one
+    // thread; then capabilities can be dropped before any other thread exists to keep them.
+    let prepared = match config.command {
+        Some(_) => None,
+        None => match prepare_serve(&config) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                tracing::error!(error = format!("{e:#}"), "exiting");
+                return ExitCode::from(mountleak_exporter::cli::EXIT_FAILED);
+            }
+        },
+    };
+    if let Err(e) = capabilities(&config) {
+        tracing::error!(error = %e, "exiting");
+        return ExitCode::from(mountleak_exporter::cli::EXIT_FAILED);
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -27,7 +44,10 @@ fn main() -> ExitCode {
     let result = rt.block_on(async {
         match config.command.clone() {
             Some(Command::Scan { output }) => scan(&config, output).await,
-            None => serve(config).await.map(|()| 0),
+            None => match prepared {
+                Some(p) => serve(config, p).await.map(|()| 0),
+                None => unreachable!("prepared above"),
+            },
         }
     });
     match result {
@@ -40,7 +60,11 @@ fn main() -> ExitCode {
 }
 
 fn init_tracing(config: &Config) {
-    let filter = EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    // bollard logs every API response whole at debug, inspect output with the containers'
+    // environment (secrets) among it: keep it at info whatever level is asked.
+    let filter = EnvFilter::try_new(&config.log_level)
+        .unwrap_or_else(|_| EnvFilter::new("info"))
+        .add_directive("bollard=info".parse().expect("a valid directive"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -76,13 +100,49 @@ async fn scan(config: &Config, output: mountleak_exporter::config::Output) -> an
     Ok(code)
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+fn capabilities(config: &Config) -> anyhow::Result<()> {
+    let scan_mode = config.command.is_some();
+    match privilege::CapSets::of_current_thread() {
+        Ok(sets) => privilege::log_capabilities(&sets, config.drop_capabilities, scan_mode),
+        Err(e) => tracing::warn!(error = %e, "cannot read own capabilities"),
+    }
+    if config.drop_capabilities {
+        privilege::drop_to_needed().context("--runtime.drop-capabilities")?;
+    }
+    Ok(())
+}
+
+/// What serving needs that may need privilege, done before capabilities are dropped.
+struct Prepared {
+    web_config: WebConfig,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    listener: std::net::TcpListener,
+}
+
+fn prepare_serve(config: &Config) -> anyhow::Result<Prepared> {
     // Read the web config before anything starts: a bad file must stop us, not weaken us.
     let web_config = match &config.web_config_file {
         Some(path) => WebConfig::load(path)?,
         None => WebConfig::default(),
     };
     let tls = web_config.tls_acceptor()?;
+    let addr = config.socket_address();
+    let listener =
+        std::net::TcpListener::bind(&addr).with_context(|| format!("cannot listen on {addr}"))?;
+    listener.set_nonblocking(true)?;
+    Ok(Prepared {
+        web_config,
+        tls,
+        listener,
+    })
+}
+
+async fn serve(config: Config, prepared: Prepared) -> anyhow::Result<()> {
+    let Prepared {
+        web_config,
+        tls,
+        listener,
+    } = prepared;
     let docker = DockerRuntime::new(docker_config(&config));
     tokio::spawn(docker.clone().run());
     let scanner = Arc::new(Scanner::new(
@@ -96,10 +156,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         max_series: config.max_series,
     });
     let app = web::apply(app, &web_config)?;
-    let addr = config.socket_address();
-    let listener = tokio::net::TcpListener::bind(&addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
+    let listener = tokio::net::TcpListener::from_std(listener).context("listener")?;
     tracing::info!(
         address = %listener.local_addr()?,
         tls = tls.is_some(),
