@@ -107,20 +107,7 @@ impl Drop for Spawners {
 fn process_churn_in_and_out_of_a_holder_namespace() {
     require_tool("nsenter");
     require_tool("unshare");
-    let env = env();
-    let volume = Volume::create_tmpfs("proc-churn-vol");
-    let container = Container::run(
-        "proc-churn",
-        &[
-            "--ipc=shareable",
-            "--network=none",
-            "-v",
-            &format!("{}:/data", volume.name),
-        ],
-        &["sleep", "1000000"],
-    );
-    let roots = [env.docker_root.as_str(), env.docker_exec_root.as_str()];
-    let holder = Holder::spawn_keeping("proc-churn", Propagation::Private, 1, &roots);
+    let (volume, container, holder) = leak_scene("proc-churn");
     container.stop();
     let must = [container.shm_mount_point(), volume.mount_point()];
 

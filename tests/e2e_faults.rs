@@ -205,19 +205,7 @@ fn state_of(v: &View, mp: &str) -> String {
 #[test]
 fn docker_socket_missing_from_the_start() {
     let env = env();
-    let volume = Volume::create_tmpfs("nosock-vol");
-    let container = Container::run(
-        "nosock",
-        &[
-            "--ipc=shareable",
-            "--network=none",
-            "-v",
-            &format!("{}:/data", volume.name),
-        ],
-        &["sleep", "1000000"],
-    );
-    let roots = [env.docker_root.as_str(), env.docker_exec_root.as_str()];
-    let holder = Holder::spawn_keeping("nosock", Propagation::Private, 1, &roots);
+    let (volume, container, holder) = leak_scene("nosock");
     container.stop();
 
     let dir = tempfile::tempdir().unwrap();
@@ -531,20 +519,7 @@ fn docker_frozen_then_thawed() {
 /// (the holder's namespace was made before them).
 #[test]
 fn containers_created_and_removed_during_scrapes() {
-    let env = env();
-    let mut volume = Volume::create_tmpfs("churn-vol");
-    let mut tracked = Container::run(
-        "tracked",
-        &[
-            "--ipc=shareable",
-            "--network=none",
-            "-v",
-            &format!("{}:/data", volume.name),
-        ],
-        &["sleep", "1000000"],
-    );
-    let roots = [env.docker_root.as_str(), env.docker_exec_root.as_str()];
-    let holder = Holder::spawn_keeping("churn", Propagation::Private, 1, &roots);
+    let (mut volume, mut tracked, holder) = leak_scene("tracked");
     let exporter = Exporter::start(&["--metrics.max-series=1000000"]);
     let vol_mp = volume.mount_point();
     let unit = holder.unit.clone();

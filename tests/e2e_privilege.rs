@@ -96,19 +96,7 @@ fn docker_is_only_asked_read_only_questions() {
             "--metrics.max-series=1000000",
         ],
     );
-    let mut volume = Volume::create_tmpfs("ro-vol");
-    let mut container = Container::run(
-        "ro",
-        &[
-            "--ipc=shareable",
-            "--network=none",
-            "-v",
-            &format!("{}:/data", volume.name),
-        ],
-        &["sleep", "1000000"],
-    );
-    let roots = [env.docker_root.as_str(), env.docker_exec_root.as_str()];
-    let holder = Holder::spawn_keeping("ro", Propagation::Private, 1, &roots);
+    let (mut volume, mut container, holder) = leak_scene("ro");
     let vol = volume.mount_point();
     let state_is = |want: &str| -> Result<(), String> {
         let samples = exporter.scrape();

@@ -921,3 +921,25 @@ pub fn require_tool(cmd: &str) {
         "{cmd} is needed for this test: scripts/test.sh installs it (scripts/testenv.sh APT_PACKAGES)"
     );
 }
+
+/// The scene most live tests start from: a tmpfs volume, a container using it with shareable
+/// IPC and its own netns (`--network=none`), and a private holder (one sleeper) in a fake
+/// systemd unit that copied the container's mounts, keeping only the daemon's roots.
+/// Bind the tuple in this order so the holder is dropped first, then container, then volume.
+pub fn leak_scene(label: &str) -> (Volume, Container, Holder) {
+    let env = env();
+    let volume = Volume::create_tmpfs(&format!("{label}-vol"));
+    let container = Container::run(
+        label,
+        &[
+            "--ipc=shareable",
+            "--network=none",
+            "-v",
+            &format!("{}:/data", volume.name),
+        ],
+        &["sleep", "1000000"],
+    );
+    let roots = [env.docker_root.as_str(), env.docker_exec_root.as_str()];
+    let holder = Holder::spawn_keeping(label, Propagation::Private, 1, &roots);
+    (volume, container, holder)
+}
