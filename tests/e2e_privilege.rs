@@ -5,33 +5,13 @@
 
 mod common;
 
-use common::proxy::{DockerProxy, parse_requests};
+use common::proxy::{DockerProxy, endpoint as allowed_endpoint, parse_requests};
 use common::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read as _;
 use std::process::{Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
-
-/// The Engine API endpoints the exporter may call (README, "Privileges"), by path without
-/// the version prefix; `<id>` is a container id or name.
-fn allowed_endpoint(path: &str) -> Option<&'static str> {
-    match path {
-        "/_ping" => Some("/_ping"),
-        "/version" => Some("/version"),
-        "/info" => Some("/info"),
-        "/containers/json" => Some("/containers/json"),
-        "/events" => Some("/events"),
-        _ => {
-            let id = path.strip_prefix("/containers/")?.strip_suffix("/json")?;
-            let ok = !id.is_empty()
-                && id
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
-            ok.then_some("/containers/<id>/json")
-        }
-    }
-}
 
 #[test]
 fn the_proxys_parser_splits_keep_alive_requests() {

@@ -38,6 +38,54 @@ impl Request {
         }
         path
     }
+
+    /// The Engine API endpoint this request asks, as [`endpoint`] names it.
+    pub fn endpoint(&self) -> Option<&'static str> {
+        endpoint(self.path())
+    }
+
+    /// The container a `GET /containers/<id>/json` (inspect) asks about.
+    pub fn inspected(&self) -> Option<&str> {
+        self.path()
+            .strip_prefix("/containers/")?
+            .strip_suffix("/json")
+            .filter(|id| endpoint(self.path()) == Some(INSPECT) && !id.is_empty())
+    }
+}
+
+/// The inspect endpoint as [`endpoint`] names it.
+pub const INSPECT: &str = "/containers/<id>/json";
+
+/// The read-only Engine API endpoints the exporter may call (README, "Privileges"), by path
+/// without the version prefix, with a container id or name shown as `<id>`; None for any
+/// other path.
+pub fn endpoint(path: &str) -> Option<&'static str> {
+    match path {
+        "/_ping" => Some("/_ping"),
+        "/version" => Some("/version"),
+        "/info" => Some("/info"),
+        "/containers/json" => Some("/containers/json"),
+        "/events" => Some("/events"),
+        _ => {
+            let id = path.strip_prefix("/containers/")?.strip_suffix("/json")?;
+            let ok = !id.is_empty()
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+            ok.then_some(INSPECT)
+        }
+    }
+}
+
+/// Requests counted by endpoint (`other` for a path outside the read-only set).
+pub fn count_by_endpoint<'a>(
+    requests: impl IntoIterator<Item = &'a Request>,
+) -> std::collections::BTreeMap<&'static str, usize> {
+    let mut out = std::collections::BTreeMap::new();
+    for r in requests {
+        *out.entry(r.endpoint().unwrap_or("other")).or_default() += 1;
+    }
+    out
 }
 
 #[derive(Default)]
