@@ -39,6 +39,10 @@ APT_PACKAGES=(
 	strace
 	systemd
 	docker-compose
+	# Podman and containerd tests (tests/e2e_podman.rs, tests/e2e_containerd.rs)
+	podman
+	conmon
+	containernetworking-plugins
 )
 
 INSTANCE="${MOUNTLEAK_TEST_INSTANCE:-mountleak-test}"

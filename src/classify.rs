@@ -1,6 +1,6 @@
 //! Pure: which foreign copies of container mounts are leaks.
 //!
-//! Reference namespaces are PID 1's and the container daemon's. A container mount seen in any
+//! Reference namespaces are PID 1's and the container daemons'. A container mount seen in any
 //! other namespace is a foreign copy, classified from the kernel's own data:
 //! - `stale`: no reference namespace has a mount of that device at that path any more;
 //! - `at_risk`: the reference still has it and the copy is not tied to it by propagation;
@@ -14,10 +14,25 @@ use serde::Serialize;
 
 use crate::host::{HostSnapshot, Mount, MountNamespace, NamespaceKey, ProcessInfo};
 use crate::layout::{ContainerPath, Kind, Owner};
-use crate::runtime::{RuntimeView, STATE_REMOVED, STATE_UNKNOWN};
+use crate::runtime::{
+    ContainerInfo, PodRef, RuntimeKind, RuntimeView, STATE_REMOVED, STATE_UNKNOWN, container_key,
+};
 
-/// Processes whose namespace is where the daemon mounts containers.
-pub const DAEMON_COMMS: &[&str] = &["dockerd"];
+/// Processes whose namespace is where a runtime mounts containers (comm, at most 15 bytes):
+/// dockerd; Podman's API service `podman` (it mounts rootfs, shm and netns; so does the
+/// `podman` command line when run directly) and `conmon`, the long-lived monitor it leaves
+/// with each container; containerd (CRI sandbox shm and netns) and its shims
+/// (`containerd-shim-runc-v2` reads as `containerd-shim`), which mount each task's rootfs;
+/// kubelet, which mounts pod volumes. On a host whose PID 1 the reader cannot see these
+/// are the only references.
+pub const DAEMON_COMMS: &[&str] = &[
+    "dockerd",
+    "podman",
+    "conmon",
+    "containerd",
+    "containerd-shim",
+    "kubelet",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -40,6 +55,7 @@ pub struct ContainerRef {
     pub id: String,
     pub name: String,
     pub state: String,
+    pub runtime: RuntimeKind,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +68,10 @@ pub struct Leak {
     pub status: Status,
     pub container: Option<ContainerRef>,
     pub volume: Option<String>,
+    /// The container's runtime, else the path's (`None`: a pod volume of an unknown pod).
+    pub runtime: Option<RuntimeKind>,
+    /// The pod, for kubelet's pod volumes and containers that run under kubelet.
+    pub pod: Option<PodRef>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -118,15 +138,17 @@ pub fn classify(snapshot: &HostSnapshot, view: &RuntimeView) -> Classified {
             if !seen.insert((cm.path.canonical.as_str(), m.major, m.minor)) {
                 continue;
             }
-            let (container, volume) = owner(&cm.path, view);
+            let o = owner(&cm.path, view);
             out.leaks.push(Leak {
                 namespace: ns.key.clone(),
                 holders: ns.processes.clone(),
                 mount: m.clone(),
                 path: cm.path.clone(),
                 status,
-                container,
-                volume,
+                runtime: o.container.as_ref().map(|c| c.runtime).or(cm.path.runtime),
+                container: o.container,
+                volume: o.volume,
+                pod: o.pod,
             });
         }
     }
@@ -137,49 +159,95 @@ pub fn classify(snapshot: &HostSnapshot, view: &RuntimeView) -> Classified {
     out
 }
 
-/// Ties a container path to a container (and volume) through the runtime view.
-fn owner(path: &ContainerPath, view: &RuntimeView) -> (Option<ContainerRef>, Option<String>) {
-    let (id, volume) = match &path.owner {
-        Owner::Container(id) => (Some(id.clone()), None),
+struct PathOwner {
+    container: Option<ContainerRef>,
+    volume: Option<String>,
+    pod: Option<PodRef>,
+}
+
+/// Ties a container path to a container (and volume, and pod) through the runtime view.
+fn owner(path: &ContainerPath, view: &RuntimeView) -> PathOwner {
+    let rt = path.runtime;
+    // (key in the view, what the path itself says when the view does not know the key)
+    let mut volume = None;
+    let mut pod_uid = None;
+    let (key, spelled): (Option<String>, Option<(RuntimeKind, String)>) = match &path.owner {
+        Owner::Container(id) => (
+            rt.map(|r| container_key(r, None, id)),
+            rt.map(|r| (r, id.clone())),
+        ),
+        Owner::Task { namespace, id } => (
+            Some(container_key(RuntimeKind::Containerd, Some(namespace), id)),
+            Some((RuntimeKind::Containerd, id.clone())),
+        ),
         Owner::Layer(_) | Owner::Sandbox(_) => (view.by_path.get(&path.canonical).cloned(), None),
-        Owner::Volume(name) => (view.volume_users.get(name).cloned(), Some(name.clone())),
+        Owner::Volume(name) => {
+            volume = Some(name.clone());
+            let key = rt.and_then(|r| view.volume_users.get(&(r, name.clone())).cloned());
+            (key, None)
+        }
+        Owner::PodVolume {
+            pod_uid: uid,
+            volume: v,
+        } => {
+            volume = Some(v.clone());
+            pod_uid = Some(uid.clone());
+            (view.pod_users.get(uid).cloned(), None)
+        }
     };
-    let container = id.map(|id| match view.containers.get(&id) {
-        Some(c) => ContainerRef {
-            id: id.clone(),
+    let known: Option<&ContainerInfo> = key.as_ref().and_then(|k| view.containers.get(k));
+    let container = match (known, spelled) {
+        (Some(c), _) => Some(ContainerRef {
+            id: c.id.clone(),
             name: c.name.clone(),
-            state: if view.up || c.state == STATE_REMOVED {
+            state: if view.is_up(c.runtime) || c.state == STATE_REMOVED {
                 c.state.clone()
             } else {
                 STATE_UNKNOWN.to_string()
             },
-        },
-        None => ContainerRef {
+            runtime: c.runtime,
+        }),
+        (None, Some((runtime, id))) => Some(ContainerRef {
             id,
             name: String::new(),
-            state: if view.up {
+            state: if view.is_up(runtime) {
                 STATE_REMOVED
             } else {
                 STATE_UNKNOWN
             }
             .to_string(),
-        },
+            runtime,
+        }),
+        (None, None) => None,
+    };
+    let pod = known.and_then(|c| c.pod.clone()).or_else(|| {
+        pod_uid.map(|uid| PodRef {
+            uid,
+            ..Default::default()
+        })
     });
     debug_assert!(path.kind != Kind::Volume || volume.is_some());
-    (container, volume)
+    PathOwner {
+        container,
+        volume,
+        pod,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::host::{ContainerMount, ScanErrors, mountinfo};
-    use crate::layout::Layout;
-    use crate::runtime::ContainerInfo;
+    use crate::layout::{Layout, RootKind};
+
+    const PODMAN_ROOT: &str = "/var/lib/containers/storage";
 
     const ID: &str = "ca74eaa1b342c64a7f6c558299bedf74a5b7016c194e885bf290281161605d58";
 
     fn ns(inode: u64, root: &str, pids: &[(u32, &str)], lines: &[String]) -> MountNamespace {
-        let layout = Layout::new(["/var/lib/docker"], ["/run/docker"]);
+        let layout = Layout::new(["/var/lib/docker"], ["/run/docker"])
+            .with(RootKind::PodmanGraph, [PODMAN_ROOT])
+            .with(RootKind::NetnsDir, ["/run/netns"]);
         let container_mounts = lines
             .iter()
             .filter_map(|l| {
@@ -334,14 +402,7 @@ mod tests {
 
     #[test]
     fn container_state_comes_from_the_view() {
-        let info = |state: &str| ContainerInfo {
-            id: ID.into(),
-            name: "etcd1".into(),
-            state: state.into(),
-            merged_dir: None,
-            sandbox_key: None,
-            volumes: vec![],
-        };
+        let info = |state: &str| ContainerInfo::docker(ID, "etcd1", state);
         let cases = [
             (true, Some(info("exited")), "etcd1", "exited"),
             (true, Some(info(STATE_REMOVED)), "etcd1", "removed"),
@@ -369,5 +430,92 @@ mod tests {
         let own = ns(2, "/", &[(500, "nginx")], &[line]);
         assert!(own.container_mounts.is_empty());
         assert!(run(vec![own], &RuntimeView::default()).leaks.is_empty());
+    }
+
+    #[test]
+    fn each_runtime_states_its_own_containers() {
+        let podman_id = "2cca1d7e22633a4ec426115333d8918b59253843c396163ab535797f295bcb88";
+        let podman_shm = format!(
+            "600 340 0:70 / {PODMAN_ROOT}/overlay-containers/{podman_id}/userdata/shm rw - tmpfs shm rw"
+        );
+        let podman_netns =
+            "601 340 0:4 net:[4026532250] /run/netns/netns-92fb rw - nsfs nsfs rw".to_string();
+        let docker_view = RuntimeView::new(
+            true,
+            vec![],
+            vec![],
+            [ContainerInfo::docker(ID, "etcd1", "exited")],
+        );
+        let podman_view = RuntimeView::build(
+            RuntimeKind::Podman,
+            false,
+            Layout::default(),
+            [ContainerInfo {
+                runtime: RuntimeKind::Podman,
+                sandbox_key: Some("/run/netns/netns-92fb".into()),
+                ..ContainerInfo::docker(podman_id, "web", "running")
+            }],
+        );
+        let view = RuntimeView::merge([&docker_view, &podman_view]);
+        let leaker = ns(
+            2,
+            "/",
+            &[(500, "httpd")],
+            &[shm("0:57", ""), podman_shm, podman_netns],
+        );
+        let got = run(vec![leaker], &view);
+        let seen: Vec<(Option<RuntimeKind>, Kind, String, String)> = got
+            .leaks
+            .iter()
+            .map(|l| {
+                let c = l.container.clone().unwrap();
+                assert_eq!(Some(c.runtime), l.runtime);
+                (l.runtime, l.path.kind, c.name, c.state)
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                (
+                    Some(RuntimeKind::Podman),
+                    Kind::Netns,
+                    "web".into(),
+                    "unknown".into()
+                ),
+                (
+                    Some(RuntimeKind::Podman),
+                    Kind::Shm,
+                    "web".into(),
+                    "unknown".into()
+                ),
+                (
+                    Some(RuntimeKind::Docker),
+                    Kind::Shm,
+                    "etcd1".into(),
+                    "exited".into()
+                ),
+            ],
+            "podman is down: only its containers' states are unknown"
+        );
+    }
+
+    #[test]
+    fn runtime_daemons_namespaces_are_references() {
+        for daemon in [
+            "podman",
+            "conmon",
+            "containerd",
+            "containerd-shim",
+            "kubelet",
+        ] {
+            let host = ns(1, "/", &[(300, daemon)], &[shm("0:57", "shared:5")]);
+            let leaker = ns(2, "/", &[(500, "httpd")], &[shm("0:57", "")]);
+            let got = run(vec![host, leaker], &RuntimeView::default());
+            assert_eq!(statuses(&got), vec![Status::AtRisk], "{daemon}");
+        }
+        // Without a reference, the same copy reads as stale.
+        let leaker = ns(2, "/", &[(500, "httpd")], &[shm("0:57", "")]);
+        let got = run(vec![leaker], &RuntimeView::default());
+        assert_eq!(statuses(&got), vec![Status::Stale]);
     }
 }

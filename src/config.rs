@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -70,6 +70,48 @@ pub struct Config {
     )]
     pub procfs: PathBuf,
 
+    /// Watch Docker (`--runtime.docker=false` to turn it off).
+    #[arg(
+        long = "runtime.docker",
+        env = "MOUNTLEAK_RUNTIME_DOCKER",
+        default_value_t = true,
+        action = ArgAction::Set,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        global = true
+    )]
+    pub runtime_docker: bool,
+
+    /// Watch Podman through its API service (`podman system service`).
+    #[arg(
+        long = "runtime.podman",
+        env = "MOUNTLEAK_RUNTIME_PODMAN",
+        default_value_t = false,
+        action = ArgAction::Set,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        global = true
+    )]
+    pub runtime_podman: bool,
+
+    /// Podman API service address (unix:// or tcp://).
+    #[arg(
+        long = "podman.host",
+        env = "MOUNTLEAK_PODMAN_HOST",
+        default_value = "unix:///run/podman/podman.sock",
+        global = true
+    )]
+    pub podman_host: String,
+
+    /// Podman's storage graph root to recognise before Podman answers (its DockerRootDir is added when it does).
+    #[arg(
+        long = "podman.root",
+        env = "MOUNTLEAK_PODMAN_ROOT",
+        default_value = "/var/lib/containers/storage",
+        global = true
+    )]
+    pub podman_root: String,
+
     /// Docker Engine API address (unix:// or tcp://).
     #[arg(
         long = "docker.host",
@@ -79,7 +121,7 @@ pub struct Config {
     )]
     pub docker_host: String,
 
-    /// Timeout of each Docker API call.
+    /// Timeout of each Docker API call (and of each other runtime's).
     #[arg(long = "docker.timeout", env = "MOUNTLEAK_DOCKER_TIMEOUT", default_value = "5s", value_parser = parse_duration, global = true)]
     pub docker_timeout: Duration,
 
@@ -101,7 +143,7 @@ pub struct Config {
     )]
     pub docker_exec_root: String,
 
-    /// How often to re-list containers besides following events.
+    /// How often to re-list containers besides following events (every runtime).
     #[arg(long = "docker.resync-interval", env = "MOUNTLEAK_DOCKER_RESYNC_INTERVAL", default_value = "60s", value_parser = parse_duration, global = true)]
     pub docker_resync_interval: Duration,
 
@@ -236,5 +278,19 @@ mod tests {
             Duration::from_secs(2),
             "the last value wins"
         );
+    }
+
+    #[test]
+    fn runtimes_are_chosen_by_flags() {
+        let c = Config::try_parse_from(["x"]).unwrap();
+        assert!(c.runtime_docker && !c.runtime_podman);
+        assert_eq!(c.podman_host, "unix:///run/podman/podman.sock");
+        assert_eq!(c.podman_root, "/var/lib/containers/storage");
+        let c =
+            Config::try_parse_from(["x", "--runtime.podman", "--runtime.docker=false"]).unwrap();
+        assert!(!c.runtime_docker && c.runtime_podman);
+        let c = Config::try_parse_from(["x", "scan", "--runtime.podman=true"]).unwrap();
+        assert!(c.runtime_docker && c.runtime_podman);
+        assert!(Config::try_parse_from(["x", "--runtime.podman=maybe"]).is_err());
     }
 }

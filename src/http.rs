@@ -12,6 +12,7 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::metrics;
 use crate::report::{LeakReport, Report};
+use crate::runtime::RuntimeKind;
 use crate::scanner::Scanner;
 
 #[derive(Clone)]
@@ -108,6 +109,29 @@ fn row(l: &LeakReport, now: f64) -> String {
     )
 }
 
+/// `Docker reachable, Podman unreachable (its container states are unknown)`
+fn runtimes_status(runtimes: &std::collections::BTreeMap<RuntimeKind, bool>) -> String {
+    if runtimes.is_empty() {
+        return "No container runtime enabled".into();
+    }
+    let parts: Vec<String> = runtimes
+        .iter()
+        .map(|(r, up)| {
+            let name = match r {
+                RuntimeKind::Docker => "Docker",
+                RuntimeKind::Podman => "Podman",
+                RuntimeKind::Containerd => "containerd",
+            };
+            if *up {
+                format!("{name} reachable")
+            } else {
+                format!("{name} unreachable (its container states are unknown)")
+            }
+        })
+        .collect();
+    parts.join(", ")
+}
+
 pub fn render_index(report: &Report, telemetry_path: &str) -> String {
     let s = &report.scan;
     let rows: String = report.leaks.iter().map(|l| row(l, s.timestamp)).collect();
@@ -120,18 +144,14 @@ pub fn render_index(report: &Report, telemetry_path: &str) -> String {
     };
     let status = if s.success {
         format!(
-            "Scanned {} processes in {} mount namespaces in {:.3}s. Not seen: {} vanished, {} permission denied, {} unparsable lines. Docker {}.",
+            "Scanned {} processes in {} mount namespaces in {:.3}s. Not seen: {} vanished, {} permission denied, {} unparsable lines. {}.",
             s.processes_scanned,
             s.mount_namespaces_scanned,
             s.duration_seconds,
             s.errors.vanished,
             s.errors.permission_denied,
             s.errors.parse,
-            if s.docker_up {
-                "reachable"
-            } else {
-                "unreachable: container states are unknown"
-            }
+            runtimes_status(&s.runtimes)
         )
     } else {
         format!(

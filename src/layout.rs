@@ -1,9 +1,11 @@
 //! Which mount points are a container runtime's per-container paths. Pure.
 //!
-//! Paths are recognised relative to the daemon's own roots (data root such as
-//! `/var/lib/docker`, exec root such as `/run/docker`) and also under any prefix
+//! Paths are recognised relative to the runtimes' own roots (Docker's data root such as
+//! `/var/lib/docker` and exec root such as `/run/docker`, Podman's graph root, containerd's
+//! root and state, the `/run/netns` directory, kubelet's root) and also under any prefix
 //! (`/rootfs/var/lib/docker/...`): a monitoring container that bind-mounted the host
-//! rprivate is a classic leaker.
+//! rprivate is a classic leaker. Only the layouts differ per runtime: what a path means
+//! (kind, owner) is the same for all of them.
 
 use serde::Serialize;
 
@@ -29,6 +31,31 @@ impl Kind {
     }
 }
 
+/// The container engines whose paths are known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuntimeKind {
+    Docker,
+    Podman,
+    Containerd,
+}
+
+impl RuntimeKind {
+    pub const ALL: [RuntimeKind; 3] = [
+        RuntimeKind::Docker,
+        RuntimeKind::Podman,
+        RuntimeKind::Containerd,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuntimeKind::Docker => "docker",
+            RuntimeKind::Podman => "podman",
+            RuntimeKind::Containerd => "containerd",
+        }
+    }
+}
+
 /// What in the path identifies the owner; the runtime view maps it to a container.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Owner {
@@ -36,9 +63,19 @@ pub enum Owner {
     Layer(String),
     /// A container id spelled in the path (`containers/<id>/...`).
     Container(String),
+    /// A containerd container: its namespace and id (`<ns>/<id>/rootfs`, CRI sandboxes).
+    Task {
+        namespace: String,
+        id: String,
+    },
     Volume(String),
     /// A network sandbox (`<exec-root>/netns/<sandbox>`, inspect's SandboxKey).
     Sandbox(String),
+    /// A kubelet pod volume (`pods/<uid>/volumes/<plugin>/<name>`).
+    PodVolume {
+        pod_uid: String,
+        volume: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,12 +84,35 @@ pub struct ContainerPath {
     pub owner: Owner,
     /// The path as the daemon sees it: prefix stripped, `/var/run` spelled `/run`.
     pub canonical: String,
+    /// The runtime the path belongs to; `None` for kubelet's pod volumes, whose runtime is
+    /// the one running the pod.
+    pub runtime: Option<RuntimeKind>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a root directory is, which decides the paths recognised under it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RootKind {
+    /// Docker's `DockerRootDir` (`/var/lib/docker`).
+    DockerData,
+    /// Docker's exec root (`/run/docker`): `netns/<sandbox>`.
+    DockerExec,
+    /// Podman's (containers/storage) graph root (`/var/lib/containers/storage`).
+    PodmanGraph,
+    /// The `ip netns` directory (`/run/netns`): Podman's `netns-<uuid>`, CRI's `cni-<uuid>`.
+    /// Other names there are not containers'.
+    NetnsDir,
+    /// containerd's root (`/var/lib/containerd`): CRI sandbox shm.
+    ContainerdRoot,
+    /// containerd's state (`/run/containerd`): task rootfs.
+    ContainerdState,
+    /// kubelet's root directory (`/var/lib/kubelet`): pod volumes.
+    KubeletRoot,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Layout {
-    data_roots: Vec<String>,
-    exec_roots: Vec<String>,
+    /// (kind, normalized absolute path), sorted and deduplicated.
+    roots: Vec<(RootKind, String)>,
 }
 
 /// `/var/run` is a symlink to `/run`; the kernel reports `/run`.
@@ -66,6 +126,7 @@ pub fn normalize_root(root: &str) -> String {
 }
 
 impl Layout {
+    /// Docker's layout: data roots and exec roots.
     pub fn new<D, E>(data_roots: D, exec_roots: E) -> Layout
     where
         D: IntoIterator,
@@ -73,53 +134,59 @@ impl Layout {
         E: IntoIterator,
         E::Item: AsRef<str>,
     {
-        let norm = |it: &mut dyn Iterator<Item = String>| {
-            let mut v: Vec<String> = it.filter(|r| r.len() > 1 && r.starts_with('/')).collect();
-            v.sort();
-            v.dedup();
-            v
-        };
-        Layout {
-            data_roots: norm(&mut data_roots.into_iter().map(|r| normalize_root(r.as_ref()))),
-            exec_roots: norm(&mut exec_roots.into_iter().map(|r| normalize_root(r.as_ref()))),
+        Layout::default()
+            .with(RootKind::DockerData, data_roots)
+            .with(RootKind::DockerExec, exec_roots)
+    }
+
+    /// Adds roots of one kind (relative or empty roots are ignored).
+    pub fn with<R>(mut self, kind: RootKind, roots: R) -> Layout
+    where
+        R: IntoIterator,
+        R::Item: AsRef<str>,
+    {
+        for r in roots {
+            let r = normalize_root(r.as_ref());
+            if r.len() > 1 && r.starts_with('/') {
+                self.roots.push((kind, r));
+            }
         }
+        self.roots.sort();
+        self.roots.dedup();
+        self
     }
 
-    pub fn data_roots(&self) -> &[String] {
-        &self.data_roots
+    /// The union of two layouts (several runtimes on one host).
+    pub fn merge(mut self, other: &Layout) -> Layout {
+        self.roots.extend(other.roots.iter().cloned());
+        self.roots.sort();
+        self.roots.dedup();
+        self
     }
 
-    pub fn exec_roots(&self) -> &[String] {
-        &self.exec_roots
+    /// Roots of one kind.
+    pub fn roots(&self, kind: RootKind) -> impl Iterator<Item = &str> {
+        self.roots
+            .iter()
+            .filter(move |(k, _)| *k == kind)
+            .map(|(_, r)| r.as_str())
+    }
+
+    /// Every root, whatever its kind (a container path contains one of them).
+    pub fn all_roots(&self) -> impl Iterator<Item = &str> {
+        self.roots.iter().map(|(_, r)| r.as_str())
     }
 
     /// Classifies a mount point (as seen from `/` of its namespace).
     pub fn classify(&self, mount_point: &str) -> Option<ContainerPath> {
-        for root in &self.data_roots {
+        for (kind, root) in &self.roots {
             for rest in after_root(mount_point, root) {
-                if let Some((kind, owner)) = data_path(rest) {
-                    let canonical = format!("{root}/{rest}");
+                if let Some((k, owner, runtime)) = classify_rest(*kind, rest) {
                     return Some(ContainerPath {
-                        kind,
+                        kind: k,
                         owner,
-                        canonical,
-                    });
-                }
-            }
-        }
-        for root in &self.exec_roots {
-            for rest in after_root(mount_point, root) {
-                let mut parts = rest.split('/');
-                // `netns/default` is dockerd's own handle on the host network namespace
-                // (made for --network=host), held for the daemon's lifetime: not a container's.
-                if let (Some("netns"), Some(id), None) = (parts.next(), parts.next(), parts.next())
-                    && !id.is_empty()
-                    && id != "default"
-                {
-                    return Some(ContainerPath {
-                        kind: Kind::Netns,
-                        owner: Owner::Sandbox(id.to_string()),
                         canonical: format!("{root}/{rest}"),
+                        runtime,
                     });
                 }
             }
@@ -136,13 +203,105 @@ fn after_root<'a>(mount_point: &'a str, root: &'a str) -> impl Iterator<Item = &
     })
 }
 
-fn data_path(rest: &str) -> Option<(Kind, Owner)> {
+type Classified = (Kind, Owner, Option<RuntimeKind>);
+
+fn classify_rest(root: RootKind, rest: &str) -> Option<Classified> {
     let p: Vec<&str> = rest.split('/').collect();
     if p.iter().any(|c| c.is_empty()) {
         return None;
     }
+    let s = |id: &str| id.to_string();
+    let (kind, owner, runtime) = match root {
+        RootKind::DockerData => {
+            let (kind, owner) = docker_data_path(&p)?;
+            (kind, owner, RuntimeKind::Docker)
+        }
+        RootKind::DockerExec => match p.as_slice() {
+            // `netns/default` is dockerd's own handle on the host network namespace (made
+            // for --network=host), held for the daemon's lifetime: not a container's.
+            ["netns", id] if *id != "default" => {
+                (Kind::Netns, Owner::Sandbox(s(id)), RuntimeKind::Docker)
+            }
+            _ => return None,
+        },
+        RootKind::PodmanGraph => {
+            let (kind, owner) = match p.as_slice() {
+                ["overlay", id, "merged"] => (Kind::Rootfs, Owner::Layer(s(id))),
+                ["overlay-containers", id, "userdata", "shm"] => {
+                    (Kind::Shm, Owner::Container(s(id)))
+                }
+                ["overlay-containers", id, "userdata", _, ..] => {
+                    (Kind::Other, Owner::Container(s(id)))
+                }
+                ["volumes", name, "_data"] => (Kind::Volume, Owner::Volume(s(name))),
+                _ => return None,
+            };
+            (kind, owner, RuntimeKind::Podman)
+        }
+        RootKind::NetnsDir => match p.as_slice() {
+            [name] if name.len() > 6 && name.starts_with("netns-") => {
+                (Kind::Netns, Owner::Sandbox(s(name)), RuntimeKind::Podman)
+            }
+            [name] if name.len() > 4 && name.starts_with("cni-") => (
+                Kind::Netns,
+                Owner::Sandbox(s(name)),
+                RuntimeKind::Containerd,
+            ),
+            _ => return None,
+        },
+        RootKind::ContainerdState => match p.as_slice() {
+            ["io.containerd.runtime.v2.task", ns, id, "rootfs"] => (
+                Kind::Rootfs,
+                Owner::Task {
+                    namespace: s(ns),
+                    id: s(id),
+                },
+                RuntimeKind::Containerd,
+            ),
+            _ => return None,
+        },
+        RootKind::ContainerdRoot => match p.as_slice() {
+            // CRI's sandboxes live in the k8s.io namespace.
+            ["io.containerd.grpc.v1.cri", "sandboxes", id, "shm"] => (
+                Kind::Shm,
+                Owner::Task {
+                    namespace: s(CRI_NAMESPACE),
+                    id: s(id),
+                },
+                RuntimeKind::Containerd,
+            ),
+            _ => return None,
+        },
+        RootKind::KubeletRoot => {
+            let (uid, volume) = match p.as_slice() {
+                ["pods", uid, "volumes", plugin, name]
+                | ["pods", uid, "volumes", plugin, name, "mount"] => {
+                    (uid, format!("{plugin}/{name}"))
+                }
+                ["pods", uid, "volume-subpaths", name, _container, _index] => {
+                    (uid, name.to_string())
+                }
+                _ => return None,
+            };
+            return Some((
+                Kind::Volume,
+                Owner::PodVolume {
+                    pod_uid: s(uid),
+                    volume,
+                },
+                None,
+            ));
+        }
+    };
+    Some((kind, owner, Some(runtime)))
+}
+
+/// The containerd namespace CRI (kubelet's runtime service) keeps its containers in.
+pub const CRI_NAMESPACE: &str = "k8s.io";
+
+fn docker_data_path(p: &[&str]) -> Option<(Kind, Owner)> {
     let layer = |id: &str| Some((Kind::Rootfs, Owner::Layer(id.to_string())));
-    match p.as_slice() {
+    match p {
         ["overlay2" | "overlay", id, "merged"] => layer(id),
         ["aufs", "mnt", id] | ["devicemapper", "mnt", id] => layer(id),
         ["btrfs", "subvolumes", id] | ["zfs", "graph", id] => layer(id),
@@ -333,6 +492,175 @@ mod tests {
                 .unwrap()
                 .kind,
             Kind::Netns
+        );
+    }
+
+    #[test]
+    fn podman_containerd_and_kubelet_table() {
+        let layout = Layout::default()
+            .with(RootKind::PodmanGraph, ["/var/lib/containers/storage"])
+            .with(RootKind::NetnsDir, ["/var/run/netns"])
+            .with(RootKind::ContainerdRoot, ["/var/lib/containerd"])
+            .with(RootKind::ContainerdState, ["/run/containerd"])
+            .with(RootKind::KubeletRoot, ["/var/lib/kubelet"]);
+        let id = "2cca1d7e22633a4ec426115333d8918b59253843c396163ab535797f295bcb88";
+        let uid = "6f1e0c9a-2b5d-4c1e-9a53-2f0e6b7c8d90";
+        let task = |ns: &str, id: &str| Owner::Task {
+            namespace: ns.into(),
+            id: id.into(),
+        };
+        let pod = |v: &str| Owner::PodVolume {
+            pod_uid: uid.into(),
+            volume: v.into(),
+        };
+        let podman = Some(RuntimeKind::Podman);
+        let containerd = Some(RuntimeKind::Containerd);
+        type Case = (
+            String,
+            Option<(Kind, Owner, &'static str, Option<RuntimeKind>)>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "/var/lib/containers/storage/overlay/ee7c/merged".into(),
+                Some((
+                    Kind::Rootfs,
+                    Owner::Layer("ee7c".into()),
+                    "/var/lib/containers/storage/overlay/ee7c/merged",
+                    podman,
+                )),
+            ),
+            (
+                format!("/var/lib/containers/storage/overlay-containers/{id}/userdata/shm"),
+                Some((Kind::Shm, Owner::Container(id.into()), "", podman)),
+            ),
+            (
+                "/var/lib/containers/storage/volumes/pgdata/_data".into(),
+                Some((
+                    Kind::Volume,
+                    Owner::Volume("pgdata".into()),
+                    "/var/lib/containers/storage/volumes/pgdata/_data",
+                    podman,
+                )),
+            ),
+            (
+                "/run/netns/netns-92fb495a-2373-2e14-fe86-97e4ba8cd22c".into(),
+                Some((
+                    Kind::Netns,
+                    Owner::Sandbox("netns-92fb495a-2373-2e14-fe86-97e4ba8cd22c".into()),
+                    "/run/netns/netns-92fb495a-2373-2e14-fe86-97e4ba8cd22c",
+                    podman,
+                )),
+            ),
+            (
+                "/var/run/netns/cni-0b3c".into(),
+                Some((
+                    Kind::Netns,
+                    Owner::Sandbox("cni-0b3c".into()),
+                    "/run/netns/cni-0b3c",
+                    containerd,
+                )),
+            ),
+            (
+                "/run/containerd/io.containerd.runtime.v2.task/k8s.io/abc/rootfs".into(),
+                Some((
+                    Kind::Rootfs,
+                    task("k8s.io", "abc"),
+                    "/run/containerd/io.containerd.runtime.v2.task/k8s.io/abc/rootfs",
+                    containerd,
+                )),
+            ),
+            (
+                "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/s1/shm".into(),
+                Some((
+                    Kind::Shm,
+                    task("k8s.io", "s1"),
+                    "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/s1/shm",
+                    containerd,
+                )),
+            ),
+            (
+                format!("/var/lib/kubelet/pods/{uid}/volumes/kubernetes.io~secret/token"),
+                Some((Kind::Volume, pod("kubernetes.io~secret/token"), "", None)),
+            ),
+            (
+                format!("/var/lib/kubelet/pods/{uid}/volumes/kubernetes.io~csi/pvc-1/mount"),
+                Some((Kind::Volume, pod("kubernetes.io~csi/pvc-1"), "", None)),
+            ),
+            (
+                format!("/var/lib/kubelet/pods/{uid}/volume-subpaths/cfg/app/0"),
+                Some((Kind::Volume, pod("cfg"), "", None)),
+            ),
+            // under a prefix
+            (
+                "/host/run/containerd/io.containerd.runtime.v2.task/default/web/rootfs".into(),
+                Some((
+                    Kind::Rootfs,
+                    task("default", "web"),
+                    "/run/containerd/io.containerd.runtime.v2.task/default/web/rootfs",
+                    containerd,
+                )),
+            ),
+            // not per-container paths
+            ("/run/netns/mynet".into(), None),
+            ("/run/netns/netns-".into(), None),
+            ("/run/netns".into(), None),
+            ("/var/lib/containers/storage/overlay".into(), None),
+            ("/var/lib/containers/storage/overlay/l/ABC".into(), None),
+            ("/var/lib/containers/storage/overlay2/a/merged".into(), None),
+            (
+                "/run/containerd/io.containerd.runtime.v2.task/k8s.io/abc".into(),
+                None,
+            ),
+            (
+                "/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/1/fs".into(),
+                None,
+            ),
+            (format!("/var/lib/kubelet/pods/{uid}/volumes"), None),
+            (
+                "/var/lib/kubelet/plugins/kubernetes.io/csi/x/globalmount".into(),
+                None,
+            ),
+        ];
+        for (mp, want) in cases {
+            let got = layout
+                .classify(&mp)
+                .map(|p| (p.kind, p.owner, p.canonical, p.runtime));
+            // An empty expected canonical path means "the mount point itself".
+            let want = want
+                .map(|(k, o, c, r)| (k, o, if c.is_empty() { mp.clone() } else { c.into() }, r));
+            assert_eq!(got, want, "{mp}");
+        }
+        assert_eq!(
+            layout.classify("/var/lib/docker/overlay2/a/merged"),
+            None,
+            "docker's paths are not known without a docker root"
+        );
+    }
+
+    #[test]
+    fn layouts_merge() {
+        let a = Layout::new(["/var/lib/docker"], ["/run/docker"]);
+        let b = Layout::default().with(RootKind::PodmanGraph, ["/var/lib/containers/storage/"]);
+        let m = a.clone().merge(&b).merge(&a);
+        assert_eq!(
+            m.all_roots().collect::<Vec<_>>(),
+            vec![
+                "/var/lib/docker",
+                "/run/docker",
+                "/var/lib/containers/storage"
+            ]
+        );
+        assert_eq!(
+            m.classify("/var/lib/docker/overlay2/x/merged")
+                .unwrap()
+                .runtime,
+            Some(RuntimeKind::Docker)
+        );
+        assert_eq!(
+            m.classify("/var/lib/containers/storage/overlay/x/merged")
+                .unwrap()
+                .runtime,
+            Some(RuntimeKind::Podman)
         );
     }
 

@@ -7,6 +7,7 @@ use mountleak_exporter::config::{Command, Config, LogFormat};
 use mountleak_exporter::http::{AppState, router};
 use mountleak_exporter::privilege;
 use mountleak_exporter::runtime::docker::{DockerConfig, DockerRuntime};
+use mountleak_exporter::runtime::{Runtime, RuntimeKind, Runtimes, podman};
 use mountleak_exporter::scanner::Scanner;
 use mountleak_exporter::web::{self, WebConfig};
 use tracing_subscriber::EnvFilter;
@@ -76,6 +77,7 @@ fn init_tracing(config: &Config) {
 
 fn docker_config(config: &Config) -> DockerConfig {
     DockerConfig {
+        runtime: RuntimeKind::Docker,
         host: config.docker_host.clone(),
         timeout: config.docker_timeout,
         data_root: config.docker_root.clone(),
@@ -84,15 +86,37 @@ fn docker_config(config: &Config) -> DockerConfig {
     }
 }
 
-async fn scan(config: &Config, output: mountleak_exporter::config::Output) -> anyhow::Result<u8> {
-    let docker = DockerRuntime::new(docker_config(config));
-    if let Err(e) = docker.sync_once().await {
-        // Mounts are still found by path; container states become `unknown`.
-        tracing::warn!(error = %e, "docker unreachable");
+/// The Engine-API runtimes the flags enable (Docker, Podman).
+fn engine_runtimes(config: &Config) -> Vec<Arc<DockerRuntime>> {
+    let mut out = Vec::new();
+    if config.runtime_docker {
+        out.push(DockerRuntime::new(docker_config(config)));
     }
+    if config.runtime_podman {
+        out.push(podman::new(
+            &config.podman_host,
+            &config.podman_root,
+            config.docker_timeout,
+            config.docker_resync_interval,
+        ));
+    }
+    out
+}
+
+async fn scan(config: &Config, output: mountleak_exporter::config::Output) -> anyhow::Result<u8> {
+    let engines = engine_runtimes(config);
+    // Ask every runtime at once: one that does not answer costs one timeout, not one each.
+    let synced = futures_util::future::join_all(engines.iter().map(|e| e.sync_once())).await;
+    for (e, r) in engines.iter().zip(synced) {
+        if let Err(err) = r {
+            // Mounts are still found by path; container states become `unknown`.
+            tracing::warn!(runtime = e.name(), error = %err, "runtime unreachable");
+        }
+    }
+    let runtimes = Runtimes(engines.into_iter().map(|e| e as Arc<dyn Runtime>).collect());
     let procfs = config.procfs.clone();
     let (_, text, code) = tokio::task::spawn_blocking(move || {
-        mountleak_exporter::cli::scan(&procfs, docker.as_ref(), output)
+        mountleak_exporter::cli::scan(&procfs, &runtimes, output)
     })
     .await
     .context("scan task")?;
@@ -143,11 +167,14 @@ async fn serve(config: Config, prepared: Prepared) -> anyhow::Result<()> {
         tls,
         listener,
     } = prepared;
-    let docker = DockerRuntime::new(docker_config(&config));
-    tokio::spawn(docker.clone().run());
+    let engines = engine_runtimes(&config);
+    for e in &engines {
+        tokio::spawn(e.clone().run());
+    }
+    let runtimes = Runtimes(engines.into_iter().map(|e| e as Arc<dyn Runtime>).collect());
     let scanner = Arc::new(Scanner::new(
         config.procfs.clone(),
-        docker,
+        Arc::new(runtimes),
         config.scan_min_interval,
     ));
     let app = router(AppState {
@@ -162,7 +189,8 @@ async fn serve(config: Config, prepared: Prepared) -> anyhow::Result<()> {
         tls = tls.is_some(),
         basic_auth = !web_config.basic_auth_users.is_empty(),
         procfs = %config.procfs.display(),
-        docker = %config.docker_host,
+        docker = config.runtime_docker.then_some(config.docker_host.as_str()),
+        podman = config.runtime_podman.then_some(config.podman_host.as_str()),
         "listening"
     );
     let limits = web::Limits {

@@ -9,6 +9,7 @@ use prometheus::proto::MetricFamily;
 use prometheus::{Encoder, Gauge, GaugeVec, Opts, Registry, TextEncoder};
 
 use crate::report::Report;
+use crate::runtime::RuntimeKind;
 
 pub const NAMESPACE: &str = "mountleak";
 
@@ -116,8 +117,10 @@ impl Collector for ReportCollector {
                 Some(c) => (c.id.clone(), c.name.clone(), c.state.clone()),
                 None => Default::default(),
             };
+            let runtime = l.runtime.map(|r| r.as_str()).unwrap_or("").to_string();
             *container
                 .entry(vec![
+                    runtime.clone(),
                     cid.clone(),
                     cname.clone(),
                     cstate.clone(),
@@ -126,12 +129,15 @@ impl Collector for ReportCollector {
                 ])
                 .or_default() += 1.0;
             if let Some(v) = &l.volume {
-                *volume.entry(vec![v.clone(), status.clone()]).or_default() += 1.0;
+                *volume
+                    .entry(vec![runtime.clone(), v.clone(), status.clone()])
+                    .or_default() += 1.0;
             }
             let key = vec![
                 opt(&l.holder.unit),
                 l.holder.pid.to_string(),
                 l.holder.comm.clone(),
+                runtime,
                 cid,
                 cname,
                 cstate,
@@ -192,6 +198,7 @@ impl Collector for ReportCollector {
                 "Foreign copies of this container's mounts held in other mount namespaces{cached}."
             ),
             &[
+                "runtime",
                 "container_id",
                 "container_name",
                 "container_state",
@@ -203,13 +210,13 @@ impl Collector for ReportCollector {
         out.extend(gauge_vec(
             "volume_leaked_mounts",
             &format!("Foreign copies of this named volume's mount held in other mount namespaces{cached}."),
-            &["volume", "status"],
+            &["runtime", "volume", "status"],
             &volume,
         ));
         out.extend(gauge_vec(
             "leak_first_seen_timestamp_seconds",
             &format!("Unix time the exporter first saw this leaked mount in this holder's namespace; pid and comm are the namespace's oldest process{cached}."),
-            &["unit", "pid", "comm", "container_id", "container_name", "container_state", "kind", "status", "mountpoint"],
+            &["unit", "pid", "comm", "runtime", "container_id", "container_name", "container_state", "kind", "status", "mountpoint"],
             &first_seen,
         ));
         out.extend(gauge(
@@ -253,10 +260,23 @@ impl Collector for ReportCollector {
             &["reason"],
             &errors,
         ));
-        out.extend(gauge(
-            "docker_up",
-            "Whether the last call to the Docker Engine API succeeded (1) or not (0).",
-            b(s.docker_up),
+        // Only with Docker enabled: a Podman-only host must not look like a Docker outage.
+        if s.runtimes.contains_key(&RuntimeKind::Docker) {
+            out.extend(gauge(
+                "docker_up",
+                "Whether the last call to the Docker Engine API succeeded (1) or not (0). Same as mountleak_runtime_up{runtime=\"docker\"}.",
+                b(s.docker_up),
+            ));
+        }
+        let mut up = Series::new();
+        for (r, ok) in &s.runtimes {
+            up.insert(vec![r.as_str().to_string()], b(*ok));
+        }
+        out.extend(gauge_vec(
+            "runtime_up",
+            "Whether the last call to this enabled container runtime's API succeeded (1) or not (0).",
+            &["runtime"],
+            &up,
         ));
         out.extend(gauge_vec(
             "build_info",
@@ -278,3 +298,37 @@ pub fn render(report: Arc<Report>, options: RenderOptions) -> crate::Result<Stri
 }
 
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::ScanSummary;
+
+    fn render_with(runtimes: &[(RuntimeKind, bool)]) -> String {
+        let report = Report {
+            scan: ScanSummary {
+                success: true,
+                docker_up: runtimes.contains(&(RuntimeKind::Docker, true)),
+                runtimes: runtimes.iter().copied().collect(),
+                ..Default::default()
+            },
+            leaks: Vec::new(),
+        };
+        render(Arc::new(report), RenderOptions::default()).unwrap()
+    }
+
+    #[test]
+    fn one_up_series_per_enabled_runtime_and_docker_up_only_with_docker() {
+        let podman_only = render_with(&[(RuntimeKind::Podman, true)]);
+        assert!(podman_only.contains("mountleak_runtime_up{runtime=\"podman\"} 1\n"));
+        assert!(!podman_only.contains("runtime=\"docker\""));
+        assert!(
+            !podman_only.contains("mountleak_docker_up"),
+            "a Podman-only host is not a Docker outage"
+        );
+        let both = render_with(&[(RuntimeKind::Docker, false), (RuntimeKind::Podman, true)]);
+        assert!(both.contains("mountleak_runtime_up{runtime=\"docker\"} 0\n"));
+        assert!(both.contains("mountleak_runtime_up{runtime=\"podman\"} 1\n"));
+        assert!(both.contains("mountleak_docker_up 0\n"));
+    }
+}

@@ -1,13 +1,14 @@
 //! Pure: turns classified leaks into what people read (JSON, text, HTML) and what
 //! metrics are rendered from, with first-seen times remembered across scans.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
 use crate::classify::{Classified, ContainerRef, Leak, Status};
 use crate::host::{NamespaceKey, ProcessInfo, ScanErrors};
 use crate::layout::Kind;
+use crate::runtime::{PodRef, RuntimeKind};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ScanSummary {
@@ -21,7 +22,10 @@ pub struct ScanSummary {
     pub processes_scanned: u64,
     pub mount_namespaces_scanned: u64,
     pub errors: ScanErrors,
+    /// Docker's up (false when Docker is not enabled), kept for compatibility.
     pub docker_up: bool,
+    /// Each enabled runtime: whether its last API call succeeded.
+    pub runtimes: BTreeMap<RuntimeKind, bool>,
     pub propagated_copies: u64,
 }
 
@@ -54,6 +58,9 @@ pub struct LeakReport {
     pub status: Status,
     pub container: Option<ContainerRef>,
     pub volume: Option<String>,
+    /// The runtime the mount belongs to (`docker`, `podman`, `containerd`).
+    pub runtime: Option<RuntimeKind>,
+    pub pod: Option<PodRef>,
     pub namespace: NamespaceReport,
     pub holder: Holder,
     /// Unix time the exporter first saw this copy.
@@ -147,6 +154,8 @@ pub fn build(mut scan: ScanSummary, classified: Classified, first_seen: &mut Fir
                 status: l.status,
                 container: l.container,
                 volume: l.volume,
+                runtime: l.runtime,
+                pod: l.pod,
                 namespace: NamespaceReport {
                     inode: l.namespace.inode,
                     device: l.namespace.device,
@@ -220,9 +229,14 @@ pub fn render_text(report: &Report) -> String {
         let _ = writeln!(out, "  fix: {}", leaks[0].fix);
     }
     let e = &s.errors;
+    let runtimes: Vec<String> = s
+        .runtimes
+        .iter()
+        .map(|(r, up)| format!("{} {}", r.as_str(), if *up { "up" } else { "unreachable" }))
+        .collect();
     let _ = writeln!(
         out,
-        "scanned {} processes in {} mount namespaces in {:.3}s; not seen: {} vanished, {} permission denied, {} unparsable lines, {} other; docker {}",
+        "scanned {} processes in {} mount namespaces in {:.3}s; not seen: {} vanished, {} permission denied, {} unparsable lines, {} other; {}",
         s.processes_scanned,
         s.mount_namespaces_scanned,
         s.duration_seconds,
@@ -230,7 +244,11 @@ pub fn render_text(report: &Report) -> String {
         e.permission_denied,
         e.parse,
         e.other,
-        if s.docker_up { "up" } else { "unreachable" }
+        if runtimes.is_empty() {
+            "no runtime enabled".to_string()
+        } else {
+            runtimes.join(", ")
+        }
     );
     out
 }
@@ -243,14 +261,19 @@ pub fn owner_label(l: &LeakReport) -> String {
         } else {
             c.name.as_str()
         };
-        (name.to_string(), c.state.clone())
+        // Docker's containers read as before; other engines are named.
+        let engine = match c.runtime {
+            RuntimeKind::Docker => String::new(),
+            r => format!("{} ", r.as_str()),
+        };
+        (format!("{engine}container {name}"), c.state.clone())
     });
     match (&l.volume, container) {
         (Some(v), Some((name, state))) => {
-            format!("volume {v} (last used by container {name}, {state})")
+            format!("volume {v} (last used by {name}, {state})")
         }
         (Some(v), None) => format!("volume {v}"),
-        (None, Some((name, state))) => format!("container {name} ({state})"),
+        (None, Some((name, state))) => format!("{name} ({state})"),
         (None, None) => "an unknown container".into(),
     }
 }
@@ -294,6 +317,8 @@ mod tests {
             status: Status::Stale,
             container: None,
             volume: None,
+            runtime: None,
+            pod: None,
         };
         let classified = Classified {
             leaks: vec![leak],

@@ -11,7 +11,7 @@ use tokio::sync::Mutex;
 use crate::classify;
 use crate::host;
 use crate::report::{self, FirstSeen, Report, ScanSummary};
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, RuntimeKind, RuntimeView};
 
 pub struct Scanner {
     procfs: PathBuf,
@@ -62,7 +62,7 @@ impl Scanner {
                 state.first_seen = first_seen;
                 report
             }
-            Err(e) => failed(now(), 0.0, self.runtime.view().up, e.to_string()),
+            Err(e) => failed(now(), 0.0, &self.runtime.view(), e.to_string()),
         };
         let report = Arc::new(report);
         state.last = Some((Instant::now(), report.clone()));
@@ -76,14 +76,15 @@ fn now() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-fn failed(timestamp: f64, duration: f64, docker_up: bool, error: String) -> Report {
+fn failed(timestamp: f64, duration: f64, view: &RuntimeView, error: String) -> Report {
     Report {
         scan: ScanSummary {
             timestamp,
             duration_seconds: duration,
             success: false,
             error: Some(error),
-            docker_up,
+            docker_up: view.is_up(RuntimeKind::Docker),
+            runtimes: view.runtimes.clone(),
             ..Default::default()
         },
         leaks: Vec::new(),
@@ -108,7 +109,7 @@ pub fn scan_once(
             return failed(
                 timestamp,
                 started.elapsed().as_secs_f64(),
-                view.up,
+                &view,
                 e.to_string(),
             );
         }
@@ -122,7 +123,8 @@ pub fn scan_once(
         processes_scanned: snapshot.processes_scanned,
         mount_namespaces_scanned: snapshot.namespaces.len() as u64,
         errors: snapshot.errors,
-        docker_up: view.up,
+        docker_up: view.is_up(RuntimeKind::Docker),
+        runtimes: view.runtimes.clone(),
         propagated_copies: 0,
     };
     let report = report::build(summary, classified, first_seen);

@@ -258,6 +258,7 @@ impl Scenario {
                 );
             }
             let container = [
+                ("runtime", "docker"),
                 ("container_id", self.container_id.as_str()),
                 ("container_name", self.container_name.as_str()),
                 ("container_state", state),
@@ -268,7 +269,7 @@ impl Scenario {
             if let Some(v) = &l.volume {
                 add(
                     "mountleak_volume_leaked_mounts",
-                    &[("volume", v), ("status", l.status)],
+                    &[("runtime", "docker"), ("volume", v), ("status", l.status)],
                     1.0,
                 );
             }
@@ -538,6 +539,15 @@ fn leaked_container_mounts_are_reported_from_at_risk_to_gone() {
         found[0].value
     };
     assert_eq!(one("mountleak_docker_up"), 1.0);
+    assert_eq!(
+        one("mountleak_runtime_up"),
+        1.0,
+        "docker is the only runtime"
+    );
+    assert_eq!(
+        select(&samples, "mountleak_runtime_up", &[("runtime", "docker")]).len(),
+        1
+    );
     assert_eq!(one("mountleak_scan_success"), 1.0);
     assert!(
         one("mountleak_propagated_mount_copies") >= 5.0,
@@ -680,6 +690,8 @@ fn check_leak_details(sc: &Scenario, doc: &serde_json::Value, leaks: &[Expect]) 
         assert_eq!(l["container"]["id"], sc.container_id.as_str(), "{ctx}");
         assert_eq!(l["container"]["name"], sc.container_name.as_str(), "{ctx}");
         assert_eq!(l["container"]["state"], "running", "{ctx}");
+        assert_eq!(l["container"]["runtime"], "docker", "{ctx}");
+        assert_eq!(l["runtime"], "docker", "{ctx}");
         match &want.volume {
             Some(v) => assert_eq!(l["volume"], v.as_str(), "{ctx}"),
             None => assert!(l["volume"].is_null(), "{ctx}"),

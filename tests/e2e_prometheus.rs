@@ -529,8 +529,15 @@ fn every_dashboard_query_returns_the_leak_during_the_scenario() {
         Box::new(move |r| single(r, ge(2.0), "value >= 2")),
     );
     checks.insert(
-        ("Docker reachable", "A"),
+        ("Runtimes reachable", "A"),
         Box::new(|r| single(r, |v| v == 1.0, "value 1")),
+    );
+    checks.insert(
+        ("Runtimes reachable", "B"),
+        Box::new(|r| {
+            has_row(r, &[("runtime", "docker")], |v| v == 1.0, "docker 1")?;
+            single(r, |v| v == 1.0, "only docker, value 1")
+        }),
     );
     checks.insert(
         ("Scans succeeding", "A"),

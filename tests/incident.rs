@@ -8,7 +8,7 @@ use std::sync::Arc;
 use mountleak_exporter::classify::Status;
 use mountleak_exporter::layout::Kind;
 use mountleak_exporter::report::{FirstSeen, Report, render_text};
-use mountleak_exporter::runtime::{ContainerInfo, RuntimeView, StaticRuntime};
+use mountleak_exporter::runtime::{ContainerInfo, RuntimeKind, RuntimeView, StaticRuntime};
 use mountleak_exporter::{metrics, scanner};
 
 const ETCD1: &str = "ca74eaa1b342c64a7f6c558299bedf74a5b7016c194e885bf290281161605d58";
@@ -22,12 +22,8 @@ fn fixture() -> PathBuf {
 
 fn docker_view(up: bool) -> StaticRuntime {
     let c = |id: &str, name: &str, state: &str, layer: &str| ContainerInfo {
-        id: id.into(),
-        name: name.into(),
-        state: state.into(),
         merged_dir: Some(format!("/var/lib/docker/overlay2/{layer}/merged")),
-        sandbox_key: None,
-        volumes: vec![],
+        ..ContainerInfo::docker(id, name, state)
     };
     StaticRuntime(Arc::new(RuntimeView::new(
         up,
@@ -84,6 +80,8 @@ fn finds_what_the_operator_grepped_for_by_hand() {
         assert_eq!(l.holder.process_count, 8);
         assert_eq!(l.fix, "systemctl restart httpd.service");
         assert_eq!(l.namespace.inode, 4026532211);
+        assert_eq!(l.runtime, Some(RuntimeKind::Docker));
+        assert_eq!(l.container.as_ref().unwrap().runtime, RuntimeKind::Docker);
     }
     let shm = &r.leaks[1];
     assert_eq!(
@@ -121,6 +119,10 @@ fn without_docker_mounts_are_still_found_and_states_are_unknown() {
     let r = scan(false);
     assert_eq!(r.leaks.len(), 3);
     assert!(!r.scan.docker_up);
+    assert_eq!(
+        serde_json::to_value(&r.scan.runtimes).unwrap(),
+        serde_json::json!({"docker": false})
+    );
     let ids: Vec<_> = r
         .leaks
         .iter()

@@ -294,7 +294,7 @@ struct Prefilter(Vec<memchr::memmem::Finder<'static>>);
 
 impl Prefilter {
     fn new(layout: &Layout) -> Prefilter {
-        let escaped = |r: &String| -> Vec<u8> {
+        let escaped = |r: &str| -> Vec<u8> {
             let mut out = Vec::with_capacity(r.len());
             for &b in r.as_bytes() {
                 match b {
@@ -306,9 +306,7 @@ impl Prefilter {
         };
         Prefilter(
             layout
-                .data_roots()
-                .iter()
-                .chain(layout.exec_roots())
+                .all_roots()
                 .map(|r| memchr::memmem::Finder::new(&escaped(r)).into_owned())
                 .collect(),
         )

@@ -1,4 +1,4 @@
-//! Docker (Engine API via bollard): the production [`Runtime`].
+//! The Docker Engine API (via bollard), spoken by Docker and by Podman's compatible service.
 //!
 //! A background task keeps a [`RuntimeView`] warm: list + inspect at start, then the
 //! container events stream, plus a periodic resync. Every call has its own timeout, so a
@@ -16,8 +16,8 @@ use bollard::models::{ContainerInspectResponse, EventMessage};
 use bollard::query_parameters::{EventsOptionsBuilder, ListContainersOptionsBuilder};
 use futures_util::StreamExt;
 
-use super::{ContainerInfo, Runtime, RuntimeView, STATE_REMOVED};
-use crate::layout::normalize_root;
+use super::{ContainerInfo, Runtime, RuntimeKind, RuntimeView, STATE_REMOVED, pod_from_labels};
+use crate::layout::{Layout, RootKind, normalize_root};
 
 /// How many removed containers to remember, so their leaks keep a name.
 const REMEMBER_REMOVED: usize = 1024;
@@ -29,11 +29,23 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// is frozen, and `docker_up` must not lie for a whole resync interval.
 const PING_INTERVAL: Duration = Duration::from_secs(10);
 
+/// Container events that change what we know; the rest (exec, attach, Podman's sync, ...)
+/// are ignored. Podman's compatible service says `remove` where Docker says `destroy`.
+const EVENTS: &[&str] = &[
+    "create", "init", "start", "restart", "die", "stop", "pause", "unpause", "rename", "cleanup",
+    "destroy", "remove",
+];
+const REMOVAL_EVENTS: &[&str] = &["destroy", "remove"];
+
 #[derive(Debug, Clone)]
 pub struct DockerConfig {
+    /// Which engine answers: [`RuntimeKind::Docker`] or [`RuntimeKind::Podman`].
+    pub runtime: RuntimeKind,
     pub host: String,
     pub timeout: Duration,
+    /// Docker's data root, Podman's graph root (the API's `DockerRootDir` is added).
     pub data_root: String,
+    /// Docker's exec root (`<exec-root>/netns/<sandbox>`), Podman's netns directory.
     pub exec_root: String,
     pub resync_interval: Duration,
 }
@@ -85,7 +97,7 @@ impl DockerRuntime {
     }
 
     /// Connects, negotiates the API version (dockerd 20.10 speaks 1.41, older than
-    /// bollard's default) and loads every container once.
+    /// bollard's default; Podman 4 too) and loads every container once.
     pub async fn sync_once(&self) -> Result<Docker, DockerError> {
         let result = async {
             let docker = self.connect().await?;
@@ -115,7 +127,7 @@ impl DockerRuntime {
                     }
                 }
                 Err(e) => {
-                    tracing::debug!(error = %e, retry_in = ?backoff, "docker unavailable");
+                    tracing::debug!(runtime = self.name(), error = %e, retry_in = ?backoff, "runtime unavailable");
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
@@ -198,7 +210,11 @@ impl DockerRuntime {
                 known.mark_removed(&id);
             }
             if !known.up && known.warned {
-                tracing::info!(containers = listed_ids.len(), "docker reachable again");
+                tracing::info!(
+                    runtime = self.name(),
+                    containers = listed_ids.len(),
+                    "runtime reachable again"
+                );
             }
             known.up = true;
             known.warned = false;
@@ -213,7 +229,7 @@ impl DockerRuntime {
             .await
         {
             Ok(resp) => {
-                let info = container_info(id, resp);
+                let info = container_info(self.config.runtime, id, resp);
                 self.known
                     .write()
                     .expect("lock")
@@ -238,16 +254,11 @@ impl DockerRuntime {
 
     /// Follows container events; resyncs periodically. Returns on the first failure.
     async fn follow(&self, docker: &Docker, since: &str) -> Result<(), DockerError> {
-        let filters: HashMap<&str, Vec<&str>> = HashMap::from([
-            ("type", vec!["container"]),
-            (
-                "event",
-                vec![
-                    "create", "start", "restart", "die", "stop", "pause", "unpause", "rename",
-                    "destroy",
-                ],
-            ),
-        ]);
+        let mut filters: HashMap<&str, Vec<&str>> = HashMap::from([("type", vec!["container"])]);
+        // Podman's service names some events differently: filter those here, not there.
+        if self.config.runtime == RuntimeKind::Docker {
+            filters.insert("event", EVENTS.to_vec());
+        }
         let opts = EventsOptionsBuilder::default()
             .since(since)
             .filters(&filters)
@@ -276,11 +287,15 @@ impl DockerRuntime {
     }
 
     async fn on_event(&self, docker: &Docker, ev: EventMessage) -> Result<(), DockerError> {
+        let action = ev.action.as_deref().unwrap_or("");
         let Some(id) = ev.actor.and_then(|a| a.id) else {
             return Ok(());
         };
-        tracing::debug!(action = ev.action.as_deref().unwrap_or(""), container = %id, "docker event");
-        if ev.action.as_deref() == Some("destroy") {
+        if !EVENTS.contains(&action) {
+            return Ok(());
+        }
+        tracing::debug!(runtime = self.name(), action, container = %id, "container event");
+        if REMOVAL_EVENTS.contains(&action) {
             self.known.write().expect("lock").mark_removed(&id);
         } else {
             self.inspect(docker, &id).await?;
@@ -296,9 +311,9 @@ impl DockerRuntime {
             !std::mem::replace(&mut known.warned, true)
         };
         if first {
-            tracing::warn!(error = %err, "docker unreachable; container states are unknown until it answers");
+            tracing::warn!(runtime = self.name(), error = %err, "runtime unreachable; its container states are unknown until it answers");
         } else {
-            tracing::debug!(error = %err, "docker still unreachable");
+            tracing::debug!(runtime = self.name(), error = %err, "runtime still unreachable");
         }
         self.publish();
     }
@@ -308,10 +323,17 @@ impl DockerRuntime {
         let known = self.known.read().expect("lock");
         let mut data_roots = vec![normalize_root(&self.config.data_root)];
         data_roots.extend(known.docker_root.as_deref().map(normalize_root));
-        let view = RuntimeView::new(
+        let (data_kind, exec_kind) = match self.config.runtime {
+            RuntimeKind::Podman => (RootKind::PodmanGraph, RootKind::NetnsDir),
+            _ => (RootKind::DockerData, RootKind::DockerExec),
+        };
+        let layout = Layout::default()
+            .with(data_kind, data_roots)
+            .with(exec_kind, [&self.config.exec_root]);
+        let view = RuntimeView::build(
+            self.config.runtime,
             known.up,
-            data_roots,
-            vec![normalize_root(&self.config.exec_root)],
+            layout,
             known.containers.values().cloned(),
         );
         *self.view.write().expect("lock") = Arc::new(view);
@@ -346,16 +368,16 @@ impl Known {
 
 impl Runtime for DockerRuntime {
     fn name(&self) -> &'static str {
-        "docker"
+        self.config.runtime.as_str()
     }
     fn view(&self) -> Arc<RuntimeView> {
         self.view.read().expect("lock").clone()
     }
 }
 
-/// Keeps only what leaks are matched on. Environment, labels and the rest of the inspect
-/// output (which carries secrets) are dropped here and never logged.
-fn container_info(id: &str, resp: ContainerInspectResponse) -> ContainerInfo {
+/// Keeps only what leaks are matched on. Environment, labels (but kubelet's pod labels) and
+/// the rest of the inspect output (which carries secrets) are dropped here and never logged.
+fn container_info(runtime: RuntimeKind, id: &str, resp: ContainerInspectResponse) -> ContainerInfo {
     let state = resp
         .state
         .and_then(|s| s.status)
@@ -373,6 +395,10 @@ fn container_info(id: &str, resp: ContainerInspectResponse) -> ContainerInfo {
         .network_settings
         .and_then(|n| n.sandbox_key)
         .filter(|k| !k.is_empty());
+    let pod = resp
+        .config
+        .and_then(|c| c.labels)
+        .and_then(|l| pod_from_labels(&l));
     let volumes = resp
         .mounts
         .unwrap_or_default()
@@ -381,11 +407,14 @@ fn container_info(id: &str, resp: ContainerInspectResponse) -> ContainerInfo {
         .filter_map(|m| m.name)
         .collect();
     ContainerInfo {
+        runtime,
+        namespace: None,
         id: id.to_string(),
         name,
         state,
         merged_dir,
         sandbox_key,
         volumes,
+        pod,
     }
 }

@@ -1,18 +1,33 @@
-//! The only code that talks to a container engine. The classifier sees a plain
-//! [`RuntimeView`]; a [`Runtime`] keeps one fresh.
+//! The only code that talks to container engines. The classifier sees a plain
+//! [`RuntimeView`]; a [`Runtime`] keeps one fresh. Several runtimes on one host (Docker and
+//! Podman, say) are merged into one view by [`Runtimes`]: only their path layouts and APIs
+//! differ, never what a leak is.
 
 pub mod docker;
+pub mod podman;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::layout::{Layout, normalize_root};
+pub use crate::layout::RuntimeKind;
+use crate::layout::{Layout, RootKind, normalize_root};
+
+/// A Kubernetes pod, from the `io.kubernetes.pod.*` labels of its containers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct PodRef {
+    pub uid: String,
+    pub name: String,
+    pub namespace: String,
+}
 
 /// What the runtime last told us about one container.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ContainerInfo {
+    pub runtime: RuntimeKind,
+    /// The containerd namespace (`k8s.io`, `moby`, `default`); `None` for Docker and Podman.
+    pub namespace: Option<String>,
     pub id: String,
     pub name: String,
     /// The engine's state (`running`, `exited`, ...), or `removed` once it stopped listing it.
@@ -23,66 +38,172 @@ pub struct ContainerInfo {
     pub sandbox_key: Option<String>,
     /// Named volumes it mounts.
     pub volumes: Vec<String>,
+    /// The pod it belongs to, when it runs under kubelet.
+    pub pod: Option<PodRef>,
+}
+
+impl ContainerInfo {
+    /// A Docker container with only its identity set.
+    pub fn docker(id: &str, name: &str, state: &str) -> ContainerInfo {
+        ContainerInfo {
+            runtime: RuntimeKind::Docker,
+            namespace: None,
+            id: id.into(),
+            name: name.into(),
+            state: state.into(),
+            merged_dir: None,
+            sandbox_key: None,
+            volumes: Vec::new(),
+            pod: None,
+        }
+    }
+
+    pub fn key(&self) -> String {
+        container_key(self.runtime, self.namespace.as_deref(), &self.id)
+    }
+}
+
+/// The pod of a container that kubelet runs (cri-dockerd or CRI labels), if it is one.
+pub fn pod_from_labels(labels: &HashMap<String, String>) -> Option<PodRef> {
+    let get = |k: &str| labels.get(k).cloned().unwrap_or_default();
+    let uid = get("io.kubernetes.pod.uid");
+    (!uid.is_empty()).then(|| PodRef {
+        uid,
+        name: get("io.kubernetes.pod.name"),
+        namespace: get("io.kubernetes.pod.namespace"),
+    })
+}
+
+/// Identity of a container across runtimes: ids are only unique within one engine (and, for
+/// containerd, within one namespace).
+pub fn container_key(runtime: RuntimeKind, namespace: Option<&str>, id: &str) -> String {
+    match namespace {
+        Some(ns) => format!("{}/{ns}/{id}", runtime.as_str()),
+        None => format!("{}/{id}", runtime.as_str()),
+    }
 }
 
 pub const STATE_REMOVED: &str = "removed";
 pub const STATE_UNKNOWN: &str = "unknown";
 
-/// A snapshot of the runtime's world, with the path indexes the classifier needs.
+/// A snapshot of the runtimes' world, with the path indexes the classifier needs.
 #[derive(Debug, Clone, Default)]
 pub struct RuntimeView {
-    /// Whether the last call to the engine succeeded.
-    pub up: bool,
-    pub data_roots: Vec<String>,
-    pub exec_roots: Vec<String>,
-    /// Known containers by id, including remembered removed ones.
+    /// Each runtime in the view: whether its last API call succeeded.
+    pub runtimes: BTreeMap<RuntimeKind, bool>,
+    /// Where the runtimes keep per-container mounts.
+    pub layout: Layout,
+    /// Known containers by [`container_key`], including remembered removed ones.
     pub containers: HashMap<String, ContainerInfo>,
-    /// Canonical mount path (merged dir, sandbox key) -> container id.
+    /// Canonical mount path (merged dir, sandbox key) -> container key.
     pub by_path: HashMap<String, String>,
-    /// Volume name -> id of a container that uses it (a live one preferred).
-    pub volume_users: HashMap<String, String>,
+    /// (runtime, volume name) -> key of a container that uses it (a live one preferred).
+    pub volume_users: HashMap<(RuntimeKind, String), String>,
+    /// Pod uid -> key of one of its containers (a live one preferred).
+    pub pod_users: HashMap<String, String>,
 }
 
 impl RuntimeView {
+    /// A Docker view: data roots, exec roots and containers.
     pub fn new(
         up: bool,
         data_roots: Vec<String>,
         exec_roots: Vec<String>,
         containers: impl IntoIterator<Item = ContainerInfo>,
     ) -> RuntimeView {
-        let mut view = RuntimeView {
+        RuntimeView::build(
+            RuntimeKind::Docker,
             up,
-            data_roots,
-            exec_roots,
+            Layout::new(data_roots, exec_roots),
+            containers,
+        )
+    }
+
+    /// One runtime's view. Roots seen in the containers' sandbox keys are added to `layout`.
+    pub fn build(
+        runtime: RuntimeKind,
+        up: bool,
+        mut layout: Layout,
+        containers: impl IntoIterator<Item = ContainerInfo>,
+    ) -> RuntimeView {
+        let mut view = RuntimeView {
+            runtimes: BTreeMap::from([(runtime, up)]),
             ..Default::default()
         };
+        let mut netns_roots = Vec::new();
         for c in containers {
+            let key = c.key();
             for path in c.merged_dir.iter().chain(&c.sandbox_key) {
-                view.by_path.insert(normalize_root(path), c.id.clone());
+                view.by_path.insert(normalize_root(path), key.clone());
             }
-            if let Some(key) = &c.sandbox_key {
-                // <exec-root>/netns/<sandbox>: learn the exec root from the daemon itself.
-                if let Some(root) = key.rsplitn(3, '/').nth(2).filter(|r| !r.is_empty()) {
-                    view.exec_roots.push(normalize_root(root));
-                }
+            if let Some(sandbox) = &c.sandbox_key {
+                netns_roots.extend(netns_root(c.runtime, sandbox));
             }
-            view.containers.insert(c.id.clone(), c);
+            view.containers.insert(key, c);
         }
-        view.exec_roots.sort();
-        view.exec_roots.dedup();
-        let mut users: Vec<&ContainerInfo> = view.containers.values().collect();
-        // Removed containers first, so a live user of the volume overwrites them.
-        users.sort_by_key(|c| (c.state != STATE_REMOVED, c.id.clone()));
-        for c in users {
-            for v in &c.volumes {
-                view.volume_users.insert(v.clone(), c.id.clone());
-            }
+        for (kind, root) in netns_roots {
+            layout = layout.with(kind, [root]);
         }
+        view.layout = layout;
+        view.index_users();
         view
     }
 
+    /// The union of several runtimes' views.
+    pub fn merge<'a>(views: impl IntoIterator<Item = &'a RuntimeView>) -> RuntimeView {
+        let mut out = RuntimeView::default();
+        for v in views {
+            out.runtimes
+                .extend(v.runtimes.iter().map(|(k, up)| (*k, *up)));
+            out.layout = std::mem::take(&mut out.layout).merge(&v.layout);
+            out.containers
+                .extend(v.containers.iter().map(|(k, c)| (k.clone(), c.clone())));
+            out.by_path
+                .extend(v.by_path.iter().map(|(k, c)| (k.clone(), c.clone())));
+        }
+        out.index_users();
+        out
+    }
+
+    fn index_users(&mut self) {
+        self.volume_users.clear();
+        self.pod_users.clear();
+        let mut users: Vec<&ContainerInfo> = self.containers.values().collect();
+        // Removed containers first, so a live user overwrites them.
+        users.sort_by_key(|c| (c.state != STATE_REMOVED, c.key()));
+        for c in users {
+            for v in &c.volumes {
+                self.volume_users.insert((c.runtime, v.clone()), c.key());
+            }
+            if let Some(pod) = &c.pod {
+                self.pod_users.insert(pod.uid.clone(), c.key());
+            }
+        }
+    }
+
     pub fn layout(&self) -> Layout {
-        Layout::new(&self.data_roots, &self.exec_roots)
+        self.layout.clone()
+    }
+
+    /// Whether the runtime is in the view and its last API call succeeded.
+    pub fn is_up(&self, runtime: RuntimeKind) -> bool {
+        self.runtimes.get(&runtime).copied().unwrap_or(false)
+    }
+}
+
+/// The directory a sandbox key lives in, as a root of the layout: Docker's
+/// `<exec-root>/netns/<sandbox>` gives the exec root; Podman's `<dir>/netns-<uuid>` gives
+/// the netns directory.
+fn netns_root(runtime: RuntimeKind, sandbox_key: &str) -> Option<(RootKind, String)> {
+    let (dir, _) = sandbox_key.rsplit_once('/')?;
+    match runtime {
+        RuntimeKind::Docker => {
+            let root = dir.strip_suffix("/netns").filter(|r| !r.is_empty())?;
+            Some((RootKind::DockerExec, normalize_root(root)))
+        }
+        RuntimeKind::Podman | RuntimeKind::Containerd => {
+            (!dir.is_empty()).then(|| (RootKind::NetnsDir, normalize_root(dir)))
+        }
     }
 }
 
@@ -105,18 +226,34 @@ impl Runtime for StaticRuntime {
     }
 }
 
+/// Every runtime enabled on this host, seen as one.
+pub struct Runtimes(pub Vec<Arc<dyn Runtime>>);
+
+impl Runtime for Runtimes {
+    fn name(&self) -> &'static str {
+        "runtimes"
+    }
+    fn view(&self) -> Arc<RuntimeView> {
+        match self.0.as_slice() {
+            [one] => one.view(),
+            many => {
+                let views: Vec<Arc<RuntimeView>> = many.iter().map(|r| r.view()).collect();
+                Arc::new(RuntimeView::merge(views.iter().map(Arc::as_ref)))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn c(id: &str, state: &str, sandbox: Option<&str>, volumes: &[&str]) -> ContainerInfo {
         ContainerInfo {
-            id: id.into(),
-            name: format!("n-{id}"),
-            state: state.into(),
             merged_dir: Some(format!("/var/lib/docker/overlay2/{id}l/merged")),
             sandbox_key: sandbox.map(str::to_string),
             volumes: volumes.iter().map(|v| v.to_string()).collect(),
+            ..ContainerInfo::docker(id, &format!("n-{id}"), state)
         }
     }
 
@@ -131,13 +268,82 @@ mod tests {
                 c("b", STATE_REMOVED, Some("/srv/exec/netns/s2"), &["v", "w"]),
             ],
         );
-        assert_eq!(view.by_path["/run/docker/netns/s1"], "a");
-        assert_eq!(view.by_path["/var/lib/docker/overlay2/bl/merged"], "b");
-        assert_eq!(view.exec_roots, vec!["/run/docker", "/srv/exec"]);
+        assert_eq!(view.by_path["/run/docker/netns/s1"], "docker/a");
         assert_eq!(
-            view.volume_users["v"], "a",
+            view.by_path["/var/lib/docker/overlay2/bl/merged"],
+            "docker/b"
+        );
+        assert_eq!(
+            view.layout.roots(RootKind::DockerExec).collect::<Vec<_>>(),
+            vec!["/run/docker", "/srv/exec"]
+        );
+        let users = |v: &str| view.volume_users[&(RuntimeKind::Docker, v.to_string())].clone();
+        assert_eq!(
+            users("v"),
+            "docker/a",
             "a live user wins over a removed one"
         );
-        assert_eq!(view.volume_users["w"], "b");
+        assert_eq!(users("w"), "docker/b");
+        assert!(view.is_up(RuntimeKind::Docker));
+        assert!(!view.is_up(RuntimeKind::Podman));
+    }
+
+    #[test]
+    fn merged_views_keep_each_runtime_apart() {
+        let docker = RuntimeView::new(
+            false,
+            vec!["/var/lib/docker".into()],
+            vec!["/run/docker".into()],
+            [c("a", "running", None, &["data"])],
+        );
+        let podman_c = ContainerInfo {
+            runtime: RuntimeKind::Podman,
+            merged_dir: Some("/var/lib/containers/storage/overlay/p1/merged".into()),
+            sandbox_key: Some("/run/netns/netns-1234".into()),
+            volumes: vec!["data".into()],
+            ..ContainerInfo::docker("a", "web", "exited")
+        };
+        let podman = RuntimeView::build(
+            RuntimeKind::Podman,
+            true,
+            Layout::default().with(RootKind::PodmanGraph, ["/var/lib/containers/storage"]),
+            [podman_c],
+        );
+        let m = RuntimeView::merge([&docker, &podman]);
+        assert_eq!(
+            m.runtimes,
+            BTreeMap::from([(RuntimeKind::Docker, false), (RuntimeKind::Podman, true)])
+        );
+        // The same id in two engines is two containers.
+        assert_eq!(m.containers.len(), 2);
+        assert_eq!(m.containers["podman/a"].name, "web");
+        assert_eq!(m.containers["docker/a"].name, "n-a");
+        assert_eq!(m.by_path["/run/netns/netns-1234"], "podman/a");
+        assert_eq!(
+            m.volume_users[&(RuntimeKind::Podman, "data".to_string())],
+            "podman/a"
+        );
+        assert_eq!(
+            m.volume_users[&(RuntimeKind::Docker, "data".to_string())],
+            "docker/a"
+        );
+        // Podman's sandbox key taught the layout its netns directory, not a docker exec root.
+        assert_eq!(
+            m.layout.roots(RootKind::NetnsDir).collect::<Vec<_>>(),
+            vec!["/run/netns"]
+        );
+        assert_eq!(
+            m.layout.classify("/run/netns/netns-1234").unwrap().runtime,
+            Some(RuntimeKind::Podman)
+        );
+        assert!(m.layout.classify("/run/netns/mine").is_none());
+    }
+
+    #[test]
+    fn containerd_keys_carry_the_namespace() {
+        let mut c = ContainerInfo::docker("web", "web", "running");
+        c.runtime = RuntimeKind::Containerd;
+        c.namespace = Some("default".into());
+        assert_eq!(c.key(), "containerd/default/web");
     }
 }

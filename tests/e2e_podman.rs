@@ -1,0 +1,669 @@
+//! End-to-end against Podman: a private `podman system service` (its own graph root, run
+//! root, socket and CNI config, started and torn down by this test), a container run through
+//! that service, a holder in a fake unit, and the real exporter watching Docker (the private
+//! test daemon) and Podman at once.
+
+mod common;
+
+use common::*;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Debian packages the test needs (scripts/testenv.sh installs them).
+const PREREQUISITES: &[(&str, &str)] = &[
+    ("/usr/bin/podman", "podman"),
+    ("/usr/bin/conmon", "conmon"),
+    ("/usr/sbin/runc", "runc"),
+    ("/usr/lib/cni/loopback", "containernetworking-plugins"),
+    ("/bin/busybox", "busybox-static"),
+];
+
+/// CNI network with only a loopback plugin: Podman still gives the container its own netns
+/// bind mount (`/run/netns/netns-<uuid>`), and nothing on the host (bridge, iptables) changes.
+const NETWORK: &str = "mountleak-e2e-lo";
+const IMAGE: &str = "localhost/mountleak-e2e/busybox:latest";
+/// Where rootful Podman keeps netns bind mounts; not configurable.
+const NETNS_DIR: &str = "/run/netns";
+/// CNI's result cache; not configurable from Podman.
+const CNI_CACHE: &str = "/var/lib/cni";
+/// containers/image's blob info cache of a root user; not configurable from Podman.
+const CONTAINERS_CACHE: &str = "/var/lib/containers";
+
+fn check_prerequisites() {
+    let missing: Vec<String> = PREREQUISITES
+        .iter()
+        .filter(|(path, _)| !Path::new(path).exists())
+        .map(|(path, pkg)| format!("{path} (Debian package {pkg})"))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the Podman test needs {}: run scripts/test.sh, whose scripts/testenv.sh installs them",
+        missing.join(", ")
+    );
+}
+
+/// A private Podman API service. Drop removes its containers, stops it and removes what it
+/// left on the host; a run killed outright is cleaned up by the next run's `start`.
+struct PodmanService {
+    socket: String,
+    graph_root: PathBuf,
+    run_dir: PathBuf,
+    lib_dir: PathBuf,
+    service: Option<Child>,
+    /// Host paths Podman creates at fixed places that were not there before we started.
+    created: Vec<PathBuf>,
+}
+
+impl PodmanService {
+    fn start() -> PodmanService {
+        check_prerequisites();
+        // Same instance directories as the private dockerd: `scripts/testenv.sh down` unmounts
+        // and removes them too.
+        let instance =
+            std::env::var("MOUNTLEAK_TEST_INSTANCE").unwrap_or_else(|_| "mountleak-test".into());
+        let run_dir = PathBuf::from(format!("/run/{instance}/podman"));
+        let lib_dir = PathBuf::from(format!("/var/lib/{instance}/podman"));
+        let created = [NETNS_DIR, CNI_CACHE, CONTAINERS_CACHE]
+            .iter()
+            .filter(|p| !Path::new(p).exists())
+            .map(PathBuf::from)
+            .collect();
+        let mut svc = PodmanService {
+            socket: format!("{}/podman.sock", run_dir.display()),
+            graph_root: lib_dir.join("storage"),
+            run_dir,
+            lib_dir,
+            service: None,
+            created,
+        };
+        svc.sweep();
+        svc.write_config();
+        svc.spawn();
+        svc
+    }
+
+    fn host_url(&self) -> String {
+        format!("unix://{}", self.socket)
+    }
+
+    fn write_config(&self) {
+        let run = self.run_dir.display();
+        fs::create_dir_all(self.run_dir.join("cni")).unwrap();
+        fs::create_dir_all(&self.graph_root).unwrap();
+        // No systemd or journald here: cgroupfs and a file for events.
+        fs::write(
+            self.run_dir.join("containers.conf"),
+            format!(
+                "[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n\
+                 runtime = \"runc\"\ntmp_dir = \"{run}/tmp\"\n\
+                 [network]\nnetwork_config_dir = \"{run}/cni\"\ndefault_network = \"{NETWORK}\"\n"
+            ),
+        )
+        .unwrap();
+        fs::write(
+            self.run_dir.join("storage.conf"),
+            format!(
+                "[storage]\ndriver = \"overlay\"\ngraphroot = \"{}\"\nrunroot = \"{run}/storage\"\n",
+                self.graph_root.display()
+            ),
+        )
+        .unwrap();
+        fs::write(
+            self.run_dir.join("cni").join(format!("{NETWORK}.conflist")),
+            format!(
+                r#"{{"cniVersion": "0.4.0", "name": "{NETWORK}", "plugins": [{{"type": "loopback"}}]}}"#
+            ),
+        )
+        .unwrap();
+    }
+
+    /// `podman` with this service's configuration; `remote` goes through the socket.
+    fn command(&self, remote: bool) -> Command {
+        let mut cmd = Command::new("podman");
+        cmd.env("CONTAINERS_CONF", self.run_dir.join("containers.conf"))
+            .env("CONTAINERS_STORAGE_CONF", self.run_dir.join("storage.conf"))
+            .env_remove("CONTAINER_HOST")
+            .stdin(Stdio::null());
+        if remote {
+            cmd.args(["--remote", "--url", &self.host_url()]);
+        }
+        cmd
+    }
+
+    fn try_podman(&self, args: &[&str]) -> Result<String, String> {
+        let out = self
+            .command(true)
+            .args(args)
+            .output()
+            .map_err(|e| format!("cannot run podman: {e}"))?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        } else {
+            Err(format!(
+                "podman {} failed ({}): {}",
+                args.join(" "),
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    }
+
+    /// Runs `podman --remote <args>`: through the service, as an exporter user's would.
+    fn podman(&self, args: &[&str]) -> String {
+        self.try_podman(args).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn spawn(&mut self) {
+        let log = fs::File::create(self.run_dir.join("service.log")).unwrap();
+        let mut cmd = self.command(false);
+        cmd.args(["system", "service", "--time=0", &self.host_url()])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .process_group(0);
+        // SAFETY: prctl is async-signal-safe; it only sets a flag of the child: the service
+        // dies with the test process even when the test is killed outright.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("spawn podman system service");
+        fs::write(self.run_dir.join("service.pid"), child.id().to_string()).unwrap();
+        self.service = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if self.try_podman(&["version"]).is_ok() {
+                return;
+            }
+            if let Some(Ok(Some(status))) = self.service.as_mut().map(|c| c.try_wait()) {
+                panic!(
+                    "podman system service exited with {status}:\n{}",
+                    self.log()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "podman system service did not answer on {} within 30s:\n{}",
+                self.socket,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(self.run_dir.join("service.log")).unwrap_or_default()
+    }
+
+    /// Stops the service (the exporter must then say Podman is down).
+    fn stop_service(&mut self) {
+        if let Some(mut child) = self.service.take() {
+            // SAFETY: kill(2) on the process group we made for the service.
+            unsafe {
+                libc::kill(-(child.id() as libc::pid_t), libc::SIGTERM);
+            }
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Removes every container of this graph root (with the local CLI: it works without the
+    /// service), stops the service and unmounts and removes our directories. Safe to repeat,
+    /// and run first so that a killed run does not break the next.
+    fn sweep(&mut self) {
+        self.stop_service();
+        let pidfile = self.run_dir.join("service.pid");
+        if let Some(pid) = fs::read_to_string(&pidfile)
+            .ok()
+            .and_then(|p| p.trim().parse::<i32>().ok())
+            && fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "podman")
+        {
+            // SAFETY: kill(2) of a leftover service of ours (pidfile and comm both match).
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+        if self.run_dir.join("containers.conf").exists() {
+            let _ = self
+                .command(false)
+                .args(["rm", "--force", "--all", "--time", "0"])
+                .output();
+        }
+        for base in [&self.run_dir, &self.lib_dir] {
+            for mp in mounts_under(base) {
+                if !umount(&mp) {
+                    eprintln!("could not unmount {mp}");
+                }
+            }
+            if base.exists() {
+                fs::remove_dir_all(base)
+                    .unwrap_or_else(|e| eprintln!("could not remove {}: {e}", base.display()));
+            }
+        }
+    }
+}
+
+impl Drop for PodmanService {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- podman service log ---\n{}--- end ---", self.log());
+        }
+        self.sweep();
+        // What Podman made at fixed host paths, if it was not there before: the shared bind
+        // mount of /run/netns (as `ip netns` makes), CNI's empty result cache, the blob cache.
+        for path in std::mem::take(&mut self.created) {
+            let p = path.to_string_lossy().into_owned();
+            if p == NETNS_DIR {
+                if mounts_under(&path).len() == 1 {
+                    umount(&p);
+                }
+                let _ = fs::remove_dir(&path);
+            } else {
+                let _ = fs::remove_dir_all(&path);
+            }
+        }
+    }
+}
+
+/// Mount points at or under `base` in our namespace, deepest first.
+fn mounts_under(base: &Path) -> Vec<String> {
+    let base = base.to_string_lossy();
+    let text = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut out: Vec<String> = mountinfo_entries(&text)
+        .into_iter()
+        .map(|(mp, _)| mp)
+        .filter(|mp| *mp == *base || mp.starts_with(&format!("{base}/")))
+        .collect();
+    out.sort_by_key(|mp| std::cmp::Reverse(mp.len()));
+    out.dedup();
+    out
+}
+
+fn umount(mount_point: &str) -> bool {
+    Command::new("umount")
+        .arg(mount_point)
+        .status()
+        .is_ok_and(|s| s.success())
+        || Command::new("umount")
+            .args(["-l", mount_point])
+            .status()
+            .is_ok_and(|s| s.success())
+}
+
+/// Imports an image from a tarball holding a static busybox (`sh`, `sleep`).
+fn import_image(podman: &PodmanService) {
+    let dir = tempfile::tempdir().unwrap();
+    let rootfs = dir.path().join("rootfs");
+    fs::create_dir_all(rootfs.join("bin")).unwrap();
+    fs::create_dir_all(rootfs.join("tmp")).unwrap();
+    fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    for applet in ["sh", "sleep"] {
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
+    }
+    let tar = dir.path().join("rootfs.tar");
+    let status = Command::new("tar")
+        .arg("-C")
+        .arg(&rootfs)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(status.success(), "tar of the busybox rootfs failed");
+    podman.podman(&["import", &tar.to_string_lossy(), IMAGE]);
+}
+
+/// The leak series of this scenario (the holder's unit or the container's id) as
+/// `name{labels}` -> value, first-seen timestamps checked and replaced by 1.
+fn scenario_series(samples: &[Sample], unit: &str, container_id: &str) -> BTreeMap<String, f64> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let mut out = BTreeMap::new();
+    for s in samples {
+        let leak_metric = s.name.ends_with("_leaked_mounts")
+            || s.name == "mountleak_leak_first_seen_timestamp_seconds";
+        let ours = (!unit.is_empty() && s.label("unit") == unit)
+            || s.label("container_id") == container_id;
+        if !leak_metric || !ours {
+            continue;
+        }
+        let mut value = s.value;
+        if s.name == "mountleak_leak_first_seen_timestamp_seconds" {
+            assert!(
+                value > now - 3600.0 && value <= now + 1.0,
+                "first-seen timestamp is not recent: {s}"
+            );
+            value = 1.0;
+        }
+        // Per-process series are checked through the unit; keep the rest.
+        if s.name == "mountleak_process_leaked_mounts" {
+            continue;
+        }
+        let labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+        out.insert(format!("{}{{{}}}", s.name, labels.join(",")), value);
+    }
+    out
+}
+
+struct Leak {
+    kind: &'static str,
+    mount_point: String,
+}
+
+/// What docs/interfaces.md says a scrape holds for `leaks` of one holder and one container.
+fn expected_series(
+    holder: &Holder,
+    comm: &str,
+    id: &str,
+    name: &str,
+    state: &str,
+    status: &str,
+    leaks: &[Leak],
+) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    let key = |name: &str, labels: &[(&str, &str)]| {
+        let mut labels = labels.to_vec();
+        labels.sort();
+        let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+        format!("{name}{{{}}}", labels.join(","))
+    };
+    if !leaks.is_empty() {
+        out.insert(
+            key(
+                "mountleak_unit_leaked_mounts",
+                &[("unit", &holder.unit), ("status", status)],
+            ),
+            leaks.len() as f64,
+        );
+    }
+    let pid = holder.pid.to_string();
+    for l in leaks {
+        let container = [
+            ("runtime", "podman"),
+            ("container_id", id),
+            ("container_name", name),
+            ("container_state", state),
+            ("kind", l.kind),
+            ("status", status),
+        ];
+        out.insert(key("mountleak_container_leaked_mounts", &container), 1.0);
+        let mut first_seen = container.to_vec();
+        first_seen.extend([
+            ("unit", holder.unit.as_str()),
+            ("pid", pid.as_str()),
+            ("comm", comm),
+            ("mountpoint", l.mount_point.as_str()),
+        ]);
+        out.insert(
+            key("mountleak_leak_first_seen_timestamp_seconds", &first_seen),
+            1.0,
+        );
+    }
+    out
+}
+
+fn diff(want: &BTreeMap<String, f64>, got: &BTreeMap<String, f64>) -> String {
+    let mut out = String::new();
+    for (k, v) in want {
+        if got.get(k) != Some(v) {
+            out += &format!("  missing    {k} {v} (got {:?})\n", got.get(k));
+        }
+    }
+    for (k, v) in got {
+        if !want.contains_key(k) {
+            out += &format!("  unexpected {k} {v}\n");
+        }
+    }
+    out
+}
+
+fn one_value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    match select(samples, name, labels).as_slice() {
+        [s] => Some(s.value),
+        _ => None,
+    }
+}
+
+/// The leak scenario on Podman: a container with a shareable IPC (Podman's default) and its
+/// own netns, a holder with a private copy of the host's mount table in a fake unit; the
+/// container stops; Podman's service goes away; the holder goes.
+#[test]
+fn podman_container_mounts_are_reported_from_at_risk_to_gone() {
+    let mut podman = PodmanService::start();
+    import_image(&podman);
+    let podman_flags = [
+        "--runtime.podman".to_string(),
+        format!("--podman.host={}", podman.host_url()),
+    ];
+    let mut flags: Vec<&str> = podman_flags.iter().map(String::as_str).collect();
+    // A shared development host can carry thousands of other leaks: never cut ours.
+    flags.push("--metrics.max-series=1000000");
+    let exporter = Exporter::start(&flags);
+
+    let name = unique_name("podman");
+    let id = podman.podman(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        NETWORK,
+        "--ulimit",
+        "nofile=1024:1024",
+        "--ulimit",
+        "nproc=1024:1024",
+        IMAGE,
+        "sleep",
+        "1000000",
+    ]);
+    assert!(
+        id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "podman run printed {id:?}, not a container id"
+    );
+    let inspect = |format: &str| podman.podman(&["inspect", "--format", format, &id]);
+    assert_eq!(inspect("{{.HostConfig.IpcMode}}"), "shareable");
+    let rootfs = Leak {
+        kind: "rootfs",
+        mount_point: inspect("{{.GraphDriver.Data.MergedDir}}"),
+    };
+    let shm = Leak {
+        kind: "shm",
+        mount_point: format!(
+            "{}/overlay-containers/{id}/userdata/shm",
+            podman.graph_root.display()
+        ),
+    };
+    let netns = Leak {
+        kind: "netns",
+        mount_point: inspect("{{.NetworkSettings.SandboxKey}}"),
+    };
+    assert!(
+        rootfs
+            .mount_point
+            .starts_with(&format!("{}/overlay/", podman.graph_root.display())),
+        "MergedDir {} is not under the graph root's overlay/",
+        rootfs.mount_point
+    );
+    assert!(
+        netns.mount_point.starts_with("/run/netns/netns-"),
+        "SandboxKey {} is not a /run/netns/netns-<uuid> file",
+        netns.mount_point
+    );
+
+    let graph_root = podman.graph_root.to_string_lossy().into_owned();
+    let holder = Holder::spawn_keeping(
+        "podman-private",
+        Propagation::Private,
+        2,
+        &[&graph_root, NETNS_DIR],
+    );
+    let comm = fs::read_to_string(format!("/proc/{}/comm", holder.pid))
+        .unwrap()
+        .trim()
+        .to_string();
+    // The premise, on the kernel: the holder has untied copies of all three.
+    let held = |h: &Holder| -> BTreeMap<String, Vec<String>> {
+        mountinfo_entries(&h.mountinfo()).into_iter().collect()
+    };
+    let copies = held(&holder);
+    for l in [&rootfs, &shm, &netns] {
+        let tags = copies
+            .get(&l.mount_point)
+            .unwrap_or_else(|| panic!("the holder has no copy of {}", l.mount_point));
+        assert!(tags.is_empty(), "{} copy has tags {tags:?}", l.kind);
+    }
+    let step = Duration::from_secs(30);
+    let wait = |what: &str, state: &str, status: &str, leaks: &[Leak]| {
+        let want = expected_series(&holder, &comm, &id, &name, state, status, leaks);
+        let started = Instant::now();
+        poll_until(what, step, || {
+            let got = scenario_series(&exporter.scrape(), &holder.unit, &id);
+            if got == want {
+                Ok(())
+            } else {
+                Err(diff(&want, &got))
+            }
+        });
+        eprintln!("{what}: seen after {:.1?}", started.elapsed());
+    };
+
+    // (1) Running: three private copies at risk, named after the container.
+    wait(
+        "(1) at_risk series of the running podman container",
+        "running",
+        "at_risk",
+        &[
+            Leak {
+                kind: "rootfs",
+                mount_point: rootfs.mount_point.clone(),
+            },
+            Leak {
+                kind: "shm",
+                mount_point: shm.mount_point.clone(),
+            },
+            Leak {
+                kind: "netns",
+                mount_point: netns.mount_point.clone(),
+            },
+        ],
+    );
+    let samples = exporter.scrape();
+    assert_eq!(
+        one_value(&samples, "mountleak_runtime_up", &[("runtime", "podman")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        one_value(&samples, "mountleak_runtime_up", &[("runtime", "docker")]),
+        Some(1.0),
+        "docker (the private test daemon) is watched at the same time"
+    );
+
+    // (2) Stopped: Podman unmounts all three and removes the merged dir and the netns file,
+    // so the kernel detaches those copies; userdata/shm stays, and so does its copy (stale).
+    podman.podman(&["stop", "--time", "1", &id]);
+    assert_eq!(inspect("{{.State.Status}}"), "exited");
+    let copies = held(&holder);
+    let left: BTreeSet<&str> = [&rootfs, &shm, &netns]
+        .iter()
+        .filter(|l| copies.contains_key(&l.mount_point))
+        .map(|l| l.kind)
+        .collect();
+    assert_eq!(
+        left,
+        BTreeSet::from(["shm"]),
+        "after podman stop the holder should keep only the shm copy"
+    );
+    let stale_shm = [Leak {
+        kind: "shm",
+        mount_point: shm.mount_point.clone(),
+    }];
+    wait(
+        "(2) stale shm of the exited podman container",
+        "exited",
+        "stale",
+        &stale_shm,
+    );
+    let doc = exporter.leaks_json();
+    let ours: Vec<&serde_json::Value> = doc["leaks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["holder"]["unit"] == holder.unit.as_str())
+        .collect();
+    assert_eq!(ours.len(), 1, "{ours:#?}");
+    let l = ours[0];
+    assert_eq!(l["mount_point"], shm.mount_point.as_str(), "{l:#}");
+    assert_eq!(l["runtime"], "podman", "{l:#}");
+    assert_eq!(
+        l["container"],
+        serde_json::json!({"id": id, "name": name, "state": "exited", "runtime": "podman"}),
+        "{l:#}"
+    );
+    assert_eq!(
+        l["fix"],
+        format!("systemctl restart {}", holder.unit).as_str(),
+        "{l:#}"
+    );
+    assert_eq!(doc["scan"]["runtimes"]["podman"], true, "{}", doc["scan"]);
+
+    // `scan` (a fresh process asking Podman itself) agrees and names the container.
+    let out = exporter_command()
+        .arg("scan")
+        .args(docker_flags())
+        .args(&podman_flags)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "scan exit status; stdout:\n{text}"
+    );
+    let says = format!(
+        "{} (pid {}, {comm}, 3 processes) holds 1 mount of podman container {name} (exited)",
+        holder.unit, holder.pid
+    );
+    assert!(text.contains(&says), "want {says:?} in:\n{text}");
+    assert!(text.contains("podman up"), "{text}");
+
+    // (3) Podman's service goes away: the leak stays, its state becomes unknown, Docker stays up.
+    podman.stop_service();
+    wait(
+        "(3) the stale shm with state unknown once podman is unreachable",
+        "unknown",
+        "stale",
+        &stale_shm,
+    );
+    let samples = exporter.scrape();
+    assert_eq!(
+        one_value(&samples, "mountleak_runtime_up", &[("runtime", "podman")]),
+        Some(0.0)
+    );
+    assert_eq!(
+        one_value(&samples, "mountleak_runtime_up", &[("runtime", "docker")]),
+        Some(1.0)
+    );
+    assert_eq!(one_value(&samples, "mountleak_docker_up", &[]), Some(1.0));
+
+    // (4) The holder goes (what `systemctl restart` would do): its leak goes with it.
+    holder.kill();
+    poll_until("(4) no series left once the holder is killed", step, || {
+        let got = scenario_series(&exporter.scrape(), "", &id);
+        if got.is_empty() {
+            Ok(())
+        } else {
+            Err(diff(&BTreeMap::new(), &got))
+        }
+    });
+}
