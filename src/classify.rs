@@ -145,7 +145,7 @@ pub fn classify(snapshot: &HostSnapshot, view: &RuntimeView) -> Classified {
                 mount: m.clone(),
                 path: cm.path.clone(),
                 status,
-                runtime: o.container.as_ref().map(|c| c.runtime).or(cm.path.runtime),
+                runtime: o.runtime,
                 container: o.container,
                 volume: o.volume,
                 pod: o.pod,
@@ -163,6 +163,7 @@ struct PathOwner {
     container: Option<ContainerRef>,
     volume: Option<String>,
     pod: Option<PodRef>,
+    runtime: Option<RuntimeKind>,
 }
 
 /// Ties a container path to a container (and volume, and pod) through the runtime view.
@@ -196,6 +197,16 @@ fn owner(path: &ContainerPath, view: &RuntimeView) -> PathOwner {
         }
     };
     let known: Option<&ContainerInfo> = key.as_ref().and_then(|k| view.containers.get(k));
+    let pod = known.and_then(|c| c.pod.clone()).or_else(|| {
+        pod_uid.clone().map(|uid| PodRef {
+            uid,
+            ..Default::default()
+        })
+    });
+    // A pod volume is the pod's, not one of its containers': the container only tells the
+    // pod's name and runtime.
+    let runtime = known.map(|c| c.runtime).or(rt);
+    let known = known.filter(|_| pod_uid.is_none());
     let container = match (known, spelled) {
         (Some(c), _) => Some(ContainerRef {
             id: c.id.clone(),
@@ -220,17 +231,12 @@ fn owner(path: &ContainerPath, view: &RuntimeView) -> PathOwner {
         }),
         (None, None) => None,
     };
-    let pod = known.and_then(|c| c.pod.clone()).or_else(|| {
-        pod_uid.map(|uid| PodRef {
-            uid,
-            ..Default::default()
-        })
-    });
     debug_assert!(path.kind != Kind::Volume || volume.is_some());
     PathOwner {
         container,
         volume,
         pod,
+        runtime,
     }
 }
 
@@ -247,7 +253,10 @@ mod tests {
     fn ns(inode: u64, root: &str, pids: &[(u32, &str)], lines: &[String]) -> MountNamespace {
         let layout = Layout::new(["/var/lib/docker"], ["/run/docker"])
             .with(RootKind::PodmanGraph, [PODMAN_ROOT])
-            .with(RootKind::NetnsDir, ["/run/netns"]);
+            .with(RootKind::NetnsDir, ["/run/netns"])
+            .with(RootKind::ContainerdRoot, ["/var/lib/containerd"])
+            .with(RootKind::ContainerdState, ["/run/containerd"])
+            .with(RootKind::KubeletRoot, ["/var/lib/kubelet"]);
         let container_mounts = lines
             .iter()
             .filter_map(|l| {
@@ -517,5 +526,97 @@ mod tests {
         let leaker = ns(2, "/", &[(500, "httpd")], &[shm("0:57", "")]);
         let got = run(vec![leaker], &RuntimeView::default());
         assert_eq!(statuses(&got), vec![Status::Stale]);
+    }
+
+    #[test]
+    fn kubernetes_mounts_name_their_pod() {
+        let uid = "6f1e0c9a-2b5d-4c1e-9a53-2f0e6b7c8d90";
+        let pod = PodRef {
+            uid: uid.into(),
+            name: "web-7d9f".into(),
+            namespace: "shop".into(),
+        };
+        let sandbox = ContainerInfo {
+            runtime: RuntimeKind::Containerd,
+            namespace: Some("k8s.io".into()),
+            sandbox_key: Some("/var/run/netns/cni-0b3c".into()),
+            pod: Some(pod.clone()),
+            ..ContainerInfo::docker("s1", "web-7d9f", "running")
+        };
+        let view = RuntimeView::build(RuntimeKind::Containerd, true, Layout::default(), [sandbox]);
+        let lines = [
+            "700 1 0:80 / /var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/s1/shm rw - tmpfs shm rw".to_string(),
+            "701 1 0:4 net:[4026532300] /run/netns/cni-0b3c rw - nsfs nsfs rw".to_string(),
+            "702 1 0:81 / /run/containerd/io.containerd.runtime.v2.task/k8s.io/c9/rootfs rw - overlay overlay rw".to_string(),
+            format!("703 1 0:82 / /var/lib/kubelet/pods/{uid}/volumes/kubernetes.io~secret/token rw - tmpfs tmpfs rw"),
+            "704 1 0:83 / /var/lib/kubelet/pods/0000-gone/volumes/kubernetes.io~empty-dir/cache rw - tmpfs tmpfs rw".to_string(),
+        ];
+        let leaker = ns(2, "/", &[(500, "fluentd")], &lines);
+        let got = run(vec![leaker], &view);
+        type Row = (
+            String,
+            Option<RuntimeKind>,
+            Option<(String, String)>,
+            Option<String>,
+            Option<PodRef>,
+        );
+        let rows: Vec<Row> = got
+            .leaks
+            .iter()
+            .map(|l| {
+                (
+                    l.path.canonical.clone(),
+                    l.runtime,
+                    l.container
+                        .as_ref()
+                        .map(|c| (c.name.clone(), c.state.clone())),
+                    l.volume.clone(),
+                    l.pod.clone(),
+                )
+            })
+            .collect();
+        let containerd = Some(RuntimeKind::Containerd);
+        let s1 = Some(("web-7d9f".to_string(), "running".to_string()));
+        let want: Vec<Row> = vec![
+            (
+                "/run/containerd/io.containerd.runtime.v2.task/k8s.io/c9/rootfs".into(),
+                containerd,
+                Some((String::new(), "removed".into())),
+                None,
+                None,
+            ),
+            (
+                "/run/netns/cni-0b3c".into(),
+                containerd,
+                s1.clone(),
+                None,
+                Some(pod.clone()),
+            ),
+            (
+                "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/s1/shm".into(),
+                containerd,
+                s1,
+                None,
+                Some(pod.clone()),
+            ),
+            (
+                "/var/lib/kubelet/pods/0000-gone/volumes/kubernetes.io~empty-dir/cache".into(),
+                None,
+                None,
+                Some("kubernetes.io~empty-dir/cache".into()),
+                Some(PodRef {
+                    uid: "0000-gone".into(),
+                    ..Default::default()
+                }),
+            ),
+            (
+                format!("/var/lib/kubelet/pods/{uid}/volumes/kubernetes.io~secret/token"),
+                containerd,
+                None,
+                Some("kubernetes.io~secret/token".into()),
+                Some(pod),
+            ),
+        ];
+        assert_eq!(rows, want);
     }
 }

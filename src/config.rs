@@ -112,6 +112,64 @@ pub struct Config {
     )]
     pub podman_root: String,
 
+    /// Watch containerd through its gRPC API (Kubernetes nodes).
+    #[arg(
+        long = "runtime.containerd",
+        env = "MOUNTLEAK_RUNTIME_CONTAINERD",
+        default_value_t = false,
+        action = ArgAction::Set,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        global = true
+    )]
+    pub runtime_containerd: bool,
+
+    /// containerd's gRPC socket.
+    #[arg(
+        long = "containerd.address",
+        env = "MOUNTLEAK_CONTAINERD_ADDRESS",
+        default_value = "/run/containerd/containerd.sock",
+        global = true
+    )]
+    pub containerd_address: String,
+
+    /// containerd namespaces to watch, comma-separated (k8s.io: kubelet's; moby: Docker's; default: ctr's).
+    #[arg(
+        long = "containerd.namespaces",
+        env = "MOUNTLEAK_CONTAINERD_NAMESPACES",
+        default_value = "k8s.io,moby,default",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub containerd_namespaces: Vec<String>,
+
+    /// containerd's root directory (CRI sandbox shm lives under it; the API's is added).
+    #[arg(
+        long = "containerd.root",
+        env = "MOUNTLEAK_CONTAINERD_ROOT",
+        default_value = "/var/lib/containerd",
+        global = true
+    )]
+    pub containerd_root: String,
+
+    /// containerd's state directory (task rootfs mounts live under it; the socket's directory is added).
+    #[arg(
+        long = "containerd.state",
+        env = "MOUNTLEAK_CONTAINERD_STATE",
+        default_value = "/run/containerd",
+        global = true
+    )]
+    pub containerd_state: String,
+
+    /// kubelet's root directory, whose pods/<uid>/volumes hold pod volume mounts (with --runtime.containerd).
+    #[arg(
+        long = "kubelet.root-dir",
+        env = "MOUNTLEAK_KUBELET_ROOT_DIR",
+        default_value = "/var/lib/kubelet",
+        global = true
+    )]
+    pub kubelet_root_dir: String,
+
     /// Docker Engine API address (unix:// or tcp://).
     #[arg(
         long = "docker.host",
@@ -292,5 +350,19 @@ mod tests {
         let c = Config::try_parse_from(["x", "scan", "--runtime.podman=true"]).unwrap();
         assert!(c.runtime_docker && c.runtime_podman);
         assert!(Config::try_parse_from(["x", "--runtime.podman=maybe"]).is_err());
+        let c = Config::try_parse_from(["x"]).unwrap();
+        assert!(!c.runtime_containerd);
+        assert_eq!(c.containerd_address, "/run/containerd/containerd.sock");
+        assert_eq!(c.containerd_namespaces, ["k8s.io", "moby", "default"]);
+        assert_eq!(c.containerd_state, "/run/containerd");
+        assert_eq!(c.kubelet_root_dir, "/var/lib/kubelet");
+        let c = Config::try_parse_from([
+            "x",
+            "--runtime.containerd",
+            "--containerd.namespaces=k8s.io",
+        ])
+        .unwrap();
+        assert!(c.runtime_containerd);
+        assert_eq!(c.containerd_namespaces, ["k8s.io"]);
     }
 }

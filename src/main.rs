@@ -6,6 +6,7 @@ use clap::Parser;
 use mountleak_exporter::config::{Command, Config, LogFormat};
 use mountleak_exporter::http::{AppState, router};
 use mountleak_exporter::privilege;
+use mountleak_exporter::runtime::containerd::{ContainerdConfig, ContainerdRuntime};
 use mountleak_exporter::runtime::docker::{DockerConfig, DockerRuntime};
 use mountleak_exporter::runtime::{Runtime, RuntimeKind, Runtimes, podman};
 use mountleak_exporter::scanner::Scanner;
@@ -86,34 +87,76 @@ fn docker_config(config: &Config) -> DockerConfig {
     }
 }
 
-/// The Engine-API runtimes the flags enable (Docker, Podman).
-fn engine_runtimes(config: &Config) -> Vec<Arc<DockerRuntime>> {
+/// A runtime the flags enable.
+enum Enabled {
+    /// Docker, or Podman's compatible service.
+    Engine(Arc<DockerRuntime>),
+    Containerd(Arc<ContainerdRuntime>),
+}
+
+impl Enabled {
+    async fn sync_once(&self) -> Result<(), String> {
+        match self {
+            Enabled::Engine(r) => r.sync_once().await.map(|_| ()).map_err(|e| e.to_string()),
+            Enabled::Containerd(r) => r.sync_once().await.map_err(|e| e.to_string()),
+        }
+    }
+
+    fn spawn(&self) {
+        match self {
+            Enabled::Engine(r) => drop(tokio::spawn(r.clone().run())),
+            Enabled::Containerd(r) => drop(tokio::spawn(r.clone().run())),
+        }
+    }
+
+    fn runtime(&self) -> Arc<dyn Runtime> {
+        match self {
+            Enabled::Engine(r) => r.clone(),
+            Enabled::Containerd(r) => r.clone(),
+        }
+    }
+}
+
+fn enabled_runtimes(config: &Config) -> Vec<Enabled> {
     let mut out = Vec::new();
     if config.runtime_docker {
-        out.push(DockerRuntime::new(docker_config(config)));
+        out.push(Enabled::Engine(DockerRuntime::new(docker_config(config))));
     }
     if config.runtime_podman {
-        out.push(podman::new(
+        out.push(Enabled::Engine(podman::new(
             &config.podman_host,
             &config.podman_root,
             config.docker_timeout,
             config.docker_resync_interval,
-        ));
+        )));
+    }
+    if config.runtime_containerd {
+        out.push(Enabled::Containerd(ContainerdRuntime::new(
+            ContainerdConfig {
+                address: config.containerd_address.clone(),
+                namespaces: config.containerd_namespaces.clone(),
+                root: config.containerd_root.clone(),
+                state: config.containerd_state.clone(),
+                kubelet_root: config.kubelet_root_dir.clone(),
+                timeout: config.docker_timeout,
+                resync_interval: config.docker_resync_interval,
+            },
+        )));
     }
     out
 }
 
 async fn scan(config: &Config, output: mountleak_exporter::config::Output) -> anyhow::Result<u8> {
-    let engines = engine_runtimes(config);
+    let enabled = enabled_runtimes(config);
     // Ask every runtime at once: one that does not answer costs one timeout, not one each.
-    let synced = futures_util::future::join_all(engines.iter().map(|e| e.sync_once())).await;
-    for (e, r) in engines.iter().zip(synced) {
+    let synced = futures_util::future::join_all(enabled.iter().map(|e| e.sync_once())).await;
+    for (e, r) in enabled.iter().zip(synced) {
         if let Err(err) = r {
             // Mounts are still found by path; container states become `unknown`.
-            tracing::warn!(runtime = e.name(), error = %err, "runtime unreachable");
+            tracing::warn!(runtime = e.runtime().name(), error = %err, "runtime unreachable");
         }
     }
-    let runtimes = Runtimes(engines.into_iter().map(|e| e as Arc<dyn Runtime>).collect());
+    let runtimes = Runtimes(enabled.iter().map(Enabled::runtime).collect());
     let procfs = config.procfs.clone();
     let (_, text, code) = tokio::task::spawn_blocking(move || {
         mountleak_exporter::cli::scan(&procfs, &runtimes, output)
@@ -167,11 +210,11 @@ async fn serve(config: Config, prepared: Prepared) -> anyhow::Result<()> {
         tls,
         listener,
     } = prepared;
-    let engines = engine_runtimes(&config);
-    for e in &engines {
-        tokio::spawn(e.clone().run());
+    let enabled = enabled_runtimes(&config);
+    for e in &enabled {
+        e.spawn();
     }
-    let runtimes = Runtimes(engines.into_iter().map(|e| e as Arc<dyn Runtime>).collect());
+    let runtimes = Runtimes(enabled.iter().map(Enabled::runtime).collect());
     let scanner = Arc::new(Scanner::new(
         config.procfs.clone(),
         Arc::new(runtimes),
@@ -191,6 +234,9 @@ async fn serve(config: Config, prepared: Prepared) -> anyhow::Result<()> {
         procfs = %config.procfs.display(),
         docker = config.runtime_docker.then_some(config.docker_host.as_str()),
         podman = config.runtime_podman.then_some(config.podman_host.as_str()),
+        containerd = config
+            .runtime_containerd
+            .then_some(config.containerd_address.as_str()),
         "listening"
     );
     let limits = web::Limits {

@@ -90,6 +90,7 @@ impl Collector for ReportCollector {
         let mut unit = Series::new();
         let mut container = Series::new();
         let mut volume = Series::new();
+        let mut pod = Series::new();
         let mut first_seen = Series::new();
         let opt = |s: &Option<String>| s.clone().unwrap_or_default();
         for l in &r.leaks {
@@ -128,6 +129,16 @@ impl Collector for ReportCollector {
                     status.clone(),
                 ])
                 .or_default() += 1.0;
+            if let Some(p) = &l.pod {
+                *pod.entry(vec![
+                    p.namespace.clone(),
+                    p.name.clone(),
+                    p.uid.clone(),
+                    l.kind.as_str().to_string(),
+                    status.clone(),
+                ])
+                .or_default() += 1.0;
+            }
             if let Some(v) = &l.volume {
                 *volume
                     .entry(vec![runtime.clone(), v.clone(), status.clone()])
@@ -155,6 +166,7 @@ impl Collector for ReportCollector {
         let unit = cap(unit, &mut budget, &mut dropped);
         let container = cap(container, &mut budget, &mut dropped);
         let volume = cap(volume, &mut budget, &mut dropped);
+        let pod = cap(pod, &mut budget, &mut dropped);
         let first_seen = cap(first_seen, &mut budget, &mut dropped);
         let process = cap(process, &mut budget, &mut dropped);
 
@@ -212,6 +224,12 @@ impl Collector for ReportCollector {
             &format!("Foreign copies of this named volume's mount held in other mount namespaces{cached}."),
             &["runtime", "volume", "status"],
             &volume,
+        ));
+        out.extend(gauge_vec(
+            "pod_leaked_mounts",
+            &format!("Foreign copies of a Kubernetes pod's mounts (its containers' and kubelet's pod volumes) held in other mount namespaces{cached}."),
+            &["pod_namespace", "pod_name", "pod_uid", "kind", "status"],
+            &pod,
         ));
         out.extend(gauge_vec(
             "leak_first_seen_timestamp_seconds",
@@ -330,5 +348,62 @@ mod tests {
         assert!(both.contains("mountleak_runtime_up{runtime=\"docker\"} 0\n"));
         assert!(both.contains("mountleak_runtime_up{runtime=\"podman\"} 1\n"));
         assert!(both.contains("mountleak_docker_up 0\n"));
+    }
+
+    #[test]
+    fn pod_series_count_a_pods_leaks_by_kind() {
+        use crate::classify::Status;
+        use crate::layout::Kind;
+        use crate::report::{Holder, LeakReport, NamespaceReport};
+        use crate::runtime::PodRef;
+        let leak = |kind: Kind, uid: &str, name: &str| LeakReport {
+            mount_point: format!("/x/{uid}/{kind:?}"),
+            fs_type: "tmpfs".into(),
+            source: "tmpfs".into(),
+            device: "0:1".into(),
+            mount_id: 1,
+            kind,
+            status: Status::Stale,
+            container: None,
+            volume: (kind == Kind::Volume).then(|| "kubernetes.io~secret/token".into()),
+            runtime: Some(RuntimeKind::Containerd),
+            pod: Some(PodRef {
+                uid: uid.into(),
+                name: name.into(),
+                namespace: if name.is_empty() { "" } else { "shop" }.into(),
+            }),
+            namespace: NamespaceReport {
+                inode: 1,
+                device: 4,
+                root: "/".into(),
+                processes: vec![],
+            },
+            holder: Holder {
+                pid: 500,
+                comm: "fluentd".into(),
+                unit: Some("fluentd.service".into()),
+                container_id: None,
+                process_count: 1,
+            },
+            first_seen: 1.0,
+            fix: String::new(),
+        };
+        let report = Report {
+            scan: Default::default(),
+            leaks: vec![
+                leak(Kind::Volume, "u1", "web-7d9f"),
+                leak(Kind::Shm, "u1", "web-7d9f"),
+                leak(Kind::Volume, "u2", ""),
+            ],
+        };
+        let body = render(Arc::new(report), RenderOptions::default()).unwrap();
+        for want in [
+            r#"mountleak_pod_leaked_mounts{kind="volume",pod_name="web-7d9f",pod_namespace="shop",pod_uid="u1",status="stale"} 1"#,
+            r#"mountleak_pod_leaked_mounts{kind="shm",pod_name="web-7d9f",pod_namespace="shop",pod_uid="u1",status="stale"} 1"#,
+            r#"mountleak_pod_leaked_mounts{kind="volume",pod_name="",pod_namespace="",pod_uid="u2",status="stale"} 1"#,
+            r#"mountleak_volume_leaked_mounts{runtime="containerd",status="stale",volume="kubernetes.io~secret/token"} 2"#,
+        ] {
+            assert!(body.contains(want), "no {want} in\n{body}");
+        }
     }
 }

@@ -272,7 +272,13 @@ pub fn owner_label(l: &LeakReport) -> String {
         (Some(v), Some((name, state))) => {
             format!("volume {v} (last used by {name}, {state})")
         }
-        (Some(v), None) => format!("volume {v}"),
+        (Some(v), None) => match &l.pod {
+            Some(p) if !p.name.is_empty() => {
+                format!("volume {v} of pod {}/{}", p.namespace, p.name)
+            }
+            Some(p) => format!("volume {v} of pod {}", p.uid),
+            None => format!("volume {v}"),
+        },
         (None, Some((name, state))) => format!("{name} ({state})"),
         (None, None) => "an unknown container".into(),
     }

@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::runtimes::*;
 use common::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -33,19 +34,6 @@ const CNI_CACHE: &str = "/var/lib/cni";
 /// containers/image's blob info cache of a root user; not configurable from Podman.
 const CONTAINERS_CACHE: &str = "/var/lib/containers";
 
-fn check_prerequisites() {
-    let missing: Vec<String> = PREREQUISITES
-        .iter()
-        .filter(|(path, _)| !Path::new(path).exists())
-        .map(|(path, pkg)| format!("{path} (Debian package {pkg})"))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "the Podman test needs {}: run scripts/test.sh, whose scripts/testenv.sh installs them",
-        missing.join(", ")
-    );
-}
-
 /// A private Podman API service. Drop removes its containers, stops it and removes what it
 /// left on the host; a run killed outright is cleaned up by the next run's `start`.
 struct PodmanService {
@@ -60,11 +48,8 @@ struct PodmanService {
 
 impl PodmanService {
     fn start() -> PodmanService {
-        check_prerequisites();
-        // Same instance directories as the private dockerd: `scripts/testenv.sh down` unmounts
-        // and removes them too.
-        let instance =
-            std::env::var("MOUNTLEAK_TEST_INSTANCE").unwrap_or_else(|_| "mountleak-test".into());
+        require_files("the Podman test", PREREQUISITES);
+        let instance = instance();
         let run_dir = PathBuf::from(format!("/run/{instance}/podman"));
         let lib_dir = PathBuf::from(format!("/var/lib/{instance}/podman"));
         let created = [NETNS_DIR, CNI_CACHE, CONTAINERS_CACHE]
@@ -238,17 +223,7 @@ impl PodmanService {
                 .args(["rm", "--force", "--all", "--time", "0"])
                 .output();
         }
-        for base in [&self.run_dir, &self.lib_dir] {
-            for mp in mounts_under(base) {
-                if !umount(&mp) {
-                    eprintln!("could not unmount {mp}");
-                }
-            }
-            if base.exists() {
-                fs::remove_dir_all(base)
-                    .unwrap_or_else(|e| eprintln!("could not remove {}: {e}", base.display()));
-            }
-        }
+        unmount_and_remove(&[&self.run_dir, &self.lib_dir]);
     }
 }
 
@@ -274,165 +249,12 @@ impl Drop for PodmanService {
     }
 }
 
-/// Mount points at or under `base` in our namespace, deepest first.
-fn mounts_under(base: &Path) -> Vec<String> {
-    let base = base.to_string_lossy();
-    let text = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut out: Vec<String> = mountinfo_entries(&text)
-        .into_iter()
-        .map(|(mp, _)| mp)
-        .filter(|mp| *mp == *base || mp.starts_with(&format!("{base}/")))
-        .collect();
-    out.sort_by_key(|mp| std::cmp::Reverse(mp.len()));
-    out.dedup();
-    out
-}
-
-fn umount(mount_point: &str) -> bool {
-    Command::new("umount")
-        .arg(mount_point)
-        .status()
-        .is_ok_and(|s| s.success())
-        || Command::new("umount")
-            .args(["-l", mount_point])
-            .status()
-            .is_ok_and(|s| s.success())
-}
-
 /// Imports an image from a tarball holding a static busybox (`sh`, `sleep`).
 fn import_image(podman: &PodmanService) {
     let dir = tempfile::tempdir().unwrap();
-    let rootfs = dir.path().join("rootfs");
-    fs::create_dir_all(rootfs.join("bin")).unwrap();
-    fs::create_dir_all(rootfs.join("tmp")).unwrap();
-    fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
-    for applet in ["sh", "sleep"] {
-        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
-    }
     let tar = dir.path().join("rootfs.tar");
-    let status = Command::new("tar")
-        .arg("-C")
-        .arg(&rootfs)
-        .arg("-cf")
-        .arg(&tar)
-        .arg(".")
-        .status()
-        .unwrap();
-    assert!(status.success(), "tar of the busybox rootfs failed");
+    busybox_rootfs_tar(dir.path(), &tar);
     podman.podman(&["import", &tar.to_string_lossy(), IMAGE]);
-}
-
-/// The leak series of this scenario (the holder's unit or the container's id) as
-/// `name{labels}` -> value, first-seen timestamps checked and replaced by 1.
-fn scenario_series(samples: &[Sample], unit: &str, container_id: &str) -> BTreeMap<String, f64> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64();
-    let mut out = BTreeMap::new();
-    for s in samples {
-        let leak_metric = s.name.ends_with("_leaked_mounts")
-            || s.name == "mountleak_leak_first_seen_timestamp_seconds";
-        let ours = (!unit.is_empty() && s.label("unit") == unit)
-            || s.label("container_id") == container_id;
-        if !leak_metric || !ours {
-            continue;
-        }
-        let mut value = s.value;
-        if s.name == "mountleak_leak_first_seen_timestamp_seconds" {
-            assert!(
-                value > now - 3600.0 && value <= now + 1.0,
-                "first-seen timestamp is not recent: {s}"
-            );
-            value = 1.0;
-        }
-        // Per-process series are checked through the unit; keep the rest.
-        if s.name == "mountleak_process_leaked_mounts" {
-            continue;
-        }
-        let labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
-        out.insert(format!("{}{{{}}}", s.name, labels.join(",")), value);
-    }
-    out
-}
-
-struct Leak {
-    kind: &'static str,
-    mount_point: String,
-}
-
-/// What docs/interfaces.md says a scrape holds for `leaks` of one holder and one container.
-fn expected_series(
-    holder: &Holder,
-    comm: &str,
-    id: &str,
-    name: &str,
-    state: &str,
-    status: &str,
-    leaks: &[Leak],
-) -> BTreeMap<String, f64> {
-    let mut out = BTreeMap::new();
-    let key = |name: &str, labels: &[(&str, &str)]| {
-        let mut labels = labels.to_vec();
-        labels.sort();
-        let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
-        format!("{name}{{{}}}", labels.join(","))
-    };
-    if !leaks.is_empty() {
-        out.insert(
-            key(
-                "mountleak_unit_leaked_mounts",
-                &[("unit", &holder.unit), ("status", status)],
-            ),
-            leaks.len() as f64,
-        );
-    }
-    let pid = holder.pid.to_string();
-    for l in leaks {
-        let container = [
-            ("runtime", "podman"),
-            ("container_id", id),
-            ("container_name", name),
-            ("container_state", state),
-            ("kind", l.kind),
-            ("status", status),
-        ];
-        out.insert(key("mountleak_container_leaked_mounts", &container), 1.0);
-        let mut first_seen = container.to_vec();
-        first_seen.extend([
-            ("unit", holder.unit.as_str()),
-            ("pid", pid.as_str()),
-            ("comm", comm),
-            ("mountpoint", l.mount_point.as_str()),
-        ]);
-        out.insert(
-            key("mountleak_leak_first_seen_timestamp_seconds", &first_seen),
-            1.0,
-        );
-    }
-    out
-}
-
-fn diff(want: &BTreeMap<String, f64>, got: &BTreeMap<String, f64>) -> String {
-    let mut out = String::new();
-    for (k, v) in want {
-        if got.get(k) != Some(v) {
-            out += &format!("  missing    {k} {v} (got {:?})\n", got.get(k));
-        }
-    }
-    for (k, v) in got {
-        if !want.contains_key(k) {
-            out += &format!("  unexpected {k} {v}\n");
-        }
-    }
-    out
-}
-
-fn one_value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    match select(samples, name, labels).as_slice() {
-        [s] => Some(s.value),
-        _ => None,
-    }
 }
 
 /// The leak scenario on Podman: a container with a shareable IPC (Podman's default) and its
@@ -508,14 +330,8 @@ fn podman_container_mounts_are_reported_from_at_risk_to_gone() {
         2,
         &[&graph_root, NETNS_DIR],
     );
-    let comm = fs::read_to_string(format!("/proc/{}/comm", holder.pid))
-        .unwrap()
-        .trim()
-        .to_string();
+    let comm = comm_of(holder.pid);
     // The premise, on the kernel: the holder has untied copies of all three.
-    let held = |h: &Holder| -> BTreeMap<String, Vec<String>> {
-        mountinfo_entries(&h.mountinfo()).into_iter().collect()
-    };
     let copies = held(&holder);
     for l in [&rootfs, &shm, &netns] {
         let tags = copies
@@ -524,8 +340,13 @@ fn podman_container_mounts_are_reported_from_at_risk_to_gone() {
         assert!(tags.is_empty(), "{} copy has tags {tags:?}", l.kind);
     }
     let step = Duration::from_secs(30);
+    let watched = Watched {
+        runtime: "podman",
+        id: &id,
+        name: &name,
+    };
     let wait = |what: &str, state: &str, status: &str, leaks: &[Leak]| {
-        let want = expected_series(&holder, &comm, &id, &name, state, status, leaks);
+        let want = expected_series(&holder, &comm, &watched, state, status, leaks);
         let started = Instant::now();
         poll_until(what, step, || {
             let got = scenario_series(&exporter.scrape(), &holder.unit, &id);
@@ -543,20 +364,7 @@ fn podman_container_mounts_are_reported_from_at_risk_to_gone() {
         "(1) at_risk series of the running podman container",
         "running",
         "at_risk",
-        &[
-            Leak {
-                kind: "rootfs",
-                mount_point: rootfs.mount_point.clone(),
-            },
-            Leak {
-                kind: "shm",
-                mount_point: shm.mount_point.clone(),
-            },
-            Leak {
-                kind: "netns",
-                mount_point: netns.mount_point.clone(),
-            },
-        ],
+        &[rootfs.clone(), shm.clone(), netns.clone()],
     );
     let samples = exporter.scrape();
     assert_eq!(
@@ -584,10 +392,7 @@ fn podman_container_mounts_are_reported_from_at_risk_to_gone() {
         BTreeSet::from(["shm"]),
         "after podman stop the holder should keep only the shm copy"
     );
-    let stale_shm = [Leak {
-        kind: "shm",
-        mount_point: shm.mount_point.clone(),
-    }];
+    let stale_shm = [shm.clone()];
     wait(
         "(2) stale shm of the exited podman container",
         "exited",

@@ -382,6 +382,9 @@ fn substitute(expr: &str, instance: &str) -> String {
 
 /// A stopped container whose shm, netns and named volume copies a private holder (a fake
 /// systemd unit) keeps, and a running container it holds private copies of.
+/// The pod uid the running container's labels name.
+const POD_UID: &str = "0d6f4a1e-5c3b-4e2a-9f81-7b2c6d5e4f30";
+
 struct Scene {
     // Drop order: the holder first, then the containers, then the volume.
     holder: Holder,
@@ -404,9 +407,19 @@ impl Scene {
             &["sleep", "1000000"],
         );
         let running = with_running.then(|| {
+            // Labelled as kubelet (through cri-dockerd) labels a pod's containers, so the pod
+            // series have something to show.
+            let pod_uid = format!("--label=io.kubernetes.pod.uid={POD_UID}");
+            let pod_name = format!("--label=io.kubernetes.pod.name={label}-pod");
             Container::run(
                 &format!("{label}-running"),
-                &["--ipc=shareable", "--network=none"],
+                &[
+                    "--ipc=shareable",
+                    "--network=none",
+                    &pod_uid,
+                    &pod_name,
+                    "--label=io.kubernetes.pod.namespace=mountleak-e2e",
+                ],
                 &["sleep", "1000000"],
             )
         });
@@ -637,6 +650,21 @@ fn every_dashboard_query_returns_the_leak_during_the_scenario() {
                 ],
                 ge(1.0),
                 ">= 1",
+            )
+        }),
+    );
+    checks.insert(
+        ("Leaked mounts by Kubernetes pod", "A"),
+        Box::new(move |r| {
+            has_row(
+                r,
+                &[
+                    ("pod_namespace", "mountleak-e2e"),
+                    ("kind", "rootfs"),
+                    ("status", "at_risk"),
+                ],
+                ge(1.0),
+                ">= 1 (the running container is labelled as a pod's)",
             )
         }),
     );

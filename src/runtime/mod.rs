@@ -3,6 +3,7 @@
 //! Podman, say) are merged into one view by [`Runtimes`]: only their path layouts and APIs
 //! differ, never what a leak is.
 
+pub mod containerd;
 pub mod docker;
 pub mod podman;
 

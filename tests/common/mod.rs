@@ -7,6 +7,7 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 pub mod promql;
+pub mod runtimes;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -1,0 +1,791 @@
+//! containerd, asked over its gRPC API (the socket of `containerd`, `/run/containerd/containerd.sock`).
+//!
+//! Per configured namespace (`k8s.io` for kubelet's CRI containers, `moby` for Docker's,
+//! `default` for `ctr`'s): containers (id, labels) and tasks (status). A task's rootfs is
+//! mounted by its shim at `<state>/io.containerd.runtime.v2.task/<ns>/<id>/rootfs`, so the
+//! path itself names the container; a CRI sandbox's network namespace (its spec's netns path,
+//! `/var/run/netns/cni-<uuid>`) and shm (`<root>/io.containerd.grpc.v1.cri/sandboxes/<id>/shm`)
+//! belong to the sandbox container; kubelet's pod volumes to the pod its labels name.
+//!
+//! The messages are declared here with only the fields we read (protobuf skips the rest):
+//! the `containerd-client` crate generates its bindings at build time with `protoc`, which a
+//! plain `cargo build` on a fresh machine does not have. Only read-only calls are made
+//! (Version, Introspection.Plugins, Containers.List, Tasks.List, Events.Subscribe).
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use http::uri::PathAndQuery;
+use hyper_util::rt::TokioIo;
+use tonic::metadata::MetadataValue;
+use tonic::transport::{Channel, Endpoint};
+
+use super::{ContainerInfo, Runtime, RuntimeKind, RuntimeView, STATE_REMOVED, pod_from_labels};
+use crate::layout::{Layout, RootKind, normalize_root};
+
+/// How many removed containers to remember, so their leaks keep a name.
+const REMEMBER_REMOVED: usize = 1024;
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// A frozen daemon keeps the events stream open and silent: ask it something this often.
+const PING_INTERVAL: Duration = Duration::from_secs(10);
+/// Events come in bursts (a task start is several): wait this long for the rest, then list once.
+const EVENT_SETTLE: Duration = Duration::from_millis(200);
+/// Where CRI writes the sandbox's kind among a container's labels.
+const CRI_KIND_LABEL: &str = "io.cri-containerd.kind";
+
+/// The protobuf messages of containerd's API that are used, by field number.
+pub mod api {
+    use std::collections::HashMap;
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Empty {}
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct VersionResponse {
+        #[prost(string, tag = "1")]
+        pub version: String,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Any {
+        #[prost(string, tag = "1")]
+        pub type_url: String,
+        #[prost(bytes = "vec", tag = "2")]
+        pub value: Vec<u8>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct ListContainersRequest {
+        #[prost(string, repeated, tag = "1")]
+        pub filters: Vec<String>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct ListContainersResponse {
+        #[prost(message, repeated, tag = "1")]
+        pub containers: Vec<Container>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Container {
+        #[prost(string, tag = "1")]
+        pub id: String,
+        #[prost(map = "string, string", tag = "2")]
+        pub labels: HashMap<String, String>,
+        /// The OCI runtime spec, JSON in `value`.
+        #[prost(message, optional, tag = "5")]
+        pub spec: Option<Any>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct ListTasksRequest {
+        #[prost(string, tag = "1")]
+        pub filter: String,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct ListTasksResponse {
+        #[prost(message, repeated, tag = "1")]
+        pub tasks: Vec<Process>,
+    }
+
+    /// `containerd.v1.types.Process`; `status` is the `Status` enum. Tasks.List fills `id`
+    /// (a task's id is its container's) and, before containerd 1.7, not `container_id`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Process {
+        #[prost(string, tag = "1")]
+        pub container_id: String,
+        #[prost(string, tag = "2")]
+        pub id: String,
+        #[prost(int32, tag = "4")]
+        pub status: i32,
+    }
+
+    impl Process {
+        pub fn container(&self) -> &str {
+            if self.container_id.is_empty() {
+                &self.id
+            } else {
+                &self.container_id
+            }
+        }
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct PluginsRequest {
+        #[prost(string, repeated, tag = "1")]
+        pub filters: Vec<String>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct PluginsResponse {
+        #[prost(message, repeated, tag = "1")]
+        pub plugins: Vec<Plugin>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Plugin {
+        #[prost(string, tag = "1")]
+        pub r#type: String,
+        #[prost(string, tag = "2")]
+        pub id: String,
+        #[prost(map = "string, string", tag = "5")]
+        pub exports: HashMap<String, String>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct SubscribeRequest {
+        #[prost(string, repeated, tag = "1")]
+        pub filters: Vec<String>,
+    }
+
+    /// `containerd.types.Envelope`, without its payload.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Envelope {
+        #[prost(string, tag = "2")]
+        pub namespace: String,
+        #[prost(string, tag = "3")]
+        pub topic: String,
+    }
+}
+
+const VERSION: &str = "/containerd.services.version.v1.Version/Version";
+const PLUGINS: &str = "/containerd.services.introspection.v1.Introspection/Plugins";
+const CONTAINERS: &str = "/containerd.services.containers.v1.Containers/List";
+const TASKS: &str = "/containerd.services.tasks.v1.Tasks/List";
+const SUBSCRIBE: &str = "/containerd.services.events.v1.Events/Subscribe";
+
+#[derive(Debug, Clone)]
+pub struct ContainerdConfig {
+    /// The gRPC socket (a path, or `unix://<path>`).
+    pub address: String,
+    pub namespaces: Vec<String>,
+    /// containerd's root (`/var/lib/containerd`); the content store's root, from the API, is added.
+    pub root: String,
+    /// containerd's state (`/run/containerd`); the socket's directory is added.
+    pub state: String,
+    /// kubelet's root directory (pod volumes).
+    pub kubelet_root: String,
+    pub timeout: Duration,
+    pub resync_interval: Duration,
+}
+
+impl ContainerdConfig {
+    fn socket_path(&self) -> &str {
+        self.address
+            .strip_prefix("unix://")
+            .unwrap_or(&self.address)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerdError {
+    #[error("cannot connect to {address}: {source}")]
+    Connect {
+        address: String,
+        source: tonic::transport::Error,
+    },
+    #[error("{call} timed out after {timeout:?}")]
+    Timeout {
+        call: &'static str,
+        timeout: Duration,
+    },
+    #[error("{call}: {source}")]
+    Api {
+        call: &'static str,
+        source: Box<tonic::Status>,
+    },
+    #[error("events stream ended")]
+    StreamEnded,
+}
+
+#[derive(Default)]
+struct Known {
+    up: bool,
+    warned: bool,
+    /// containerd's root as its content store reports it.
+    api_root: Option<String>,
+    /// By [`ContainerInfo::key`].
+    containers: HashMap<String, ContainerInfo>,
+    removed: VecDeque<String>,
+}
+
+impl Known {
+    fn mark_removed(&mut self, key: &str) {
+        if let Some(c) = self.containers.get_mut(key)
+            && c.state != STATE_REMOVED
+        {
+            c.state = STATE_REMOVED.to_string();
+            self.removed.push_back(key.to_string());
+            while self.removed.len() > REMEMBER_REMOVED {
+                if let Some(old) = self.removed.pop_front() {
+                    self.containers.remove(&old);
+                }
+            }
+        }
+    }
+}
+
+pub struct ContainerdRuntime {
+    config: ContainerdConfig,
+    known: RwLock<Known>,
+    view: RwLock<Arc<RuntimeView>>,
+}
+
+/// One connection to containerd.
+#[derive(Clone)]
+struct Client {
+    grpc: tonic::client::Grpc<Channel>,
+    timeout: Duration,
+}
+
+impl Client {
+    async fn connect(config: &ContainerdConfig) -> Result<Client, ContainerdError> {
+        let path = config.socket_path().to_string();
+        // The URI is required but unused: the connector dials the socket.
+        let channel = Endpoint::from_static("http://containerd")
+            .connect_timeout(config.timeout)
+            .connect_with_connector(tower::service_fn(move |_: http::Uri| {
+                let path = path.clone();
+                async move {
+                    let stream = tokio::net::UnixStream::connect(path).await?;
+                    Ok::<_, std::io::Error>(TokioIo::new(stream))
+                }
+            }))
+            .await
+            .map_err(|source| ContainerdError::Connect {
+                address: config.address.clone(),
+                source,
+            })?;
+        Ok(Client {
+            grpc: tonic::client::Grpc::new(channel),
+            timeout: config.timeout,
+        })
+    }
+
+    fn request<T>(message: T, namespace: Option<&str>) -> tonic::Request<T> {
+        let mut req = tonic::Request::new(message);
+        if let Some(ns) = namespace
+            && let Ok(v) = MetadataValue::try_from(ns)
+        {
+            req.metadata_mut().insert("containerd-namespace", v);
+        }
+        req
+    }
+
+    async fn bounded<T>(
+        &self,
+        call: &'static str,
+        fut: impl Future<Output = Result<T, tonic::Status>>,
+    ) -> Result<T, ContainerdError> {
+        match tokio::time::timeout(self.timeout, fut).await {
+            Ok(r) => r.map_err(|s| ContainerdError::Api {
+                call,
+                source: Box::new(s),
+            }),
+            Err(_) => Err(ContainerdError::Timeout {
+                call,
+                timeout: self.timeout,
+            }),
+        }
+    }
+
+    async fn unary<Req, Resp>(
+        &self,
+        path: &'static str,
+        namespace: Option<&str>,
+        message: Req,
+    ) -> Result<Resp, ContainerdError>
+    where
+        Req: prost::Message + Send + Sync + 'static,
+        Resp: prost::Message + Default + Send + Sync + 'static,
+    {
+        let mut grpc = self.grpc.clone();
+        let req = Client::request(message, namespace);
+        self.bounded(path, async move {
+            grpc.ready()
+                .await
+                .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+            let codec = tonic_prost::ProstCodec::<Req, Resp>::default();
+            grpc.unary(req, PathAndQuery::from_static(path), codec)
+                .await
+                .map(tonic::Response::into_inner)
+        })
+        .await
+    }
+
+    /// Subscribes to every event. containerd sends the response headers with the first
+    /// event, so this completes only then: it is not bounded by the call timeout (the pings
+    /// are what notice a dead daemon).
+    fn subscribe(&self) -> Subscription {
+        let mut grpc = self.grpc.clone();
+        let req = Client::request(api::SubscribeRequest::default(), None);
+        Subscription::Pending(Box::pin(async move {
+            grpc.ready()
+                .await
+                .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+            let codec = tonic_prost::ProstCodec::<api::SubscribeRequest, api::Envelope>::default();
+            grpc.server_streaming(req, PathAndQuery::from_static(SUBSCRIBE), codec)
+                .await
+                .map(tonic::Response::into_inner)
+        }))
+    }
+}
+
+type Opening = std::pin::Pin<
+    Box<dyn Future<Output = Result<tonic::Streaming<api::Envelope>, tonic::Status>> + Send>,
+>;
+
+/// An events subscription, opened lazily by the first [`Subscription::next`].
+enum Subscription {
+    Pending(Opening),
+    Open(Box<tonic::Streaming<api::Envelope>>),
+}
+
+impl Subscription {
+    /// The next event. Cancel-safe: the opening future is kept across calls.
+    async fn next(&mut self) -> Result<Option<api::Envelope>, tonic::Status> {
+        if let Subscription::Pending(opening) = self {
+            let stream = opening.as_mut().await?;
+            *self = Subscription::Open(Box::new(stream));
+        }
+        match self {
+            Subscription::Open(stream) => stream.message().await,
+            Subscription::Pending(_) => Ok(None),
+        }
+    }
+}
+
+impl ContainerdRuntime {
+    pub fn new(config: ContainerdConfig) -> Arc<ContainerdRuntime> {
+        let rt = Arc::new(ContainerdRuntime {
+            config,
+            known: RwLock::new(Known::default()),
+            view: RwLock::new(Arc::new(RuntimeView::default())),
+        });
+        rt.publish();
+        rt
+    }
+
+    /// Connects, learns containerd's root and loads every namespace once.
+    pub async fn sync_once(&self) -> Result<(), ContainerdError> {
+        let result = self.connect_and_load().await.map(|_| ());
+        if let Err(e) = &result {
+            self.set_down(e);
+        }
+        result
+    }
+
+    async fn connect_and_load(&self) -> Result<Client, ContainerdError> {
+        let client = Client::connect(&self.config).await?;
+        client
+            .unary::<_, api::VersionResponse>(VERSION, None, api::Empty {})
+            .await?;
+        let plugins: api::PluginsResponse = client
+            .unary(PLUGINS, None, api::PluginsRequest::default())
+            .await?;
+        // The content store lives at <root>/io.containerd.content.v1.content.
+        let api_root = plugins
+            .plugins
+            .iter()
+            .find(|p| p.r#type == "io.containerd.content.v1")
+            .and_then(|p| p.exports.get("root"))
+            .and_then(|r| r.rsplit_once('/').map(|(dir, _)| dir.to_string()));
+        self.known.write().expect("lock").api_root = api_root;
+        for ns in &self.config.namespaces {
+            self.resync(&client, ns).await?;
+        }
+        self.set_up();
+        Ok(client)
+    }
+
+    /// Runs until the process ends: keeps the view warm, reconnecting with backoff.
+    pub async fn run(self: Arc<Self>) {
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            match self.connect_and_load().await {
+                Ok(client) => {
+                    backoff = Duration::from_millis(500);
+                    if let Err(e) = self.follow(&client).await {
+                        self.set_down(&e);
+                    }
+                }
+                Err(e) => {
+                    self.set_down(&e);
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+            tokio::time::sleep(backoff).await;
+        }
+    }
+
+    /// Lists one namespace's containers and tasks; containers no longer listed are removed.
+    async fn resync(&self, client: &Client, ns: &str) -> Result<(), ContainerdError> {
+        let containers: api::ListContainersResponse = client
+            .unary(CONTAINERS, Some(ns), api::ListContainersRequest::default())
+            .await?;
+        let tasks: api::ListTasksResponse = client
+            .unary(TASKS, Some(ns), api::ListTasksRequest::default())
+            .await?;
+        let status: HashMap<&str, i32> = tasks
+            .tasks
+            .iter()
+            .map(|t| (t.container(), t.status))
+            .collect();
+        let infos: Vec<ContainerInfo> = containers
+            .containers
+            .into_iter()
+            .map(|c| {
+                let state = status.get(c.id.as_str()).copied();
+                container_info(ns, c, state)
+            })
+            .collect();
+        {
+            let mut known = self.known.write().expect("lock");
+            let listed: Vec<String> = infos.iter().map(ContainerInfo::key).collect();
+            let gone: Vec<String> = known
+                .containers
+                .iter()
+                .filter(|(key, c)| {
+                    c.namespace.as_deref() == Some(ns)
+                        && c.state != STATE_REMOVED
+                        && !listed.contains(key)
+                })
+                .map(|(key, _)| key.clone())
+                .collect();
+            for key in gone {
+                known.mark_removed(&key);
+            }
+            for info in infos {
+                let key = info.key();
+                // An id used again after removal (ctr allows it) is a live container again.
+                if known
+                    .containers
+                    .get(&key)
+                    .is_some_and(|c| c.state == STATE_REMOVED)
+                {
+                    known.removed.retain(|k| *k != key);
+                }
+                known.containers.insert(key, info);
+            }
+        }
+        self.publish();
+        Ok(())
+    }
+
+    /// Follows events (relisting the namespace they concern), resyncs periodically, pings.
+    async fn follow(&self, client: &Client) -> Result<(), ContainerdError> {
+        let mut events = client.subscribe();
+        // Events between the first listing and the subscription are not seen: list again
+        // once the subscription has surely been made.
+        let mut tick = tokio::time::interval_at(
+            tokio::time::Instant::now() + Duration::from_secs(1),
+            self.config.resync_interval,
+        );
+        let mut ping = tokio::time::interval(PING_INTERVAL.min(self.config.resync_interval));
+        ping.tick().await;
+        loop {
+            tokio::select! {
+                _ = ping.tick() => {
+                    client.unary::<_, api::VersionResponse>(VERSION, None, api::Empty {}).await?;
+                }
+                ev = events.next() => {
+                    let mut dirty = Vec::new();
+                    let mut next = ev;
+                    loop {
+                        match next {
+                            Ok(Some(env)) => {
+                                if self.config.namespaces.contains(&env.namespace)
+                                    && relevant(&env.topic)
+                                    && !dirty.contains(&env.namespace)
+                                {
+                                    tracing::debug!(runtime = "containerd", namespace = %env.namespace, topic = %env.topic, "event");
+                                    dirty.push(env.namespace);
+                                }
+                            }
+                            Ok(None) => return Err(ContainerdError::StreamEnded),
+                            Err(source) => return Err(ContainerdError::Api { call: SUBSCRIBE, source: Box::new(source) }),
+                        }
+                        match tokio::time::timeout(EVENT_SETTLE, events.next()).await {
+                            Ok(more) => next = more,
+                            Err(_) => break,
+                        }
+                    }
+                    for ns in dirty {
+                        self.resync(client, &ns).await?;
+                    }
+                }
+                _ = tick.tick() => {
+                    for ns in &self.config.namespaces {
+                        self.resync(client, ns).await?;
+                    }
+                }
+            }
+        }
+    }
+
+    fn set_up(&self) {
+        let mut known = self.known.write().expect("lock");
+        if !known.up && known.warned {
+            tracing::info!(runtime = "containerd", "runtime reachable again");
+        }
+        known.up = true;
+        known.warned = false;
+        drop(known);
+        self.publish();
+    }
+
+    fn set_down(&self, err: &ContainerdError) {
+        let first = {
+            let mut known = self.known.write().expect("lock");
+            known.up = false;
+            !std::mem::replace(&mut known.warned, true)
+        };
+        if first {
+            tracing::warn!(runtime = "containerd", error = %err, "runtime unreachable; its container states are unknown until it answers");
+        } else {
+            tracing::debug!(runtime = "containerd", error = %err, "runtime still unreachable");
+        }
+        self.publish();
+    }
+
+    fn publish(&self) {
+        let known = self.known.read().expect("lock");
+        let mut states = vec![self.config.state.clone()];
+        // The socket usually sits in the state directory (/run/containerd/containerd.sock).
+        if let Some((dir, _)) = self.config.socket_path().rsplit_once('/') {
+            states.push(dir.to_string());
+        }
+        let mut roots = vec![self.config.root.clone()];
+        roots.extend(known.api_root.clone());
+        let layout = Layout::default()
+            .with(
+                RootKind::ContainerdState,
+                states.iter().map(|s| normalize_root(s)),
+            )
+            .with(RootKind::ContainerdRoot, roots)
+            .with(RootKind::NetnsDir, [super::podman::NETNS_DIR])
+            .with(RootKind::KubeletRoot, [&self.config.kubelet_root]);
+        let view = RuntimeView::build(
+            RuntimeKind::Containerd,
+            known.up,
+            layout,
+            known.containers.values().cloned(),
+        );
+        *self.view.write().expect("lock") = Arc::new(view);
+    }
+}
+
+impl Runtime for ContainerdRuntime {
+    fn name(&self) -> &'static str {
+        "containerd"
+    }
+    fn view(&self) -> Arc<RuntimeView> {
+        self.view.read().expect("lock").clone()
+    }
+}
+
+/// Topics that change containers or task states (not exec, images, snapshots, content).
+fn relevant(topic: &str) -> bool {
+    topic.starts_with("/containers/")
+        || (topic.starts_with("/tasks/") && !topic.starts_with("/tasks/exec-"))
+}
+
+/// containerd's task status, by its `Status` enum; `stopped` for a container without a task.
+fn task_state(status: Option<i32>) -> &'static str {
+    match status {
+        None | Some(3) => "stopped",
+        Some(1) => "created",
+        Some(2) => "running",
+        Some(4) => "paused",
+        Some(5) => "pausing",
+        Some(_) => "unknown",
+    }
+}
+
+/// Keeps what leaks are matched on: id, a name from the labels, state, pod, and for a CRI
+/// sandbox the netns path of its spec. The rest of the spec (environment) is dropped here.
+fn container_info(ns: &str, c: api::Container, status: Option<i32>) -> ContainerInfo {
+    let label = |k: &str| c.labels.get(k).filter(|v| !v.is_empty()).cloned();
+    let sandbox = c.labels.get(CRI_KIND_LABEL).map(String::as_str) == Some("sandbox");
+    let name = if sandbox {
+        label("io.kubernetes.pod.name")
+    } else {
+        label("io.kubernetes.container.name")
+    }
+    .or_else(|| label("nerdctl/name"))
+    .unwrap_or_else(|| c.id.clone());
+    let sandbox_key = if sandbox {
+        c.spec
+            .as_ref()
+            .and_then(|s| network_namespace_path(&s.value))
+    } else {
+        None
+    };
+    ContainerInfo {
+        runtime: RuntimeKind::Containerd,
+        namespace: Some(ns.to_string()),
+        name,
+        state: task_state(status).to_string(),
+        merged_dir: None,
+        sandbox_key,
+        volumes: Vec::new(),
+        pod: pod_from_labels(&c.labels),
+        id: c.id,
+    }
+}
+
+/// The `path` of the network namespace in an OCI spec (JSON), when it names a file.
+fn network_namespace_path(spec_json: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Spec {
+        linux: Option<Linux>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Linux {
+        #[serde(default)]
+        namespaces: Vec<Namespace>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Namespace {
+        #[serde(rename = "type")]
+        kind: String,
+        #[serde(default)]
+        path: String,
+    }
+    let spec: Spec = serde_json::from_slice(spec_json).ok()?;
+    spec.linux?
+        .namespaces
+        .into_iter()
+        .find(|n| n.kind == "network" && n.path.starts_with('/') && !n.path.starts_with("/proc/"))
+        .map(|n| n.path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message;
+
+    #[test]
+    fn task_states() {
+        let cases = [
+            (None, "stopped"),
+            (Some(1), "created"),
+            (Some(2), "running"),
+            (Some(3), "stopped"),
+            (Some(4), "paused"),
+            (Some(5), "pausing"),
+            (Some(0), "unknown"),
+        ];
+        for (status, want) in cases {
+            assert_eq!(task_state(status), want, "{status:?}");
+        }
+    }
+
+    #[test]
+    fn cri_sandboxes_and_containers_are_named_and_tied_to_their_pod() {
+        let labels = |kind: &str| -> HashMap<String, String> {
+            [
+                (CRI_KIND_LABEL, kind),
+                ("io.kubernetes.pod.name", "web-7d9f"),
+                ("io.kubernetes.pod.namespace", "shop"),
+                ("io.kubernetes.pod.uid", "6f1e0c9a"),
+                ("io.kubernetes.container.name", "nginx"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+        };
+        let spec = br#"{"ociVersion":"1.0.2","process":{"env":["SECRET=x"]},"linux":{"namespaces":[{"type":"pid"},{"type":"network","path":"/var/run/netns/cni-0b3c"}]}}"#;
+        let sandbox = container_info(
+            "k8s.io",
+            api::Container {
+                id: "s1".into(),
+                labels: labels("sandbox"),
+                spec: Some(api::Any {
+                    type_url: "types.containerd.io/opencontainers/runtime-spec/1/Spec".into(),
+                    value: spec.to_vec(),
+                }),
+            },
+            Some(2),
+        );
+        assert_eq!(sandbox.name, "web-7d9f");
+        assert_eq!(sandbox.state, "running");
+        assert_eq!(
+            sandbox.sandbox_key.as_deref(),
+            Some("/var/run/netns/cni-0b3c")
+        );
+        assert_eq!(sandbox.key(), "containerd/k8s.io/s1");
+        let pod = sandbox.pod.clone().unwrap();
+        assert_eq!(
+            (pod.uid.as_str(), pod.name.as_str(), pod.namespace.as_str()),
+            ("6f1e0c9a", "web-7d9f", "shop")
+        );
+        // A workload container joins the sandbox's netns through /proc: no file of its own.
+        let joined = br#"{"linux":{"namespaces":[{"type":"network","path":"/proc/42/ns/net"}]}}"#;
+        let container = container_info(
+            "k8s.io",
+            api::Container {
+                id: "c1".into(),
+                labels: labels("container"),
+                spec: Some(api::Any {
+                    type_url: String::new(),
+                    value: joined.to_vec(),
+                }),
+            },
+            None,
+        );
+        assert_eq!(container.name, "nginx");
+        assert_eq!(container.state, "stopped");
+        assert_eq!(container.sandbox_key, None);
+        let plain = container_info(
+            "default",
+            api::Container {
+                id: "web".into(),
+                ..Default::default()
+            },
+            Some(2),
+        );
+        assert_eq!((plain.name.as_str(), plain.pod.is_none()), ("web", true));
+    }
+
+    #[test]
+    fn only_the_fields_read_are_decoded_and_unknown_ones_are_skipped() {
+        // A Container as containerd encodes it, with fields we do not declare (image = 3,
+        // snapshotter = 6): they must be skipped, not fail the decode.
+        let mut buf = Vec::new();
+        prost::encoding::string::encode(1, &"web".to_string(), &mut buf);
+        prost::encoding::string::encode(
+            3,
+            &"docker.io/library/busybox:latest".to_string(),
+            &mut buf,
+        );
+        prost::encoding::string::encode(6, &"overlayfs".to_string(), &mut buf);
+        let c = api::Container::decode(buf.as_slice()).unwrap();
+        assert_eq!(c.id, "web");
+        assert!(c.labels.is_empty() && c.spec.is_none());
+    }
+
+    #[test]
+    fn relevant_topics() {
+        for t in [
+            "/containers/create",
+            "/containers/delete",
+            "/tasks/start",
+            "/tasks/exit",
+            "/tasks/delete",
+        ] {
+            assert!(relevant(t), "{t}");
+        }
+        for t in [
+            "/tasks/exec-added",
+            "/tasks/exec-started",
+            "/images/create",
+            "/snapshot/prepare",
+        ] {
+            assert!(!relevant(t), "{t}");
+        }
+    }
+}
