@@ -143,6 +143,11 @@ fn enabled_runtimes(config: &Config) -> Vec<Enabled> {
             },
         )));
     }
+    if out.is_empty() {
+        tracing::warn!(
+            "no runtime enabled (--runtime.docker=false and no other): no container path is known, no leak can be found"
+        );
+    }
     out
 }
 
