@@ -187,27 +187,6 @@ impl Drop for Containerd {
     }
 }
 
-/// `/sys/fs/cgroup/<hierarchy>/<name>` in every mounted hierarchy that has it.
-fn cgroup_dirs(name: &str) -> Vec<PathBuf> {
-    let text = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let fields: Vec<&str> = line.split(' ').collect();
-        let Some(sep) = fields.iter().position(|f| *f == "-") else {
-            continue;
-        };
-        if matches!(fields.get(sep + 1), Some(&"cgroup" | &"cgroup2")) {
-            let dir = Path::new(fields[4]).join(name);
-            if dir.is_dir() {
-                out.push(dir);
-            }
-        }
-    }
-    out.sort();
-    out.dedup();
-    out
-}
-
 /// The child cgroups of a cgroup directory (the rest of its entries are control files).
 fn subdirs(dir: &Path) -> Vec<PathBuf> {
     fs::read_dir(dir)

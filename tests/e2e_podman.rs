@@ -31,8 +31,10 @@ const IMAGE: &str = "localhost/mountleak-e2e/busybox:latest";
 const NETNS_DIR: &str = "/run/netns";
 /// CNI's result cache; not configurable from Podman.
 const CNI_CACHE: &str = "/var/lib/cni";
-/// containers/image's blob info cache of a root user; not configurable from Podman.
-const CONTAINERS_CACHE: &str = "/var/lib/containers";
+/// Root's containers/image blob info cache (`cache/`) sits here; not configurable from Podman.
+const CONTAINERS_DIR: &str = "/var/lib/containers";
+/// The cgroup (in each hierarchy) Podman's cgroupfs manager puts conmon and containers under.
+const CGROUP_PARENT: &str = "libpod_parent";
 
 /// A private Podman API service. Drop removes its containers, stops it and removes what it
 /// left on the host; a run killed outright is cleaned up by the next run's `start`.
@@ -42,8 +44,6 @@ struct PodmanService {
     run_dir: PathBuf,
     lib_dir: PathBuf,
     service: Option<Child>,
-    /// Host paths Podman creates at fixed places that were not there before we started.
-    created: Vec<PathBuf>,
 }
 
 impl PodmanService {
@@ -52,18 +52,12 @@ impl PodmanService {
         let instance = instance();
         let run_dir = PathBuf::from(format!("/run/{instance}/podman"));
         let lib_dir = PathBuf::from(format!("/var/lib/{instance}/podman"));
-        let created = [NETNS_DIR, CNI_CACHE, CONTAINERS_CACHE]
-            .iter()
-            .filter(|p| !Path::new(p).exists())
-            .map(PathBuf::from)
-            .collect();
         let mut svc = PodmanService {
             socket: format!("{}/podman.sock", run_dir.display()),
             graph_root: lib_dir.join("storage"),
             run_dir,
             lib_dir,
             service: None,
-            created,
         };
         svc.sweep();
         svc.write_config();
@@ -224,6 +218,36 @@ impl PodmanService {
                 .output();
         }
         unmount_and_remove(&[&self.run_dir, &self.lib_dir]);
+        remove_fixed_leftovers();
+    }
+}
+
+/// What Podman leaves at fixed host paths, removed only where nothing else can be using it
+/// (so a developer's own Podman is left alone): the shared bind mount of /run/netns when no
+/// netns is in it (`ip netns` makes it again when needed), CNI's empty result cache,
+/// `libpod_parent` cgroups without processes, and root's blob info cache when there is no
+/// Podman storage beside it. Done whether or not this run made them: a run that was killed
+/// outright cannot say.
+fn remove_fixed_leftovers() {
+    let netns = Path::new(NETNS_DIR);
+    if fs::read_dir(netns).is_ok_and(|mut d| d.next().is_none()) {
+        if mounts_under(netns).len() == 1 {
+            umount(NETNS_DIR);
+        }
+        let _ = fs::remove_dir(netns);
+    }
+    let cni = Path::new(CNI_CACHE);
+    let _ = fs::remove_dir(cni.join("results"));
+    let _ = fs::remove_dir(cni);
+    for dir in cgroup_dirs(CGROUP_PARENT) {
+        let _ = fs::remove_dir(dir.join("conmon"));
+        let _ = fs::remove_dir(&dir);
+    }
+    let containers = Path::new(CONTAINERS_DIR);
+    let only_cache =
+        fs::read_dir(containers).is_ok_and(|d| d.flatten().all(|e| e.file_name() == "cache"));
+    if only_cache {
+        let _ = fs::remove_dir_all(containers);
     }
 }
 
@@ -233,19 +257,6 @@ impl Drop for PodmanService {
             eprintln!("--- podman service log ---\n{}--- end ---", self.log());
         }
         self.sweep();
-        // What Podman made at fixed host paths, if it was not there before: the shared bind
-        // mount of /run/netns (as `ip netns` makes), CNI's empty result cache, the blob cache.
-        for path in std::mem::take(&mut self.created) {
-            let p = path.to_string_lossy().into_owned();
-            if p == NETNS_DIR {
-                if mounts_under(&path).len() == 1 {
-                    umount(&p);
-                }
-                let _ = fs::remove_dir(&path);
-            } else {
-                let _ = fs::remove_dir_all(&path);
-            }
-        }
     }
 }
 

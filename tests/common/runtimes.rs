@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -70,6 +70,27 @@ pub fn unmount_and_remove(bases: &[&Path]) {
                 .unwrap_or_else(|e| eprintln!("could not remove {}: {e}", base.display()));
         }
     }
+}
+
+/// `/sys/fs/cgroup/<hierarchy>/<name>` in every mounted hierarchy that has it.
+pub fn cgroup_dirs(name: &str) -> Vec<PathBuf> {
+    let text = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let Some(sep) = fields.iter().position(|f| *f == "-") else {
+            continue;
+        };
+        if matches!(fields.get(sep + 1), Some(&"cgroup" | &"cgroup2")) {
+            let dir = Path::new(fields[4]).join(name);
+            if dir.is_dir() {
+                out.push(dir);
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// One of the container's mounts as the holder should see it reported.
