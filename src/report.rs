@@ -284,8 +284,10 @@ pub fn owner_label(l: &LeakReport) -> String {
     }
 }
 
+/// The first 12 characters, as `docker ps` shows ids. Characters, not bytes: an id spelled
+/// in a mount path (`containers/<id>/...`) is whatever a user named a directory.
 pub fn short(id: &str) -> &str {
-    &id[..id.len().min(12)]
+    id.char_indices().nth(12).map_or(id, |(i, _)| &id[..i])
 }
 
 #[cfg(test)]
@@ -336,6 +338,55 @@ mod tests {
             &mut FirstSeen::default(),
         );
         report.leaks[0].holder.clone()
+    }
+
+    #[test]
+    fn short_ids_cut_at_a_character_not_inside_one() {
+        // Fuzz find (fuzz/regressions/report/short-id-char-boundary): an unknown container
+        // id taken from a mount path, with `é` across byte 12, made the text view panic.
+        assert_eq!(short("ca74eaa1b342c64a7f6c"), "ca74eaa1b342");
+        assert_eq!(short("abcdefghijké/x"), "abcdefghijké");
+        assert_eq!(short("ééééééééééééé"), "éééééééééééé");
+        assert_eq!(short("abc"), "abc");
+        let line = "1 2 0:1 / /var/lib/docker/containers/abcdefghijké/shm rw - tmpfs shm rw";
+        let mount = mountinfo::parse_line(line.as_bytes()).unwrap();
+        let path = Layout::new(["/var/lib/docker"], ["/run/docker"])
+            .classify(&mount.mount_point)
+            .unwrap();
+        let leak = Leak {
+            namespace: NamespaceKey {
+                device: 4,
+                inode: 2,
+                root: "/".into(),
+            },
+            holders: vec![process(4242, "sh", Some("session-1.scope"), Some(1))].into(),
+            mount,
+            path,
+            status: Status::Stale,
+            container: Some(ContainerRef {
+                id: "abcdefghijké".into(),
+                name: String::new(),
+                state: "removed".into(),
+                runtime: RuntimeKind::Docker,
+            }),
+            volume: None,
+            runtime: Some(RuntimeKind::Docker),
+            pod: None,
+        };
+        let scan = ScanSummary {
+            success: true,
+            ..Default::default()
+        };
+        let report = build(
+            scan,
+            Classified {
+                leaks: vec![leak],
+                propagated: 0,
+            },
+            &mut FirstSeen::default(),
+        );
+        let text = render_text(&report);
+        assert!(text.contains("abcdefghijké"), "{text}");
     }
 
     #[test]
