@@ -179,8 +179,19 @@ impl Layout {
 
     /// Classifies a mount point (as seen from `/` of its namespace).
     pub fn classify(&self, mount_point: &str) -> Option<ContainerPath> {
+        // A rest with an empty component (`a//b`, a trailing `/`) is no container's path.
+        // Where the last one is, found once, rules out the rests that hold one without
+        // splitting each: a mount point repeating a root thousands of times stays linear.
+        let clean_from = if mount_point.ends_with('/') {
+            usize::MAX
+        } else {
+            mount_point.rfind("//").map_or(0, |i| i + 2)
+        };
         for (kind, root) in &self.roots {
             for rest in after_root(mount_point, root) {
+                if mount_point.len() - rest.len() < clean_from {
+                    continue;
+                }
                 if let Some((k, owner, runtime)) = classify_rest(*kind, rest) {
                     return Some(ContainerPath {
                         kind: k,
@@ -195,18 +206,32 @@ impl Layout {
     }
 }
 
-/// Every `rest` such that `mount_point == prefix + root + "/" + rest`.
+/// Every `rest` such that `mount_point == prefix + root + "/" + rest`, overlapping matches
+/// included (`/a/a` is in `/a/a/a` twice), which `match_indices` would skip.
 fn after_root<'a>(mount_point: &'a str, root: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-    mount_point.match_indices(root).filter_map(move |(i, _)| {
-        // Roots are absolute, so a match always starts at a component boundary.
-        mount_point[i + root.len()..].strip_prefix('/')
+    let mut from = 0;
+    std::iter::from_fn(move || {
+        loop {
+            let i = from + mount_point.get(from..)?.find(root)?;
+            // Roots are absolute: a match starts at a component boundary, on an ASCII `/`.
+            from = i + 1;
+            if let Some(rest) = mount_point[i + root.len()..].strip_prefix('/') {
+                return Some(rest);
+            }
+        }
     })
 }
+
+/// The most components a per-container path has (`pods/<uid>/volume-subpaths/<n>/<c>/<i>`).
+const MAX_COMPONENTS: usize = 6;
 
 type Classified = (Kind, Owner, Option<RuntimeKind>);
 
 fn classify_rest(root: RootKind, rest: &str) -> Option<Classified> {
-    let p: Vec<&str> = rest.split('/').collect();
+    // Only the first components decide, so only they are split (bounded work per root
+    // occurrence); anything after them stays in a last item: longer patterns end in `..`.
+    // The caller has ruled out empty components in that last item.
+    let p: Vec<&str> = rest.splitn(MAX_COMPONENTS + 1, '/').collect();
     if p.iter().any(|c| c.is_empty()) {
         return None;
     }
@@ -661,6 +686,66 @@ mod tests {
                 .unwrap()
                 .runtime,
             Some(RuntimeKind::Podman)
+        );
+    }
+
+    #[test]
+    fn overlapping_root_matches_are_all_tried() {
+        // Fuzz find (fuzz/regressions/classify/overlapping-root-match): with the data root
+        // `/a/a` and the host's tree under `/a`, the first match's rest is `a/overlay2/...`
+        // and the second, overlapping it, was never tried.
+        let layout = Layout::new(["/a/a"], ["/x"]);
+        let got = layout.classify("/a/a/a/overlay2/l/merged").unwrap();
+        assert_eq!(got.kind, Kind::Rootfs);
+        assert_eq!(got.owner, Owner::Layer("l".into()));
+        assert_eq!(got.canonical, "/a/a/overlay2/l/merged");
+        let got = layout.classify("/a/a/a/a/containers/c/shm").unwrap();
+        assert_eq!(got.canonical, "/a/a/containers/c/shm");
+        assert_eq!(layout.classify("/a/a/a/a"), None);
+    }
+
+    #[test]
+    fn empty_components_are_ruled_out_wherever_they_are() {
+        let layout = docker();
+        for mp in [
+            "/var/lib/docker/containers/c/mounts//shm",
+            "/var/lib/docker/containers/c/a/b/c/d/e/f//g",
+            "/var/lib/docker/containers/c/a/b/c/d/e/f/",
+            "/var/lib/docker//overlay2/l/merged",
+            "/var/lib/docker/overlay2/l/merged/",
+        ] {
+            assert_eq!(layout.classify(mp), None, "{mp}");
+        }
+        // An empty component before the root (in the prefix) does not matter.
+        assert_eq!(
+            layout
+                .classify("/x//var/lib/docker/containers/c/a/b/c/d/e/f/g")
+                .map(|p| (p.kind, p.canonical)),
+            Some((
+                Kind::Other,
+                "/var/lib/docker/containers/c/a/b/c/d/e/f/g".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn a_root_repeated_many_times_is_classified_in_linear_time() {
+        // Fuzz find: each root occurrence split the whole rest of the path, so a deep mount
+        // point (longer than PATH_MAX is possible: chdir down, mount on `.`) repeating a root
+        // took quadratic time; 40,000 repeats (600 KB) took minutes.
+        let mut mp = "/var/lib/docker".repeat(40_000);
+        mp.push_str("/overlay2/x/merged");
+        let layout = docker();
+        let start = std::time::Instant::now();
+        let got = layout.classify(&mp).unwrap();
+        let took = start.elapsed();
+        assert_eq!(got.canonical, "/var/lib/docker/overlay2/x/merged");
+        let mut other = "/var/lib/docker".repeat(40_000);
+        other.push_str("/containers/c/config");
+        assert_eq!(layout.classify(&other).unwrap().kind, Kind::Other);
+        assert!(
+            took < std::time::Duration::from_secs(2),
+            "classifying a 600 KB mount point took {took:?}"
         );
     }
 
