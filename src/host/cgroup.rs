@@ -29,6 +29,16 @@ pub fn owner(groups: &[ProcessCGroup]) -> CgroupOwner {
     owner_from_path(path)
 }
 
+/// Parses a whole `/proc/<pid>/cgroup` file. A cgroup path is whatever its creator named the
+/// directory: invalid UTF-8 becomes U+FFFD (procfs's own reader fails on the whole file, and
+/// the process's unit was lost with it).
+pub fn owner_from_bytes(text: &[u8]) -> procfs::ProcResult<CgroupOwner> {
+    use procfs::FromRead;
+    let text = String::from_utf8_lossy(text);
+    let groups = procfs::ProcessCGroups::from_read(text.as_bytes())?;
+    Ok(owner(&groups.0))
+}
+
 pub fn owner_from_path(path: &str) -> CgroupOwner {
     // Inside a cgroup namespace the path may climb out with `/..`: those parts name nothing.
     let parts: Vec<&str> = path
@@ -70,6 +80,28 @@ mod tests {
     fn parse(text: &str) -> CgroupOwner {
         let groups = ProcessCGroups::from_read(text.as_bytes()).unwrap();
         owner(&groups.0)
+    }
+
+    #[test]
+    fn invalid_utf8_in_a_cgroup_path_keeps_the_unit() {
+        // Found fuzzing: procfs reads the file with `lines()`, which fails on invalid UTF-8
+        // anywhere in it, so the holder's unit (and with it the suggested fix) was lost.
+        let mut raw = b"2:cpu:/caf\xe9\n".to_vec();
+        raw.extend(format!("1:name=systemd:/system.slice/docker-{ID}.scope\n").bytes());
+        raw.extend(b"0::/x\xff.service\n");
+        assert!(
+            ProcessCGroups::from_read(&raw[..]).is_err(),
+            "procfs now takes invalid UTF-8: owner_from_bytes may be simplified"
+        );
+        let got = owner_from_bytes(&raw).unwrap();
+        assert_eq!(
+            got.unit.as_deref(),
+            Some(format!("docker-{ID}.scope").as_str())
+        );
+        assert_eq!(got.container_id.as_deref(), Some(ID));
+        let v2 = owner_from_bytes(b"0::/system.slice/web\xff.service\n").unwrap();
+        assert_eq!(v2.unit.as_deref(), Some("web\u{fffd}.service"));
+        assert!(owner_from_bytes(b"garbage\n").is_err());
     }
 
     #[test]
