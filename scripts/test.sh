@@ -27,6 +27,20 @@ fi
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 
+# --- Fuzzing (docs/fuzzing.md): a bounded smoke run of each cargo-fuzz target, about 2
+# minutes of fuzzing plus its own build. Needs no daemon. cargo-fuzz comes from crates.io;
+# libFuzzer is C++ that libfuzzer-sys compiles, hence g++ (from Debian).
+if ! command -v c++ >/dev/null; then
+	echo "[test] no C++ compiler: installing g++ for libFuzzer" >&2
+	MOUNTLEAK_TEST_EXTRA_PACKAGES=g++ scripts/testenv.sh install
+fi
+if ! cargo fuzz --version >/dev/null 2>&1; then
+	echo "[test] cargo-fuzz missing: installing it from crates.io" >&2
+	cargo install --locked cargo-fuzz
+fi
+scripts/fuzz.sh
+# --- end of fuzzing
+
 teardown() {
 	local rc=$?
 	trap - EXIT INT TERM

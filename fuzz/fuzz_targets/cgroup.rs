@@ -1,0 +1,92 @@
+//! The cgroup parser as the exporter uses it: `host::cgroup::owner_from_bytes` (procfs's
+//! `ProcessCGroups::from_read` on the lossily decoded file, feeding `owner`), and
+//! `owner_from_path` on the raw text. Properties: no panic; a file procfs reads as it is
+//! gives the same owner; a unit
+//! is one `*.service`/`*.scope` component of the path it came from; a container id is 64
+//! lowercase hex digits spelled in that path (`docker-<id>.scope` or `docker/<id>`); climbing
+//! out of a cgroup namespace (`/..` prefix) or doubled/trailing slashes change nothing; heap
+//! use is linear in the input.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use mountleak_exporter::host::cgroup::{
+    CgroupOwner, is_container_id, owner, owner_from_bytes, owner_from_path,
+};
+use mountleak_exporter_fuzz::{assert_linear, measure};
+use procfs::{FromRead, ProcessCGroups};
+
+fn check(o: &CgroupOwner, path: &str) {
+    // Empty components (`//`) and `..` (climbing out of a cgroup namespace) name nothing.
+    let components: Vec<&str> = path
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != "..")
+        .collect();
+    if let Some(unit) = &o.unit {
+        assert!(
+            unit.ends_with(".service") || unit.ends_with(".scope"),
+            "unit {unit:?} is not a unit name"
+        );
+        assert!(
+            components.contains(&unit.as_str()),
+            "unit {unit:?} is not in {path:?}"
+        );
+    }
+    if let Some(id) = &o.container_id {
+        assert!(
+            is_container_id(id),
+            "container id {id:?} is not 64 lowercase hex"
+        );
+        assert!(id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
+        let scoped = format!("docker-{id}.scope");
+        let cgroupfs = components
+            .windows(2)
+            .any(|w| w[0] == "docker" && w[1] == id.as_str());
+        assert!(
+            components.contains(&scoped.as_str()) || cgroupfs,
+            "container id {id:?} is not spelled in {path:?}"
+        );
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let ((), peak) = measure(|| {
+        let text = String::from_utf8_lossy(data);
+        let lossy = owner_from_bytes(data).ok();
+        if let Ok(groups) = ProcessCGroups::from_read(data) {
+            assert_eq!(
+                lossy.as_ref(),
+                Some(&owner(&groups.0)),
+                "owner_from_bytes disagrees with procfs on a file it reads"
+            );
+        }
+        if let Ok(groups) = ProcessCGroups::from_read(text.as_bytes()) {
+            let o = owner(&groups.0);
+            assert_eq!(lossy.as_ref(), Some(&o));
+            if o != CgroupOwner::default() {
+                // It came from one of the lines.
+                let from = groups.0.iter().find(|g| owner_from_path(&g.pathname) == o);
+                let g = from.expect("owner() answered for no line's path");
+                check(&o, &g.pathname);
+            }
+        }
+        let path = text;
+        let o = owner_from_path(&path);
+        check(&o, &path);
+        assert_eq!(
+            owner_from_path(&format!("/../../{path}")),
+            o,
+            "a /.. prefix changed the owner"
+        );
+        assert_eq!(
+            owner_from_path(&format!("{path}/")),
+            o,
+            "a trailing slash changed the owner"
+        );
+        assert_eq!(
+            owner_from_path(&path.replace('/', "//")),
+            o,
+            "doubled slashes changed the owner"
+        );
+    });
+    assert_linear("cgroup", peak, data.len(), 64, 64 << 10);
+});
