@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::host::{HostSnapshot, Mount, MountNamespace, NamespaceKey, ProcessInfo};
+use crate::host::{HostSnapshot, MountNamespace, MountTarget, NamespaceKey, ProcessInfo};
 use crate::layout::{ContainerPath, Kind, Owner};
 use crate::runtime::{
     ContainerInfo, PodRef, RuntimeKind, RuntimeView, STATE_REMOVED, STATE_UNKNOWN, container_key,
@@ -58,24 +58,32 @@ pub struct ContainerRef {
     pub runtime: RuntimeKind,
 }
 
+/// A namespace holding leaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldingNamespace {
+    pub key: NamespaceKey,
+    /// Its processes, ascending by pid.
+    pub processes: Arc<[ProcessInfo]>,
+}
+
+/// One leaked copy. Small: a host with K holders of M mounts has K x M of them, so what
+/// they have in common (the mount, its owner, the holder) is shared, not copied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Leak {
-    pub namespace: NamespaceKey,
-    /// The holding namespace's processes, ascending by pid.
-    pub holders: Arc<[ProcessInfo]>,
-    pub mount: Mount,
-    pub path: ContainerPath,
+    /// Index into [`Classified::holders`].
+    pub holder: usize,
+    /// The copy's id in the holder's namespace.
+    pub mount_id: u32,
+    pub target: Arc<MountTarget>,
     pub status: Status,
-    pub container: Option<ContainerRef>,
-    pub volume: Option<String>,
-    /// The container's runtime, else the path's (`None`: a pod volume of an unknown pod).
-    pub runtime: Option<RuntimeKind>,
-    /// The pod, for kubelet's pod volumes and containers that run under kubelet.
-    pub pod: Option<PodRef>,
+    pub owner: Arc<MountOwner>,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct Classified {
+    /// The namespaces holding leaks, in pid order.
+    pub holders: Vec<HoldingNamespace>,
+    /// Ordered by holder, then path.
     pub leaks: Vec<Leak>,
     /// Foreign copies tied to the reference by propagation: not leaks.
     pub propagated: u64,
@@ -98,11 +106,11 @@ pub fn classify(snapshot: &HostSnapshot, view: &RuntimeView) -> Classified {
     for ns in &snapshot.namespaces {
         if is_reference(ns) {
             for cm in &ns.container_mounts {
-                let m = &cm.mount;
+                let t = &cm.target;
                 reference
-                    .entry(cm.path.canonical.as_str())
+                    .entry(t.path.canonical.as_str())
                     .or_default()
-                    .push((m.major, m.minor, m.propagation.shared));
+                    .push((t.major, t.minor, cm.propagation.shared));
             }
         } else if !ns.container_mounts.is_empty() {
             foreign.push(ns);
@@ -110,21 +118,25 @@ pub fn classify(snapshot: &HostSnapshot, view: &RuntimeView) -> Classified {
     }
 
     let mut out = Classified::default();
+    // Owners are looked up once per distinct mount, however many namespaces copied it.
+    let mut owners: HashMap<*const MountTarget, Arc<MountOwner>> = HashMap::new();
     for ns in foreign {
+        let holder = out.holders.len();
+        let first = out.leaks.len();
         let mut seen = HashSet::new();
         for cm in &ns.container_mounts {
-            let m = &cm.mount;
+            let t = &cm.target;
             let same_device: Vec<_> = reference
-                .get(cm.path.canonical.as_str())
+                .get(t.path.canonical.as_str())
                 .into_iter()
                 .flatten()
-                .filter(|(maj, min, _)| (*maj, *min) == (m.major, m.minor))
+                .filter(|(maj, min, _)| (*maj, *min) == (t.major, t.minor))
                 .collect();
             let status = if same_device.is_empty() {
                 Status::Stale
             } else {
                 let groups: Vec<u32> = same_device.iter().filter_map(|r| r.2).collect();
-                let tied = [m.propagation.shared, m.propagation.master]
+                let tied = [cm.propagation.shared, cm.propagation.master]
                     .into_iter()
                     .flatten()
                     .any(|g| groups.contains(&g));
@@ -135,39 +147,45 @@ pub fn classify(snapshot: &HostSnapshot, view: &RuntimeView) -> Classified {
                 Status::AtRisk
             };
             // A path mounted twice in one namespace (stacked) is one leak to the operator.
-            if !seen.insert((cm.path.canonical.as_str(), m.major, m.minor)) {
+            if !seen.insert((t.path.canonical.as_str(), t.major, t.minor)) {
                 continue;
             }
-            let o = owner(&cm.path, view);
+            let owner = owners
+                .entry(Arc::as_ptr(t))
+                .or_insert_with(|| Arc::new(owner(&t.path, view)))
+                .clone();
             out.leaks.push(Leak {
-                namespace: ns.key.clone(),
-                holders: ns.processes.clone(),
-                mount: m.clone(),
-                path: cm.path.clone(),
+                holder,
+                mount_id: cm.mount_id,
+                target: t.clone(),
                 status,
-                runtime: o.runtime,
-                container: o.container,
-                volume: o.volume,
-                pod: o.pod,
+                owner,
+            });
+        }
+        if out.leaks.len() > first {
+            out.leaks[first..]
+                .sort_by(|a, b| a.target.path.canonical.cmp(&b.target.path.canonical));
+            out.holders.push(HoldingNamespace {
+                key: ns.key.clone(),
+                processes: ns.processes.clone(),
             });
         }
     }
-    out.leaks.sort_by(|a, b| {
-        (a.holders.first().map(|p| p.pid), &a.path.canonical)
-            .cmp(&(b.holders.first().map(|p| p.pid), &b.path.canonical))
-    });
     out
 }
 
-struct PathOwner {
-    container: Option<ContainerRef>,
-    volume: Option<String>,
-    pod: Option<PodRef>,
-    runtime: Option<RuntimeKind>,
+/// Who a container path belongs to, as far as the runtimes know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountOwner {
+    pub container: Option<ContainerRef>,
+    pub volume: Option<String>,
+    pub pod: Option<PodRef>,
+    /// The container's runtime, else the path's (`None`: a pod volume of an unknown pod).
+    pub runtime: Option<RuntimeKind>,
 }
 
 /// Ties a container path to a container (and volume, and pod) through the runtime view.
-fn owner(path: &ContainerPath, view: &RuntimeView) -> PathOwner {
+fn owner(path: &ContainerPath, view: &RuntimeView) -> MountOwner {
     let rt = path.runtime;
     // (key in the view, what the path itself says when the view does not know the key)
     let mut volume = None;
@@ -232,7 +250,7 @@ fn owner(path: &ContainerPath, view: &RuntimeView) -> PathOwner {
         (None, None) => None,
     };
     debug_assert!(path.kind != Kind::Volume || volume.is_some());
-    PathOwner {
+    MountOwner {
         container,
         volume,
         pod,
@@ -263,7 +281,7 @@ mod tests {
                 let mount = mountinfo::parse_line(l.as_bytes()).unwrap();
                 let full = format!("{}{}", root.trim_end_matches('/'), mount.mount_point);
                 let path = layout.classify(&full)?;
-                Some(ContainerMount { mount, path })
+                Some(ContainerMount::new(mount, path))
             })
             .collect();
         MountNamespace {
@@ -376,7 +394,7 @@ mod tests {
         let leaker = ns(2, "/", &[(500, "httpd")], &[shm("0:57", "")]);
         let got = run(vec![daemon, leaker], &RuntimeView::default());
         assert_eq!(statuses(&got), vec![Status::AtRisk]);
-        assert_eq!(got.leaks[0].holders[0].pid, 500);
+        assert_eq!(got.holders[got.leaks[0].holder].processes[0].pid, 500);
     }
 
     #[test]
@@ -391,11 +409,12 @@ mod tests {
         let chrooted = ns(3, "/var", &[(700, "jail")], &[chrooted_line]);
         let got = run(vec![host, monitor, chrooted], &RuntimeView::default());
         assert_eq!(statuses(&got), vec![Status::AtRisk, Status::AtRisk]);
-        assert!(
-            got.leaks
-                .iter()
-                .all(|l| l.path.canonical.starts_with("/var/lib/docker/containers/"))
-        );
+        assert!(got.leaks.iter().all(|l| {
+            l.target
+                .path
+                .canonical
+                .starts_with("/var/lib/docker/containers/")
+        }));
     }
 
     #[test]
@@ -424,7 +443,7 @@ mod tests {
             let view = RuntimeView::new(up, vec![], vec![], known);
             let leaker = ns(2, "/", &[(500, "httpd")], &[shm("0:57", "")]);
             let got = run(vec![leaker], &view);
-            let c = got.leaks[0].container.clone().unwrap();
+            let c = got.leaks[0].owner.container.clone().unwrap();
             assert_eq!(
                 (c.id.as_str(), c.name.as_str(), c.state.as_str()),
                 (ID, name, state),
@@ -477,9 +496,9 @@ mod tests {
             .leaks
             .iter()
             .map(|l| {
-                let c = l.container.clone().unwrap();
-                assert_eq!(Some(c.runtime), l.runtime);
-                (l.runtime, l.path.kind, c.name, c.state)
+                let c = l.owner.container.clone().unwrap();
+                assert_eq!(Some(c.runtime), l.owner.runtime);
+                (l.owner.runtime, l.target.path.kind, c.name, c.state)
             })
             .collect();
         assert_eq!(
@@ -565,13 +584,14 @@ mod tests {
             .iter()
             .map(|l| {
                 (
-                    l.path.canonical.clone(),
-                    l.runtime,
-                    l.container
+                    l.target.path.canonical.clone(),
+                    l.owner.runtime,
+                    l.owner
+                        .container
                         .as_ref()
                         .map(|c| (c.name.clone(), c.state.clone())),
-                    l.volume.clone(),
-                    l.pod.clone(),
+                    l.owner.volume.clone(),
+                    l.owner.pod.clone(),
                 )
             })
             .collect();

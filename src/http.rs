@@ -84,28 +84,32 @@ fn age(first_seen: f64, now: f64) -> String {
     }
 }
 
-fn row(l: &LeakReport, now: f64) -> String {
-    let container = match &l.container {
+/// Rows shown on the landing page; the JSON has them all.
+const MAX_ROWS: usize = 1000;
+
+fn row(report: &Report, l: &LeakReport, now: f64) -> String {
+    let holder = report.holder(l);
+    let container = match l.container() {
         Some(c) if !c.name.is_empty() => format!("{} ({})", c.name, c.state),
         Some(c) => format!("{} ({})", crate::report::short(&c.id), c.state),
         None => "-".into(),
     };
-    let container = match &l.volume {
+    let container = match l.volume() {
         Some(v) => format!("volume {v}; {container}"),
         None => container,
     };
     format!(
         "<tr class=\"{status}\"><td>{unit}</td><td>{pid} {comm} ({n} processes)</td><td>{container}</td><td>{kind}</td><td>{status}</td><td>{age}</td><td><code>{mp}</code></td><td><code>{fix}</code></td></tr>\n",
         status = l.status.as_str(),
-        unit = esc(l.holder.unit.as_deref().unwrap_or("-")),
-        pid = l.holder.pid,
-        comm = esc(&l.holder.comm),
-        n = l.holder.process_count,
+        unit = esc(holder.unit.as_deref().unwrap_or("-")),
+        pid = holder.pid,
+        comm = esc(&holder.comm),
+        n = holder.process_count,
         container = esc(&container),
-        kind = l.kind.as_str(),
+        kind = l.kind().as_str(),
         age = age(l.first_seen, now),
-        mp = esc(&l.mount_point),
-        fix = esc(&l.fix),
+        mp = esc(l.mount_point()),
+        fix = esc(&report.fix(l)),
     )
 }
 
@@ -134,12 +138,22 @@ fn runtimes_status(runtimes: &std::collections::BTreeMap<RuntimeKind, bool>) -> 
 
 pub fn render_index(report: &Report, telemetry_path: &str) -> String {
     let s = &report.scan;
-    let rows: String = report.leaks.iter().map(|l| row(l, s.timestamp)).collect();
+    let rows: String = report
+        .leaks
+        .iter()
+        .take(MAX_ROWS)
+        .map(|l| row(report, l, s.timestamp))
+        .collect();
+    // A leak storm must not make the page (or the browser) the next problem.
+    let more = match report.leaks.len().saturating_sub(MAX_ROWS) {
+        0 => String::new(),
+        n => format!("<p id=\"more\">{n} more leaks: see <a href=\"/api/v1/leaks\">JSON</a>.</p>"),
+    };
     let table = if report.leaks.is_empty() {
         "<p id=\"none\">No leaked container mounts.</p>".to_string()
     } else {
         format!(
-            "<table id=\"leaks\"><thead><tr><th>Unit</th><th>Holder</th><th>Container</th><th>Kind</th><th>Status</th><th>Age</th><th>Mount point</th><th>Fix</th></tr></thead><tbody>\n{rows}</tbody></table>"
+            "<table id=\"leaks\"><thead><tr><th>Unit</th><th>Holder</th><th>Container</th><th>Kind</th><th>Status</th><th>Age</th><th>Mount point</th><th>Fix</th></tr></thead><tbody>\n{rows}</tbody></table>{more}"
         )
     };
     let status = if s.success {

@@ -8,7 +8,8 @@ use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{Encoder, Gauge, GaugeVec, Opts, Registry, TextEncoder};
 
-use crate::report::Report;
+use crate::classify::Status;
+use crate::report::{LeakReport, Report};
 use crate::runtime::RuntimeKind;
 
 pub const NAMESPACE: &str = "mountleak";
@@ -46,6 +47,86 @@ fn gauge_vec(name: &str, help: &str, labels: &[&str], series: &Series) -> Vec<Me
         vec.with_label_values(&refs).set(*v);
     }
     vec.collect()
+}
+
+const STATUSES: [Status; 2] = [Status::Stale, Status::AtRisk];
+
+fn status_index(s: Status) -> usize {
+    match s {
+        Status::Stale => 0,
+        Status::AtRisk => 1,
+    }
+}
+
+/// Adds 1 to a series, allocating its label values only the first time it is seen.
+fn bump(series: &mut Series, labels: &[&str]) {
+    // Vec<String> borrows as [String], not [&str]: look up by an owned key only on a miss.
+    let key: Vec<String> = labels.iter().map(|s| s.to_string()).collect();
+    *series.entry(key).or_default() += 1.0;
+}
+
+fn leak_labels<'a>(r: &'a Report, pids: &'a [String], l: &'a LeakReport) -> [&'a str; 10] {
+    let h = &r.namespaces[l.namespace].holder;
+    let (cid, cname, cstate) = match l.container() {
+        Some(c) => (c.id.as_str(), c.name.as_str(), c.state.as_str()),
+        None => Default::default(),
+    };
+    [
+        h.unit.as_deref().unwrap_or(""),
+        &pids[l.namespace],
+        &h.comm,
+        l.runtime().map(|r| r.as_str()).unwrap_or(""),
+        cid,
+        cname,
+        cstate,
+        l.kind().as_str(),
+        l.status.as_str(),
+        l.mount_point(),
+    ]
+}
+
+/// One series per leak, so a leak storm can make millions: instead of materialising them
+/// all, sort the leaks by label values and keep the first `budget` distinct label sets (the
+/// same cut `cap` makes), counting the rest as dropped. The value is the earliest first-seen
+/// time of the leaks sharing a label set.
+fn first_seen_series(r: &Report, budget: &mut usize, dropped: &mut usize) -> Series {
+    let pids: Vec<String> = r
+        .namespaces
+        .iter()
+        .map(|n| n.holder.pid.to_string())
+        .collect();
+    let mut order: Vec<u32> = (0..r.leaks.len() as u32).collect();
+    order.sort_unstable_by(|&a, &b| {
+        leak_labels(r, &pids, &r.leaks[a as usize]).cmp(&leak_labels(
+            r,
+            &pids,
+            &r.leaks[b as usize],
+        ))
+    });
+    let mut out = Series::new();
+    let mut last: Option<[&str; 10]> = None;
+    let mut distinct = 0;
+    for &i in &order {
+        let l = &r.leaks[i as usize];
+        let key = leak_labels(r, &pids, l);
+        if last == Some(key) {
+            if distinct <= *budget
+                && let Some(v) = out.values_mut().next_back()
+            {
+                *v = v.min(l.first_seen);
+            }
+            continue;
+        }
+        distinct += 1;
+        if distinct <= *budget {
+            out.insert(key.iter().map(|s| s.to_string()).collect(), l.first_seen);
+        }
+        last = Some(key);
+    }
+    let keep = out.len();
+    *budget -= keep;
+    *dropped += distinct - keep;
+    out
 }
 
 fn gauge(name: &str, help: &str, v: f64) -> Vec<MetricFamily> {
@@ -91,73 +172,54 @@ impl Collector for ReportCollector {
         let mut container = Series::new();
         let mut volume = Series::new();
         let mut pod = Series::new();
-        let mut first_seen = Series::new();
         let opt = |s: &Option<String>| s.clone().unwrap_or_default();
+        // Per-process and per-unit series come from per-namespace counts: a leak storm of
+        // K namespaces x M mounts costs K x processes here, not K x M x processes.
+        let mut per_ns = vec![[0u32; 2]; r.namespaces.len()];
         for l in &r.leaks {
-            let status = l.status.as_str().to_string();
-            for p in &l.namespace.processes {
-                *process
-                    .entry(vec![
-                        p.pid.to_string(),
-                        p.comm.clone(),
-                        opt(&p.unit),
-                        status.clone(),
-                    ])
-                    .or_default() += 1.0;
-            }
-            // Each leak is one (namespace, mount): a unit counts it once, however many of
-            // its processes share the namespace.
-            let mut units: Vec<String> =
-                l.namespace.processes.iter().map(|p| opt(&p.unit)).collect();
+            per_ns[l.namespace][status_index(l.status)] += 1;
+        }
+        for (ns, counts) in r.namespaces.iter().zip(&per_ns) {
+            let mut units: Vec<String> = ns.processes.iter().map(|p| opt(&p.unit)).collect();
             units.sort();
             units.dedup();
-            for u in units {
-                *unit.entry(vec![u, status.clone()]).or_default() += 1.0;
+            for (status, &n) in STATUSES.iter().zip(counts) {
+                if n == 0 {
+                    continue;
+                }
+                let status = status.as_str().to_string();
+                for p in ns.processes.iter() {
+                    *process
+                        .entry(vec![
+                            p.pid.to_string(),
+                            p.comm.clone(),
+                            opt(&p.unit),
+                            status.clone(),
+                        ])
+                        .or_default() += n as f64;
+                }
+                // Each leak is one (namespace, mount): a unit counts it once, however many
+                // of its processes share the namespace.
+                for u in &units {
+                    *unit.entry(vec![u.clone(), status.clone()]).or_default() += n as f64;
+                }
             }
-            let (cid, cname, cstate) = match &l.container {
-                Some(c) => (c.id.clone(), c.name.clone(), c.state.clone()),
+        }
+        for l in &r.leaks {
+            let status = l.status.as_str();
+            let (cid, cname, cstate) = match l.container() {
+                Some(c) => (c.id.as_str(), c.name.as_str(), c.state.as_str()),
                 None => Default::default(),
             };
-            let runtime = l.runtime.map(|r| r.as_str()).unwrap_or("").to_string();
-            *container
-                .entry(vec![
-                    runtime.clone(),
-                    cid.clone(),
-                    cname.clone(),
-                    cstate.clone(),
-                    l.kind.as_str().to_string(),
-                    status.clone(),
-                ])
-                .or_default() += 1.0;
-            if let Some(p) = &l.pod {
-                *pod.entry(vec![
-                    p.namespace.clone(),
-                    p.name.clone(),
-                    p.uid.clone(),
-                    l.kind.as_str().to_string(),
-                    status.clone(),
-                ])
-                .or_default() += 1.0;
+            let runtime = l.runtime().map(|r| r.as_str()).unwrap_or("");
+            let kind = l.kind().as_str();
+            bump(&mut container, &[runtime, cid, cname, cstate, kind, status]);
+            if let Some(p) = l.pod() {
+                bump(&mut pod, &[&p.namespace, &p.name, &p.uid, kind, status]);
             }
-            if let Some(v) = &l.volume {
-                *volume
-                    .entry(vec![runtime.clone(), v.clone(), status.clone()])
-                    .or_default() += 1.0;
+            if let Some(v) = l.volume() {
+                bump(&mut volume, &[runtime, v, status]);
             }
-            let key = vec![
-                opt(&l.holder.unit),
-                l.holder.pid.to_string(),
-                l.holder.comm.clone(),
-                runtime,
-                cid,
-                cname,
-                cstate,
-                l.kind.as_str().to_string(),
-                status,
-                l.mount_point.clone(),
-            ];
-            let e = first_seen.entry(key).or_insert(l.first_seen);
-            *e = e.min(l.first_seen);
         }
 
         // Aggregates first: they stay useful when the per-process detail is cut.
@@ -167,7 +229,7 @@ impl Collector for ReportCollector {
         let container = cap(container, &mut budget, &mut dropped);
         let volume = cap(volume, &mut budget, &mut dropped);
         let pod = cap(pod, &mut budget, &mut dropped);
-        let first_seen = cap(first_seen, &mut budget, &mut dropped);
+        let first_seen = first_seen_series(r, &mut budget, &mut dropped);
         let process = cap(process, &mut budget, &mut dropped);
 
         let s = &r.scan;
@@ -269,7 +331,7 @@ impl Collector for ReportCollector {
         ));
         out.extend(gauge(
             "mount_namespaces_scanned",
-            "Distinct mount namespaces (and process roots) whose mount table the last scan read.",
+            "Distinct mount namespaces whose mount table the last scan read (once each).",
             s.mount_namespaces_scanned as f64,
         ));
         out.extend(gauge_vec(
@@ -330,7 +392,7 @@ mod tests {
                 runtimes: runtimes.iter().copied().collect(),
                 ..Default::default()
             },
-            leaks: Vec::new(),
+            ..Default::default()
         };
         render(Arc::new(report), RenderOptions::default()).unwrap()
     }
@@ -352,44 +414,59 @@ mod tests {
 
     #[test]
     fn pod_series_count_a_pods_leaks_by_kind() {
+        use crate::classify::MountOwner;
         use crate::classify::Status;
+        use crate::host::MountTarget;
         use crate::layout::Kind;
+        use crate::layout::{ContainerPath, Owner};
         use crate::report::{Holder, LeakReport, NamespaceReport};
         use crate::runtime::PodRef;
         let leak = |kind: Kind, uid: &str, name: &str| LeakReport {
-            mount_point: format!("/x/{uid}/{kind:?}"),
-            fs_type: "tmpfs".into(),
-            source: "tmpfs".into(),
-            device: "0:1".into(),
+            namespace: 0,
             mount_id: 1,
-            kind,
-            status: Status::Stale,
-            container: None,
-            volume: (kind == Kind::Volume).then(|| "kubernetes.io~secret/token".into()),
-            runtime: Some(RuntimeKind::Containerd),
-            pod: Some(PodRef {
-                uid: uid.into(),
-                name: name.into(),
-                namespace: if name.is_empty() { "" } else { "shop" }.into(),
-            }),
-            namespace: NamespaceReport {
-                inode: 1,
-                device: 4,
+            target: Arc::new(MountTarget {
+                major: 0,
+                minor: 1,
                 root: "/".into(),
-                processes: vec![],
-            },
-            holder: Holder {
-                pid: 500,
-                comm: "fluentd".into(),
-                unit: Some("fluentd.service".into()),
-                container_id: None,
-                process_count: 1,
-            },
+                mount_point: format!("/x/{uid}/{kind:?}"),
+                fs_type: "tmpfs".into(),
+                source: "tmpfs".into(),
+                path: ContainerPath {
+                    kind,
+                    owner: Owner::Container("x".into()),
+                    canonical: format!("/x/{uid}/{kind:?}"),
+                    runtime: Some(RuntimeKind::Containerd),
+                },
+            }),
+            status: Status::Stale,
+            owner: Arc::new(MountOwner {
+                container: None,
+                volume: (kind == Kind::Volume).then(|| "kubernetes.io~secret/token".into()),
+                runtime: Some(RuntimeKind::Containerd),
+                pod: Some(PodRef {
+                    uid: uid.into(),
+                    name: name.into(),
+                    namespace: if name.is_empty() { "" } else { "shop" }.into(),
+                }),
+            }),
             first_seen: 1.0,
-            fix: String::new(),
         };
         let report = Report {
             scan: Default::default(),
+            namespaces: vec![NamespaceReport {
+                inode: 1,
+                device: 4,
+                root: "/".into(),
+                holder: Holder {
+                    pid: 500,
+                    comm: "fluentd".into(),
+                    unit: Some("fluentd.service".into()),
+                    container_id: None,
+                    process_count: 1,
+                },
+                leaked_mounts: 3,
+                processes: Arc::from([]),
+            }],
             leaks: vec![
                 leak(Kind::Volume, "u1", "web-7d9f"),
                 leak(Kind::Shm, "u1", "web-7d9f"),

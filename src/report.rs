@@ -5,8 +5,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use crate::classify::{Classified, ContainerRef, Leak, Status};
-use crate::host::{NamespaceKey, ProcessInfo, ScanErrors};
+use std::sync::Arc;
+
+use crate::classify::{Classified, ContainerRef, MountOwner, Status};
+use crate::host::{MountTarget, NamespaceKey, ProcessInfo, ScanErrors};
 use crate::layout::Kind;
 use crate::runtime::{PodRef, RuntimeKind};
 
@@ -29,12 +31,16 @@ pub struct ScanSummary {
     pub propagated_copies: u64,
 }
 
+/// A namespace holding leaks, reported once however many leaks it holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NamespaceReport {
     pub inode: u64,
     pub device: u64,
     pub root: String,
-    pub processes: Vec<ProcessInfo>,
+    /// The namespace's oldest process: what metrics, the fix and the text report name.
+    pub holder: Holder,
+    pub leaked_mounts: usize,
+    pub processes: Arc<[ProcessInfo]>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -47,49 +53,156 @@ pub struct Holder {
     pub process_count: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// One leaked copy: an index into [`Report::namespaces`] and shared parts, so a leak storm
+/// (K holders x M mounts) costs a few dozen bytes per copy.
+#[derive(Debug, Clone)]
 pub struct LeakReport {
-    pub mount_point: String,
-    pub fs_type: String,
-    pub source: String,
-    pub device: String,
+    /// Index into [`Report::namespaces`].
+    pub namespace: usize,
+    /// The copy's id in the holder's namespace.
     pub mount_id: u32,
-    pub kind: Kind,
+    pub target: Arc<MountTarget>,
     pub status: Status,
-    pub container: Option<ContainerRef>,
-    pub volume: Option<String>,
-    /// The runtime the mount belongs to (`docker`, `podman`, `containerd`).
-    pub runtime: Option<RuntimeKind>,
-    pub pod: Option<PodRef>,
-    pub namespace: NamespaceReport,
-    pub holder: Holder,
+    pub owner: Arc<MountOwner>,
     /// Unix time the exporter first saw this copy.
     pub first_seen: f64,
-    pub fix: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+impl LeakReport {
+    pub fn mount_point(&self) -> &str {
+        &self.target.mount_point
+    }
+    pub fn kind(&self) -> Kind {
+        self.target.path.kind
+    }
+    pub fn container(&self) -> Option<&ContainerRef> {
+        self.owner.container.as_ref()
+    }
+    pub fn volume(&self) -> Option<&str> {
+        self.owner.volume.as_deref()
+    }
+    pub fn runtime(&self) -> Option<RuntimeKind> {
+        self.owner.runtime
+    }
+    pub fn pod(&self) -> Option<&PodRef> {
+        self.owner.pod.as_ref()
+    }
+}
+
+#[derive(Debug, Clone, Default)]
 pub struct Report {
     pub scan: ScanSummary,
+    /// The namespaces holding leaks, in pid order.
+    pub namespaces: Vec<NamespaceReport>,
+    /// Ordered by namespace, then path.
     pub leaks: Vec<LeakReport>,
+}
+
+impl Report {
+    pub fn holder(&self, leak: &LeakReport) -> &Holder {
+        &self.namespaces[leak.namespace].holder
+    }
+
+    /// The command that frees this copy.
+    pub fn fix(&self, leak: &LeakReport) -> String {
+        fix(self.holder(leak), leak.mount_point())
+    }
+}
+
+/// The JSON shape of a leak (docs/interfaces.md): the namespace by identity, its processes
+/// listed once under `namespaces`.
+#[derive(Serialize)]
+struct LeakJson<'a> {
+    mount_point: &'a str,
+    fs_type: &'a str,
+    source: &'a str,
+    device: String,
+    mount_id: u32,
+    kind: Kind,
+    status: Status,
+    container: Option<&'a ContainerRef>,
+    volume: Option<&'a str>,
+    runtime: Option<RuntimeKind>,
+    pod: Option<&'a PodRef>,
+    namespace: NamespaceId<'a>,
+    holder: &'a Holder,
+    first_seen: f64,
+    fix: String,
+}
+
+#[derive(Serialize)]
+struct NamespaceId<'a> {
+    inode: u64,
+    device: u64,
+    root: &'a str,
+}
+
+impl Serialize for Report {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeSeq, SerializeStruct};
+        struct Leaks<'a>(&'a Report);
+        impl Serialize for Leaks<'_> {
+            fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+                let r = self.0;
+                let mut seq = ser.serialize_seq(Some(r.leaks.len()))?;
+                for l in &r.leaks {
+                    let ns = &r.namespaces[l.namespace];
+                    let t = &l.target;
+                    seq.serialize_element(&LeakJson {
+                        mount_point: &t.mount_point,
+                        fs_type: &t.fs_type,
+                        source: &t.source,
+                        device: t.device(),
+                        mount_id: l.mount_id,
+                        kind: t.path.kind,
+                        status: l.status,
+                        container: l.container(),
+                        volume: l.volume(),
+                        runtime: l.runtime(),
+                        pod: l.pod(),
+                        namespace: NamespaceId {
+                            inode: ns.inode,
+                            device: ns.device,
+                            root: &ns.root,
+                        },
+                        holder: &ns.holder,
+                        first_seen: l.first_seen,
+                        fix: r.fix(l),
+                    })?;
+                }
+                seq.end()
+            }
+        }
+        let mut st = ser.serialize_struct("Report", 3)?;
+        st.serialize_field("scan", &self.scan)?;
+        st.serialize_field("namespaces", &self.namespaces)?;
+        st.serialize_field("leaks", &Leaks(self))?;
+        st.end()
+    }
 }
 
 /// Remembers when each copy (namespace + mount id) was first seen; forgets copies that are gone.
 #[derive(Debug, Default)]
-pub struct FirstSeen(HashMap<(NamespaceKey, u32), f64>);
+pub struct FirstSeen(HashMap<NamespaceKey, HashMap<u32, f64>>);
 
 impl FirstSeen {
-    fn update(&mut self, leaks: &[Leak], now: f64) -> Vec<f64> {
-        let mut next = HashMap::with_capacity(leaks.len());
-        let times = leaks
-            .iter()
-            .map(|l| {
-                let key = (l.namespace.clone(), l.mount.mount_id);
-                let t = self.0.get(&key).copied().unwrap_or(now);
-                next.insert(key, t);
-                t
-            })
-            .collect();
+    fn update(&mut self, classified: &Classified, now: f64) -> Vec<f64> {
+        let mut next: HashMap<NamespaceKey, HashMap<u32, f64>> = HashMap::new();
+        let mut times = Vec::with_capacity(classified.leaks.len());
+        for l in &classified.leaks {
+            let key = &classified.holders[l.holder].key;
+            let t = self
+                .0
+                .get(key)
+                .and_then(|m| m.get(&l.mount_id))
+                .copied()
+                .unwrap_or(now);
+            if !next.contains_key(key) {
+                next.insert(key.clone(), HashMap::new());
+            }
+            next.get_mut(key).expect("inserted").insert(l.mount_id, t);
+            times.push(t);
+        }
         self.0 = next;
         times
     }
@@ -123,51 +236,57 @@ fn shell_quote(s: &str) -> String {
 
 pub fn build(mut scan: ScanSummary, classified: Classified, first_seen: &mut FirstSeen) -> Report {
     scan.propagated_copies = classified.propagated;
-    let times = first_seen.update(&classified.leaks, scan.timestamp);
+    let times = first_seen.update(&classified, scan.timestamp);
+    let mut counts = vec![0; classified.holders.len()];
+    for l in &classified.leaks {
+        counts[l.holder] += 1;
+    }
+    let namespaces = classified
+        .holders
+        .into_iter()
+        .zip(counts)
+        .map(|(h, leaked_mounts)| {
+            // The oldest process names the holder: the one that made the namespace (a
+            // unit's main process), not a short-lived child or an `nsenter` visitor whose
+            // pid, after the pid counter wrapped, may be lower. Lowest pid on a tie.
+            let lead = h
+                .processes
+                .iter()
+                .min_by_key(|p| (p.start_time.unwrap_or(u64::MAX), p.pid));
+            NamespaceReport {
+                inode: h.key.inode,
+                device: h.key.device,
+                root: h.key.root,
+                holder: Holder {
+                    pid: lead.map_or(0, |p| p.pid),
+                    comm: lead.map(|p| p.comm.clone()).unwrap_or_default(),
+                    unit: lead.and_then(|p| p.unit.clone()),
+                    container_id: lead.and_then(|p| p.container_id.clone()),
+                    process_count: h.processes.len(),
+                },
+                leaked_mounts,
+                processes: h.processes,
+            }
+        })
+        .collect();
     let leaks = classified
         .leaks
         .into_iter()
         .zip(times)
-        .map(|(l, first_seen)| {
-            // The oldest process names the holder: the one that made the namespace (a
-            // unit's main process), not a short-lived child or an `nsenter` visitor whose
-            // pid, after the pid counter wrapped, may be lower. Lowest pid on a tie.
-            let lead = l
-                .holders
-                .iter()
-                .min_by_key(|p| (p.start_time.unwrap_or(u64::MAX), p.pid));
-            let holder = Holder {
-                pid: lead.map_or(0, |p| p.pid),
-                comm: lead.map(|p| p.comm.clone()).unwrap_or_default(),
-                unit: lead.and_then(|p| p.unit.clone()),
-                container_id: lead.and_then(|p| p.container_id.clone()),
-                process_count: l.holders.len(),
-            };
-            LeakReport {
-                fix: fix(&holder, &l.mount.mount_point),
-                device: l.mount.device(),
-                mount_point: l.mount.mount_point,
-                fs_type: l.mount.fs_type,
-                source: l.mount.source,
-                mount_id: l.mount.mount_id,
-                kind: l.path.kind,
-                status: l.status,
-                container: l.container,
-                volume: l.volume,
-                runtime: l.runtime,
-                pod: l.pod,
-                namespace: NamespaceReport {
-                    inode: l.namespace.inode,
-                    device: l.namespace.device,
-                    root: l.namespace.root,
-                    processes: l.holders.to_vec(),
-                },
-                holder,
-                first_seen,
-            }
+        .map(|(l, first_seen)| LeakReport {
+            namespace: l.holder,
+            mount_id: l.mount_id,
+            target: l.target,
+            status: l.status,
+            owner: l.owner,
+            first_seen,
         })
         .collect();
-    Report { scan, leaks }
+    Report {
+        scan,
+        namespaces,
+        leaks,
+    }
 }
 
 /// Human-readable report grouped by unit, for `mountleak_exporter scan`.
@@ -186,27 +305,28 @@ pub fn render_text(report: &Report) -> String {
     if report.leaks.is_empty() {
         let _ = writeln!(out, "no leaked container mounts");
     }
-    let mut units: Vec<(String, Vec<&LeakReport>)> = Vec::new();
-    for l in &report.leaks {
-        let unit = l.holder.unit.clone().unwrap_or_else(|| "(no unit)".into());
-        match units.iter_mut().find(|(u, _)| *u == unit) {
-            Some((_, v)) => v.push(l),
-            None => units.push((unit, vec![l])),
-        }
-    }
-    for (unit, leaks) in &units {
-        let h = &leaks[0].holder;
+    // One paragraph per holding namespace, one line per container (or volume) in it, the
+    // way an operator asks: who pins what.
+    for (n, ns) in report.namespaces.iter().enumerate() {
+        let h = &ns.holder;
         let who = format!(
-            "{unit} (pid {}, {}, {} processes)",
-            h.pid, h.comm, h.process_count
+            "{} (pid {}, {}, {} processes)",
+            h.unit.as_deref().unwrap_or("(no unit)"),
+            h.pid,
+            h.comm,
+            h.process_count
         );
-        // One line per container (or volume), the way an operator asks: who pins what.
+        let mine = report.leaks.iter().filter(|l| l.namespace == n);
         let mut owners: Vec<(String, Vec<&LeakReport>)> = Vec::new();
-        for l in leaks {
+        let mut index: HashMap<String, usize> = HashMap::new();
+        for l in mine {
             let owner = owner_label(l);
-            match owners.iter_mut().find(|(o, _)| *o == owner) {
-                Some((_, v)) => v.push(l),
-                None => owners.push((owner, vec![l])),
+            match index.get(&owner) {
+                Some(&i) => owners[i].1.push(l),
+                None => {
+                    index.insert(owner.clone(), owners.len());
+                    owners.push((owner, vec![l]));
+                }
             }
         }
         for (owner, ls) in &owners {
@@ -221,12 +341,14 @@ pub fn render_text(report: &Report) -> String {
                     out,
                     "  {:<7} {:<6} {}",
                     l.status.as_str(),
-                    l.kind.as_str(),
-                    l.mount_point
+                    l.kind().as_str(),
+                    l.mount_point()
                 );
             }
         }
-        let _ = writeln!(out, "  fix: {}", leaks[0].fix);
+        if let Some((_, ls)) = owners.first() {
+            let _ = writeln!(out, "  fix: {}", report.fix(ls[0]));
+        }
     }
     let e = &s.errors;
     let runtimes: Vec<String> = s
@@ -255,7 +377,7 @@ pub fn render_text(report: &Report) -> String {
 
 /// `container etcd1 (exited)`, `volume data (container etcd1, removed)`, ...
 pub fn owner_label(l: &LeakReport) -> String {
-    let container = l.container.as_ref().map(|c| {
+    let container = l.container().map(|c| {
         let name = if c.name.is_empty() {
             short(&c.id)
         } else {
@@ -268,11 +390,11 @@ pub fn owner_label(l: &LeakReport) -> String {
         };
         (format!("{engine}container {name}"), c.state.clone())
     });
-    match (&l.volume, container) {
+    match (l.volume(), container) {
         (Some(v), Some((name, state))) => {
             format!("volume {v} (last used by {name}, {state})")
         }
-        (Some(v), None) => match &l.pod {
+        (Some(v), None) => match l.pod() {
             Some(p) if !p.name.is_empty() => {
                 format!("volume {v} of pod {}/{}", p.namespace, p.name)
             }
@@ -313,22 +435,28 @@ mod tests {
         let path = Layout::new(["/var/lib/docker"], ["/run/docker"])
             .classify(&mount.mount_point)
             .unwrap();
+        let cm = crate::host::ContainerMount::new(mount, path);
         let leak = Leak {
-            namespace: NamespaceKey {
-                device: 4,
-                inode: 1,
-                root: "/".into(),
-            },
-            holders: processes.into(),
-            mount,
-            path,
+            holder: 0,
+            mount_id: cm.mount_id,
+            target: cm.target,
             status: Status::Stale,
-            container: None,
-            volume: None,
-            runtime: None,
-            pod: None,
+            owner: Arc::new(MountOwner {
+                container: None,
+                volume: None,
+                pod: None,
+                runtime: None,
+            }),
         };
         let classified = Classified {
+            holders: vec![crate::classify::HoldingNamespace {
+                key: NamespaceKey {
+                    device: 4,
+                    inode: 1,
+                    root: "/".into(),
+                },
+                processes: processes.into(),
+            }],
             leaks: vec![leak],
             propagated: 0,
         };
@@ -337,7 +465,7 @@ mod tests {
             classified,
             &mut FirstSeen::default(),
         );
-        report.leaks[0].holder.clone()
+        report.holder(&report.leaks[0]).clone()
     }
 
     #[test]

@@ -87,6 +87,7 @@ fn failed(timestamp: f64, duration: f64, view: &RuntimeView, error: String) -> R
             runtimes: view.runtimes.clone(),
             ..Default::default()
         },
+        namespaces: Vec::new(),
         leaks: Vec::new(),
     }
 }

@@ -707,7 +707,14 @@ fn check_leak_details(sc: &Scenario, doc: &serde_json::Value, leaks: &[Expect]) 
         assert_eq!(holder["pid"], sc.private.pid, "{ctx}");
         assert_eq!(holder["comm"], "sh", "{ctx}");
         assert_eq!(holder["process_count"], sc.private.pids.len(), "{ctx}");
-        let pids: Vec<u64> = l["namespace"]["processes"]
+        let ns = doc["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["inode"] == l["namespace"]["inode"])
+            .unwrap_or_else(|| panic!("{ctx}: the leak's namespace is listed once"));
+        assert_eq!(ns["holder"], *holder, "{ctx}");
+        let pids: Vec<u64> = ns["processes"]
             .as_array()
             .unwrap()
             .iter()

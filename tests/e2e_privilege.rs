@@ -572,6 +572,18 @@ fn scan_with_bounding(set: Option<&str>) -> serde_json::Value {
     })
 }
 
+/// The entry of `doc["namespaces"]` a leak names.
+fn namespace_of<'a>(doc: &'a serde_json::Value, leak: &serde_json::Value) -> &'a serde_json::Value {
+    doc["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| {
+            n["inode"] == leak["namespace"]["inode"] && n["root"] == leak["namespace"]["root"]
+        })
+        .expect("every leak's namespace is listed")
+}
+
 /// (mount point, holder unit, holder pid) of the leaks of `unit`.
 fn leaks_of(doc: &serde_json::Value, unit: &str) -> BTreeSet<(String, String, u64)> {
     doc["leaks"]
@@ -579,7 +591,7 @@ fn leaks_of(doc: &serde_json::Value, unit: &str) -> BTreeSet<(String, String, u6
         .unwrap()
         .iter()
         .filter(|l| {
-            l["namespace"]["processes"]
+            namespace_of(doc, l)["processes"]
                 .as_array()
                 .unwrap()
                 .iter()

@@ -85,7 +85,15 @@ async fn leaks_api_returns_every_leak_with_its_fix() {
     assert_eq!(shm["device"], "0:57");
     assert_eq!(shm["holder"]["unit"], "httpd.service");
     assert_eq!(shm["holder"]["process_count"], 8);
-    assert_eq!(shm["namespace"]["processes"].as_array().unwrap().len(), 8);
+    // The holding namespace is listed once, with its processes, and named by each leak.
+    let namespaces = v["namespaces"].as_array().unwrap();
+    assert_eq!(namespaces.len(), 1);
+    let ns = &namespaces[0];
+    assert_eq!(ns["inode"], shm["namespace"]["inode"]);
+    assert_eq!(ns["root"], shm["namespace"]["root"]);
+    assert_eq!(ns["holder"], shm["holder"]);
+    assert_eq!(ns["leaked_mounts"], 3);
+    assert_eq!(ns["processes"].as_array().unwrap().len(), 8);
     assert_eq!(shm["fix"], "systemctl restart httpd.service");
     assert!(shm["first_seen"].as_f64().unwrap() > 0.0);
     assert_eq!(v["scan"]["success"], true);

@@ -58,11 +58,8 @@ fn finds_what_the_operator_grepped_for_by_hand() {
         .leaks
         .iter()
         .map(|l| {
-            let c = l
-                .container
-                .as_ref()
-                .expect("every leak here maps to a container");
-            (l.kind, l.status, c.name.as_str(), c.state.as_str())
+            let c = l.container().expect("every leak here maps to a container");
+            (l.kind(), l.status, c.name.as_str(), c.state.as_str())
         })
         .collect();
     assert_eq!(
@@ -73,19 +70,30 @@ fn finds_what_the_operator_grepped_for_by_hand() {
             (Kind::Rootfs, Status::Stale, "etcd1", "exited"),
         ]
     );
+    // One holding namespace, reported once.
+    assert_eq!(r.namespaces.len(), 1);
+    let ns = &r.namespaces[0];
+    assert_eq!(ns.inode, 4026532211);
+    assert_eq!(ns.leaked_mounts, 3);
+    assert_eq!(ns.processes.len(), 8);
     for l in &r.leaks {
-        assert_eq!(l.holder.pid, 11987);
-        assert_eq!(l.holder.comm, "httpd");
-        assert_eq!(l.holder.unit.as_deref(), Some("httpd.service"));
-        assert_eq!(l.holder.process_count, 8);
-        assert_eq!(l.fix, "systemctl restart httpd.service");
-        assert_eq!(l.namespace.inode, 4026532211);
-        assert_eq!(l.runtime, Some(RuntimeKind::Docker));
-        assert_eq!(l.container.as_ref().unwrap().runtime, RuntimeKind::Docker);
+        let holder = r.holder(l);
+        assert_eq!(holder.pid, 11987);
+        assert_eq!(holder.comm, "httpd");
+        assert_eq!(holder.unit.as_deref(), Some("httpd.service"));
+        assert_eq!(holder.process_count, 8);
+        assert_eq!(r.fix(l), "systemctl restart httpd.service");
+        assert_eq!(l.namespace, 0);
+        assert_eq!(l.runtime(), Some(RuntimeKind::Docker));
+        assert_eq!(l.container().unwrap().runtime, RuntimeKind::Docker);
     }
     let shm = &r.leaks[1];
     assert_eq!(
-        (shm.mount_id, shm.device.as_str(), shm.fs_type.as_str()),
+        (
+            shm.mount_id,
+            shm.target.device().as_str(),
+            shm.target.fs_type.as_str()
+        ),
         (596, "0:57", "tmpfs")
     );
     // The slave copy of web's rootfs is tied to the host's peer group: not a leak.
@@ -126,11 +134,7 @@ fn without_docker_mounts_are_still_found_and_states_are_unknown() {
     let ids: Vec<_> = r
         .leaks
         .iter()
-        .map(|l| {
-            l.container
-                .as_ref()
-                .map(|c| (c.id.as_str(), c.state.as_str()))
-        })
+        .map(|l| l.container().map(|c| (c.id.as_str(), c.state.as_str())))
         .collect();
     assert_eq!(
         ids[1],

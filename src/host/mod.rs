@@ -1,10 +1,10 @@
 //! The only code that reads `/proc`: process list, mount namespaces, mount tables, cgroups.
 //!
-//! One scan reads each distinct mount namespace's table once (keyed by the namespace's
-//! device+inode and the process root, since a chrooted process sees a different table), one
-//! `ns/mnt` stat and one `root` readlink per process, and `comm`/`cgroup` only for processes in
-//! namespaces that hold container mounts. Mount points are only ever parsed as text: stat'ing
-//! a leaked mount point could hang on a dead NFS server.
+//! One scan costs one `ns/mnt` readlink per process, one table per distinct mount namespace
+//! (read through a process whose root is `/`: a chrooted one sees only part of it), one parse
+//! per distinct mount line (namespaces that copied the same mounts share it), and `stat` and
+//! `cgroup` only for processes in namespaces that hold container mounts. Mount points are
+//! only ever parsed as text: stat'ing a leaked mount point could hang on a dead NFS server.
 
 pub mod cgroup;
 pub mod mountinfo;
@@ -15,10 +15,11 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::Arc;
 
+use procfs::FromRead;
 use serde::Serialize;
 
 use crate::layout::{ContainerPath, Layout};
-pub use mountinfo::Mount;
+pub use mountinfo::{Mount, Propagation};
 
 /// Identity of what a process sees as its mount table.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -43,10 +44,52 @@ pub struct ProcessInfo {
     pub start_time: Option<u64>,
 }
 
+/// What every namespace's copy of one mount shares. Interned per scan: K namespaces that
+/// copied the same M mounts cost M parses and M classifications, not K x M.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountTarget {
+    pub major: u32,
+    pub minor: u32,
+    /// Root of the mount within its filesystem (decoded).
+    pub root: String,
+    /// Mount point relative to the reading process's root (decoded).
+    pub mount_point: String,
+    pub fs_type: String,
+    pub source: String,
+    pub path: ContainerPath,
+}
+
+impl MountTarget {
+    pub fn device(&self) -> String {
+        format!("{}:{}", self.major, self.minor)
+    }
+}
+
+/// One namespace's copy of a container mount.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerMount {
-    pub mount: Mount,
-    pub path: ContainerPath,
+    /// The copy's own id (every namespace numbers its copies afresh).
+    pub mount_id: u32,
+    pub propagation: Propagation,
+    pub target: Arc<MountTarget>,
+}
+
+impl ContainerMount {
+    pub fn new(mount: Mount, path: ContainerPath) -> ContainerMount {
+        ContainerMount {
+            mount_id: mount.mount_id,
+            propagation: mount.propagation,
+            target: Arc::new(MountTarget {
+                major: mount.major,
+                minor: mount.minor,
+                root: mount.root,
+                mount_point: mount.mount_point,
+                fs_type: mount.fs_type,
+                source: mount.source,
+                path,
+            }),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -94,15 +137,6 @@ impl ScanErrors {
             },
         }
     }
-
-    fn count_proc(&mut self, err: &procfs::ProcError) {
-        match err {
-            procfs::ProcError::NotFound(_) | procfs::ProcError::Incomplete(_) => self.vanished += 1,
-            procfs::ProcError::PermissionDenied(_) => self.permission_denied += 1,
-            procfs::ProcError::Io(e, _) => self.count(e),
-            _ => self.other += 1,
-        }
-    }
 }
 
 /// Errno values we tell apart; spelled here to avoid a libc dependency for five constants.
@@ -125,63 +159,42 @@ pub struct HostSnapshot {
 /// Fails only when the process list itself cannot be read.
 pub fn scan(procfs: &Path, layout: &Layout) -> crate::Result<HostSnapshot> {
     let _span = tracing::debug_span!("host_scan", procfs = %procfs.display()).entered();
-    let entries = std::fs::read_dir(procfs).map_err(|source| crate::Error::ProcfsUnreadable {
-        path: procfs.to_path_buf(),
-        source,
-    })?;
-    let mut pids: Vec<u32> = entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .collect();
-    pids.sort_unstable();
-
+    let pids = list_pids(procfs)?;
     let mut errors = ScanErrors::default();
-    let mut groups: HashMap<NamespaceKey, Vec<u32>> = HashMap::new();
-    let mut pid_dir = procfs.to_path_buf();
+    // One readlink per process, nothing more, for processes whose namespace holds no
+    // container mount: that is the floor of what any scan must do.
+    let mut groups: HashMap<u64, Vec<u32>> = HashMap::new();
+    let mut path = procfs.to_path_buf();
     for &pid in &pids {
-        pid_dir.push(pid.to_string());
-        match namespace_of(&pid_dir) {
-            Ok(key) => groups.entry(key).or_default().push(pid),
+        path.push(pid.to_string());
+        path.push("ns");
+        path.push("mnt");
+        match mnt_ns_inode(&path) {
+            Ok(inode) => groups.entry(inode).or_default().push(pid),
             Err(e) => errors.count(&e),
         }
-        pid_dir.pop();
+        for _ in 0..3 {
+            path.pop();
+        }
     }
 
-    let prefilter = Prefilter::new(layout);
+    let mut reader = TableReader::new(layout);
     let mut namespaces = Vec::with_capacity(groups.len());
-    for (key, pids) in groups {
-        let Some(mounts) =
-            read_container_mounts(procfs, &key, &pids, layout, &prefilter, &mut errors)
-        else {
+    for (inode, pids) in groups {
+        let Some((root, mounts)) = reader.read_namespace(procfs, inode, &pids, &mut errors) else {
             continue;
         };
-        let processes: Arc<[ProcessInfo]> = if mounts.is_empty() || pids.first() == Some(&1) {
+        let processes = if mounts.is_empty() || pids.first() == Some(&1) {
             Arc::from([])
         } else {
-            pids.iter()
-                .filter_map(|&pid| match process_info(procfs, pid) {
-                    Ok(p) => Some(p),
-                    // Still a holder: keep its pid so the fix can name it.
-                    Err(e @ procfs::ProcError::PermissionDenied(_)) => {
-                        errors.count_proc(&e);
-                        Some(ProcessInfo {
-                            pid,
-                            comm: String::new(),
-                            unit: None,
-                            container_id: None,
-                            start_time: None,
-                        })
-                    }
-                    Err(e) => {
-                        errors.count_proc(&e);
-                        None
-                    }
-                })
-                .collect()
+            processes(procfs, &pids, &mut errors)
         };
-        let mut key = key;
-        key.device = nsfs_device(procfs, pids[0]);
         namespaces.push(MountNamespace {
-            key,
+            key: NamespaceKey {
+                device: nsfs_device(procfs, pids[0]),
+                inode,
+                root,
+            },
             pids,
             processes,
             container_mounts: mounts,
@@ -195,18 +208,73 @@ pub fn scan(procfs: &Path, layout: &Layout) -> crate::Result<HostSnapshot> {
     })
 }
 
-fn namespace_of(pid_dir: &Path) -> io::Result<NamespaceKey> {
-    // Reading the link (`mnt:[4026531840]`) is cheaper than stat'ing every ns entry, and
-    // works on fixture trees. The nsfs device is filled in once per namespace below.
-    let link = std::fs::read_link(pid_dir.join("ns/mnt"))?;
-    let inode = parse_ns_link(&link.to_string_lossy())
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unexpected ns/mnt link"))?;
-    let root = std::fs::read_link(pid_dir.join("root"))?;
-    Ok(NamespaceKey {
-        device: 0,
-        inode,
-        root: root.to_string_lossy().into_owned(),
+/// The naive scan: every process's own table, read and classified one by one, each process
+/// its own "namespace". What `grep <id> /proc/*/mountinfo` does, in the exporter's terms.
+/// Kept as the oracle the namespace-deduplicating [`scan`] is tested (and benchmarked)
+/// against: both must find the same copies in the same processes.
+#[doc(hidden)]
+pub fn scan_per_process(procfs: &Path, layout: &Layout) -> crate::Result<HostSnapshot> {
+    let pids = list_pids(procfs)?;
+    let mut errors = ScanErrors::default();
+    let mut namespaces = Vec::new();
+    for pid in pids.iter().copied() {
+        let dir = procfs.join(pid.to_string());
+        let (inode, root) = match mnt_ns_inode(&dir.join("ns/mnt")).and_then(|inode| {
+            let root = std::fs::read_link(dir.join("root"))?;
+            Ok((inode, root.to_string_lossy().into_owned()))
+        }) {
+            Ok(v) => v,
+            Err(e) => {
+                errors.count(&e);
+                continue;
+            }
+        };
+        // A fresh reader each time: nothing is shared between processes.
+        let mut reader = TableReader::new(layout);
+        let Some(mounts) = reader.read_table(&dir, pid, inode, &root, &mut errors) else {
+            continue;
+        };
+        let processes = if mounts.is_empty() || pid == 1 {
+            Arc::from([])
+        } else {
+            processes(procfs, &[pid], &mut errors)
+        };
+        namespaces.push(MountNamespace {
+            key: NamespaceKey {
+                device: nsfs_device(procfs, pid),
+                inode,
+                root,
+            },
+            pids: vec![pid],
+            processes,
+            container_mounts: mounts,
+        });
+    }
+    Ok(HostSnapshot {
+        namespaces,
+        processes_scanned: pids.len() as u64,
+        errors,
     })
+}
+
+fn list_pids(procfs: &Path) -> crate::Result<Vec<u32>> {
+    let entries = std::fs::read_dir(procfs).map_err(|source| crate::Error::ProcfsUnreadable {
+        path: procfs.to_path_buf(),
+        source,
+    })?;
+    let mut pids: Vec<u32> = entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    pids.sort_unstable();
+    Ok(pids)
+}
+
+/// Reading the link (`mnt:[4026531840]`) is cheaper than stat'ing it, and works on fixture
+/// trees. The nsfs device is filled in once per namespace.
+fn mnt_ns_inode(link: &Path) -> io::Result<u64> {
+    let link = std::fs::read_link(link)?;
+    parse_ns_link(&link.to_string_lossy())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unexpected ns/mnt link"))
 }
 
 /// `mnt:[4026531840]` -> 4026531840
@@ -221,47 +289,127 @@ fn nsfs_device(procfs: &Path, pid: u32) -> u64 {
     std::fs::metadata(procfs.join(pid.to_string()).join("ns/mnt")).map_or(0, |m| m.dev())
 }
 
-/// Reads the namespace's table through the first of its pids that is still there.
-/// `None` when every pid vanished.
-fn read_container_mounts(
-    procfs: &Path,
-    key: &NamespaceKey,
-    pids: &[u32],
-    layout: &Layout,
-    prefilter: &Prefilter,
-    errors: &mut ScanErrors,
-) -> Option<Vec<ContainerMount>> {
-    for &pid in pids {
-        let dir = procfs.join(pid.to_string());
+/// An interned line: the mount it names, or `None` for a line that passed the prefilter but
+/// is not a container mount.
+type Interned = Option<(Arc<MountTarget>, Propagation)>;
+
+/// Reads mount tables, sharing the parse of each distinct line across namespaces.
+struct TableReader<'a> {
+    layout: &'a Layout,
+    prefilter: Prefilter,
+    /// Keyed by the line without its two per-copy ids (mount id, parent id).
+    interned: HashMap<Box<[u8]>, Interned>,
+}
+
+impl<'a> TableReader<'a> {
+    fn new(layout: &'a Layout) -> Self {
+        TableReader {
+            layout,
+            prefilter: Prefilter::new(layout),
+            interned: HashMap::new(),
+        }
+    }
+
+    /// Reads the namespace's table through one of its pids: one whose root is `/` when
+    /// there is one (a chrooted process sees only the part of the table under its root, and
+    /// shortened paths). `None` when every pid vanished.
+    fn read_namespace(
+        &mut self,
+        procfs: &Path,
+        inode: u64,
+        pids: &[u32],
+        errors: &mut ScanErrors,
+    ) -> Option<(String, Vec<ContainerMount>)> {
+        let mut chrooted = Vec::new();
+        for &pid in pids {
+            let dir = procfs.join(pid.to_string());
+            let root = match std::fs::read_link(dir.join("root")) {
+                Ok(r) => r.to_string_lossy().into_owned(),
+                Err(e) => {
+                    errors.count(&e);
+                    continue;
+                }
+            };
+            if root != "/" {
+                chrooted.push((dir, pid, root));
+                continue;
+            }
+            if let Some(m) = self.read_table(&dir, pid, inode, &root, errors) {
+                return Some((root, m));
+            }
+        }
+        for (dir, pid, root) in chrooted {
+            if let Some(m) = self.read_table(&dir, pid, inode, &root, errors) {
+                return Some((root, m));
+            }
+        }
+        None
+    }
+
+    /// The container mounts in one process's table, `None` if the process is gone or is no
+    /// longer in namespace `inode`.
+    fn read_table(
+        &mut self,
+        dir: &Path,
+        pid: u32,
+        inode: u64,
+        root: &str,
+        errors: &mut ScanErrors,
+    ) -> Option<Vec<ContainerMount>> {
         let text = match std::fs::read(dir.join("mountinfo")) {
             Ok(t) => t,
             Err(e) => {
                 errors.count(&e);
-                continue;
+                return None;
             }
         };
         // The pid may have exited and been reused (or the process may have unshared) since
         // it was grouped: the table is only this namespace's if the link still says so.
-        match namespace_of(&dir) {
-            Ok(now) if now.inode == key.inode && now.root == key.root => {}
+        match mnt_ns_inode(&dir.join("ns/mnt")) {
+            Ok(now) if now == inode => {}
             Ok(_) => {
                 errors.vanished += 1;
-                continue;
+                return None;
             }
             Err(e) => {
                 errors.count(&e);
-                continue;
+                return None;
             }
         }
+        Some(self.parse_table(&text, pid, root, errors))
+    }
+
+    fn parse_table(
+        &mut self,
+        text: &[u8],
+        pid: u32,
+        root: &str,
+        errors: &mut ScanErrors,
+    ) -> Vec<ContainerMount> {
+        // A chrooted view sees shortened paths: no prefilter, no sharing.
+        let whole = root == "/";
         let mut out = Vec::new();
         for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
             // Most lines are not container mounts: skip them before the full parse, which
-            // allocates. A chrooted view sees shortened paths, so it gets no shortcut.
-            if key.root == "/" {
+            // allocates.
+            if whole {
                 match mountinfo::mount_point_field(line) {
-                    Some(mp) if !prefilter.matches(mp) => continue,
+                    Some(mp) if !self.prefilter.matches(mp) => continue,
                     _ => {}
                 }
+            }
+            let ids = split_ids(line).filter(|_| whole);
+            if let Some((mount_id, rest)) = ids
+                && let Some(hit) = self.interned.get(rest)
+            {
+                if let Some((target, propagation)) = hit {
+                    out.push(ContainerMount {
+                        mount_id,
+                        propagation: *propagation,
+                        target: target.clone(),
+                    });
+                }
+                continue;
             }
             let mount = match mountinfo::parse_line(line) {
                 Ok(m) => m,
@@ -271,22 +419,35 @@ fn read_container_mounts(
                     continue;
                 }
             };
-            let full = if key.root == "/" {
-                None
+            let path = if whole {
+                self.layout.classify(&mount.mount_point)
             } else {
-                Some(format!(
-                    "{}{}",
-                    key.root.trim_end_matches('/'),
-                    mount.mount_point
-                ))
+                let full = format!("{}{}", root.trim_end_matches('/'), mount.mount_point);
+                self.layout.classify(&full)
             };
-            if let Some(path) = layout.classify(full.as_deref().unwrap_or(&mount.mount_point)) {
-                out.push(ContainerMount { mount, path });
+            let found = path.map(|p| ContainerMount::new(mount, p));
+            if let Some((_, rest)) = ids {
+                let value = found.as_ref().map(|c| (c.target.clone(), c.propagation));
+                self.interned.insert(rest.into(), value);
             }
+            out.extend(found);
         }
-        return Some(out);
+        out
     }
-    None
+}
+
+/// Splits `id parent rest...` into the mount id and what every copy of the mount shares
+/// (`rest`, which still holds the optional propagation fields). `None` on a malformed line,
+/// which the full parse then reports.
+fn split_ids(line: &[u8]) -> Option<(u32, &[u8])> {
+    let first = memchr::memchr(b' ', line)?;
+    let second = first + 1 + memchr::memchr(b' ', &line[first + 1..])?;
+    let id = std::str::from_utf8(&line[..first]).ok()?.parse().ok()?;
+    std::str::from_utf8(&line[first + 1..second])
+        .ok()?
+        .parse::<u32>()
+        .ok()?;
+    Some((id, &line[second + 1..]))
 }
 
 /// Substring search for the layout's roots in a raw (still escaped) mount point field.
@@ -317,25 +478,66 @@ impl Prefilter {
     }
 }
 
-fn process_info(procfs: &Path, pid: u32) -> procfs::ProcResult<ProcessInfo> {
-    // The Process holds an fd: read what we need and drop it here.
+/// Details of a namespace's processes. A process we may not read stays a holder (by pid,
+/// so the fix can name it); one that vanished is dropped.
+fn processes(procfs: &Path, pids: &[u32], errors: &mut ScanErrors) -> Arc<[ProcessInfo]> {
+    pids.iter()
+        .filter_map(|&pid| match process_info(procfs, pid) {
+            Ok(p) => Some(p),
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                errors.count(&e);
+                Some(ProcessInfo {
+                    pid,
+                    comm: String::new(),
+                    unit: None,
+                    container_id: None,
+                    start_time: None,
+                })
+            }
+            Err(e) => {
+                errors.count(&e);
+                None
+            }
+        })
+        .collect()
+}
+
+fn process_info(procfs: &Path, pid: u32) -> io::Result<ProcessInfo> {
+    // Two reads per process: `stat` gives both the comm and the start time.
     let dir = procfs.join(pid.to_string());
-    let proc = procfs::process::Process::new_with_root(dir.clone())?;
-    let owner = cgroup::owner(&proc.cgroups()?.0);
-    drop(proc);
-    let comm = std::fs::read_to_string(dir.join("comm"))
-        .map_err(|e| procfs::ProcError::Io(e, Some(dir.join("comm"))))?
-        .trim_end_matches('\n')
-        .to_string();
+    let stat = std::fs::read(dir.join("stat")).map(|s| String::from_utf8_lossy(&s).into_owned());
+    let (comm, start) = match &stat {
+        Ok(stat) => (
+            stat_comm(stat)
+                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unexpected stat"))?
+                .to_string(),
+            start_time(stat),
+        ),
+        // Fixture trees may carry only `comm`; on a live /proc this fails the same way.
+        Err(_) => (
+            std::fs::read_to_string(dir.join("comm"))?
+                .trim_end_matches('\n')
+                .to_string(),
+            None,
+        ),
+    };
+    let cgroups = std::fs::read(dir.join("cgroup"))?;
+    let owner = procfs::ProcessCGroups::from_read(&cgroups[..])
+        .map(|g| cgroup::owner(&g.0))
+        .unwrap_or_default();
     Ok(ProcessInfo {
         pid,
         comm,
         unit: owner.unit,
         container_id: owner.container_id,
-        start_time: std::fs::read_to_string(dir.join("stat"))
-            .ok()
-            .and_then(|s| start_time(&s)),
+        start_time: start,
     })
+}
+
+/// The comm in `/proc/<pid>/stat`: between the first `(` and the last `)` (it may hold
+/// either itself).
+fn stat_comm(stat: &str) -> Option<&str> {
+    stat.get(stat.find('(')? + 1..stat.rfind(')')?)
 }
 
 /// Field 22 of `/proc/<pid>/stat`, counted after the parenthesised comm (which may hold
@@ -385,23 +587,82 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         proc_dir(dir.path(), 100, 8, Some(SHM));
         // Grouped under namespace 7, but the link now says 8: the pid was reused.
-        let key = NamespaceKey {
-            device: 0,
-            inode: 7,
-            root: "/".into(),
-        };
         let mut errors = ScanErrors::default();
         let l = layout();
-        let got = read_container_mounts(
-            dir.path(),
-            &key,
-            &[100],
-            &l,
-            &Prefilter::new(&l),
-            &mut errors,
-        );
+        let got =
+            TableReader::new(&l).read_table(&dir.path().join("100"), 100, 7, "/", &mut errors);
         assert!(got.is_none());
         assert_eq!(errors.vanished, 1);
+    }
+
+    #[test]
+    fn namespaces_share_one_parse_of_each_mount_and_keep_their_own_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let other = SHM.replacen("596 340", "901 800", 1);
+        let bad = "garbage /var/lib/docker/containers/x/shm\n";
+        proc_dir(dir.path(), 100, 7, Some(&format!("{SHM}{bad}")));
+        proc_dir(dir.path(), 200, 8, Some(&format!("{other}{bad}")));
+        let snap = scan(dir.path(), &layout()).unwrap();
+        let [a, b] = &snap.namespaces[..] else {
+            panic!("{:?}", snap.namespaces)
+        };
+        let (a, b) = (&a.container_mounts[0], &b.container_mounts[0]);
+        assert_eq!((a.mount_id, b.mount_id), (596, 901));
+        assert!(Arc::ptr_eq(&a.target, &b.target), "one parse, shared");
+        // A bad line is counted wherever it is seen, never cached as good.
+        assert_eq!(snap.errors.parse, 2);
+    }
+
+    #[test]
+    fn a_chrooted_process_joins_its_namespace_and_a_root_reader_is_preferred() {
+        let dir = tempfile::tempdir().unwrap();
+        // pid 100 is chrooted: its table only shows what is under its root.
+        proc_dir(dir.path(), 100, 7, Some("1 0 0:1 / / rw - tmpfs t rw\n"));
+        std::fs::remove_file(dir.path().join("100/root")).unwrap();
+        std::os::unix::fs::symlink("/srv/jail", dir.path().join("100/root")).unwrap();
+        proc_dir(dir.path(), 101, 7, Some(SHM));
+        let snap = scan(dir.path(), &layout()).unwrap();
+        assert_eq!(snap.namespaces.len(), 1);
+        let ns = &snap.namespaces[0];
+        assert_eq!(
+            (ns.key.root.as_str(), ns.pids.clone()),
+            ("/", vec![100, 101])
+        );
+        assert_eq!(ns.container_mounts.len(), 1);
+        assert_eq!(
+            ns.processes.len(),
+            2,
+            "the chrooted process holds the copy too"
+        );
+    }
+
+    #[test]
+    fn a_namespace_seen_only_through_a_chroot_is_read_under_its_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let line = "5 1 0:57 / /docker/containers/ca74eaa1b342c64a7f6c558299bedf74a5b7016c194e885bf290281161605d58/shm rw - tmpfs shm rw\n";
+        proc_dir(dir.path(), 100, 7, Some(line));
+        std::fs::remove_file(dir.path().join("100/root")).unwrap();
+        std::os::unix::fs::symlink("/var/lib", dir.path().join("100/root")).unwrap();
+        let snap = scan(dir.path(), &layout()).unwrap();
+        assert_eq!(snap.namespaces[0].key.root, "/var/lib");
+        assert_eq!(snap.namespaces[0].container_mounts.len(), 1);
+    }
+
+    #[test]
+    fn stat_gives_comm_and_start_time() {
+        let dir = tempfile::tempdir().unwrap();
+        proc_dir(dir.path(), 100, 7, Some(SHM));
+        std::fs::write(
+            dir.path().join("100/stat"),
+            "100 (my (odd) comm) S 1 100 100 0 -1 4194560 120 0 0 0 1 2 0 0 20 0 1 0 4242 1024 100",
+        )
+        .unwrap();
+        let p = process_info(dir.path(), 100).unwrap();
+        assert_eq!(
+            (p.comm.as_str(), p.start_time),
+            ("my (odd) comm", Some(4242))
+        );
+        assert_eq!(p.unit.as_deref(), Some("x.service"));
     }
 
     #[test]
