@@ -52,14 +52,14 @@ exporter=${exporter:-$repo/target/release/mountleak_exporter}
 
 results=$(mktemp /tmp/mlbench-results.XXXXXX)
 child=""
-trap 'rm -f "$results"' EXIT
 # Each point runs in the background so that TERM or Ctrl-C stops it (and its cleanup) now.
 trap 'if [[ -n $child ]]; then kill -TERM "$child" 2>/dev/null; wait "$child" || true; fi; exit 130' INT
 trap 'if [[ -n $child ]]; then kill -TERM "$child" 2>/dev/null; wait "$child" || true; fi; exit 143' TERM
 point() {
     bench/synth-host.sh "${isolated[@]}" "$@" &
     child=$!
-    wait "$child"
+    # One point failing (say the exporter runs out of memory) must not lose the others.
+    wait "$child" || echo "== that point failed (status $?)"
     child=""
 }
 
@@ -94,7 +94,7 @@ for point in "${sweep[@]}"; do
 done
 
 echo
-echo "== results (medians in seconds; first row is the default point)"
+echo "== results (medians in seconds; first row is the default point; rows also in $results)"
 echo
 echo "Wall clock:"
 echo
