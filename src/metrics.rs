@@ -1,12 +1,13 @@
 //! Renders a [`Report`] as Prometheus metrics: a Collector that builds fresh families on
 //! every collect, so series vanish with the leak they describe.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
-use prometheus::{Encoder, Gauge, GaugeVec, Opts, Registry, TextEncoder};
+use prometheus::proto::{self, LabelPair, MetricType};
+use prometheus::{Encoder, Gauge, Opts, Registry, TextEncoder};
 
 use crate::classify::Status;
 use crate::report::{LeakReport, Report};
@@ -39,94 +40,43 @@ impl Default for RenderOptions {
 /// Label values -> value; a BTreeMap keeps label sets unique and output stable.
 type Series = BTreeMap<Vec<String>, f64>;
 
-fn gauge_vec(name: &str, help: &str, labels: &[&str], series: &Series) -> Vec<MetricFamily> {
-    let vec = GaugeVec::new(Opts::new(name, help).namespace(NAMESPACE), labels)
-        .expect("static metric definition");
-    for (values, v) in series {
-        let refs: Vec<&str> = values.iter().map(String::as_str).collect();
-        vec.with_label_values(&refs).set(*v);
-    }
-    vec.collect()
-}
-
-const STATUSES: [Status; 2] = [Status::Stale, Status::AtRisk];
-
-fn status_index(s: Status) -> usize {
-    match s {
-        Status::Stale => 0,
-        Status::AtRisk => 1,
-    }
-}
-
-/// Adds 1 to a series, allocating its label values only the first time it is seen.
-fn bump(series: &mut Series, labels: &[&str]) {
-    // Vec<String> borrows as [String], not [&str]: look up by an owned key only on a miss.
-    let key: Vec<String> = labels.iter().map(|s| s.to_string()).collect();
-    *series.entry(key).or_default() += 1.0;
-}
-
-fn leak_labels<'a>(r: &'a Report, pids: &'a [String], l: &'a LeakReport) -> [&'a str; 10] {
-    let h = &r.namespaces[l.namespace].holder;
-    let (cid, cname, cstate) = match l.container() {
-        Some(c) => (c.id.as_str(), c.name.as_str(), c.state.as_str()),
-        None => Default::default(),
-    };
-    [
-        h.unit.as_deref().unwrap_or(""),
-        &pids[l.namespace],
-        &h.comm,
-        l.runtime().map(|r| r.as_str()).unwrap_or(""),
-        cid,
-        cname,
-        cstate,
-        l.kind().as_str(),
-        l.status.as_str(),
-        l.mount_point(),
-    ]
-}
-
-/// One series per leak, so a leak storm can make millions: instead of materialising them
-/// all, sort the leaks by label values and keep the first `budget` distinct label sets (the
-/// same cut `cap` makes), counting the rest as dropped. The value is the earliest first-seen
-/// time of the leaks sharing a label set.
-fn first_seen_series(r: &Report, budget: &mut usize, dropped: &mut usize) -> Series {
-    let pids: Vec<String> = r
-        .namespaces
-        .iter()
-        .map(|n| n.holder.pid.to_string())
+fn gauge_vec<'a>(
+    name: &str,
+    help: &str,
+    labels: &[&str],
+    series: impl IntoIterator<Item = (&'a Vec<String>, &'a f64)>,
+) -> Vec<MetricFamily> {
+    // Built as plain protobuf values rather than through a GaugeVec: a leak storm makes
+    // thousands of series per scrape, and the vector's hashing and per-child locks cost
+    // more than the rest of the scrape. Label pairs sorted by name, as the crate does.
+    let mut by_name: Vec<usize> = (0..labels.len()).collect();
+    by_name.sort_by_key(|&i| labels[i]);
+    let mut fam = MetricFamily::default();
+    fam.set_name(format!("{NAMESPACE}_{name}"));
+    fam.set_help(help.to_string());
+    fam.set_field_type(MetricType::GAUGE);
+    let metrics = series
+        .into_iter()
+        .map(|(values, v)| {
+            let pairs = by_name
+                .iter()
+                .map(|&i| {
+                    let mut p = LabelPair::default();
+                    p.set_name(labels[i].to_string());
+                    p.set_value(values[i].clone());
+                    p
+                })
+                .collect();
+            let mut g = proto::Gauge::default();
+            g.set_value(*v);
+            let mut m = proto::Metric::default();
+            m.set_label(pairs);
+            m.set_gauge(g);
+            m
+        })
         .collect();
-    let mut order: Vec<u32> = (0..r.leaks.len() as u32).collect();
-    order.sort_unstable_by(|&a, &b| {
-        leak_labels(r, &pids, &r.leaks[a as usize]).cmp(&leak_labels(
-            r,
-            &pids,
-            &r.leaks[b as usize],
-        ))
-    });
-    let mut out = Series::new();
-    let mut last: Option<[&str; 10]> = None;
-    let mut distinct = 0;
-    for &i in &order {
-        let l = &r.leaks[i as usize];
-        let key = leak_labels(r, &pids, l);
-        if last == Some(key) {
-            if distinct <= *budget
-                && let Some(v) = out.values_mut().next_back()
-            {
-                *v = v.min(l.first_seen);
-            }
-            continue;
-        }
-        distinct += 1;
-        if distinct <= *budget {
-            out.insert(key.iter().map(|s| s.to_string()).collect(), l.first_seen);
-        }
-        last = Some(key);
-    }
-    let keep = out.len();
-    *budget -= keep;
-    *dropped += distinct - keep;
-    out
+    fam.set_metric(metrics);
+    vec![fam]
 }
 
 fn gauge(name: &str, help: &str, v: f64) -> Vec<MetricFamily> {
@@ -153,6 +103,159 @@ fn cap(series: Series, budget: &mut usize, dropped: &mut usize) -> Series {
     *budget -= keep;
     *dropped += series.len() - keep;
     series.into_iter().take(keep).collect()
+}
+
+const STATUSES: [Status; 2] = [Status::Stale, Status::AtRisk];
+
+fn status_index(s: Status) -> usize {
+    match s {
+        Status::Stale => 0,
+        Status::AtRisk => 1,
+    }
+}
+
+/// Adds 1 to a series, allocating its label values only the first time it is seen.
+fn bump(series: &mut Series, labels: &[&str]) {
+    // Vec<String> borrows as [String], not [&str]: look up by an owned key only on a miss.
+    let key: Vec<String> = labels.iter().map(|s| s.to_string()).collect();
+    *series.entry(key).or_default() += 1.0;
+}
+
+fn leak_labels<'a>(r: &'a Report, pids: &'a [String], l: &'a LeakReport) -> [&'a str; 10] {
+    let h = &r.namespaces[l.namespace].holder;
+    let (cid, cname, cstate) = container_labels(l);
+    [
+        h.unit.as_deref().unwrap_or(""),
+        &pids[l.namespace],
+        &h.comm,
+        l.runtime().map(|r| r.as_str()).unwrap_or(""),
+        cid,
+        cname,
+        cstate,
+        l.kind().as_str(),
+        l.status.as_str(),
+        l.mount_point(),
+    ]
+}
+
+/// One series per leak, so a leak storm can make millions: instead of materialising them
+/// all, order the leaks by their label values and keep the first `budget` distinct label
+/// sets (the same cut `cap` makes), counting the rest as dropped. The value is the earliest
+/// first-seen time of the leaks sharing a label set.
+fn first_seen_series(
+    r: &Report,
+    budget: &mut usize,
+    dropped: &mut usize,
+) -> Vec<(Vec<String>, f64)> {
+    let pids: Vec<String> = r
+        .namespaces
+        .iter()
+        .map(|n| n.holder.pid.to_string())
+        .collect();
+    // Label values come in groups shared by many leaks (the holder's, the owner's, the
+    // mount's): rank each group once, then sort the leaks by integers. Equal values get
+    // equal ranks, so the order is exactly that of the label values.
+    let ns_rank = dense_ranks(r.namespaces.iter().enumerate().map(|(i, n)| {
+        (
+            i,
+            (
+                n.holder.unit.as_deref().unwrap_or(""),
+                pids[i].as_str(),
+                n.holder.comm.as_str(),
+            ),
+        )
+    }));
+    let owner_rank = dense_ranks(r.leaks.iter().map(|l| {
+        let (cid, cname, cstate) = container_labels(l);
+        (
+            Arc::as_ptr(&l.owner) as usize,
+            (
+                l.runtime().map(|r| r.as_str()).unwrap_or(""),
+                cid,
+                cname,
+                cstate,
+            ),
+        )
+    }));
+    let target_rank = dense_ranks(
+        r.leaks
+            .iter()
+            .map(|l| (Arc::as_ptr(&l.target) as usize, l.mount_point())),
+    );
+    let key = |l: &LeakReport| {
+        (
+            ns_rank[&l.namespace],
+            owner_rank[&(Arc::as_ptr(&l.owner) as usize)],
+            l.kind().as_str(),
+            l.status.as_str(),
+            target_rank[&(Arc::as_ptr(&l.target) as usize)],
+        )
+    };
+    let mut order: Vec<(_, u32)> = r
+        .leaks
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (key(l), i as u32))
+        .collect();
+    order.sort_unstable();
+    // Already in label order: a Vec, not a map (comparing long label values is the cost).
+    let mut out: Vec<(Vec<String>, f64)> = Vec::new();
+    let mut last = None;
+    let mut distinct = 0;
+    for (k, i) in order {
+        let l = &r.leaks[i as usize];
+        if last == Some(k) {
+            if distinct <= *budget
+                && let Some((_, v)) = out.last_mut()
+            {
+                *v = v.min(l.first_seen);
+            }
+            continue;
+        }
+        last = Some(k);
+        distinct += 1;
+        if distinct <= *budget {
+            out.push((
+                leak_labels(r, &pids, l)
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+                l.first_seen,
+            ));
+        }
+    }
+    let keep = out.len();
+    *budget -= keep;
+    *dropped += distinct - keep;
+    out
+}
+
+fn container_labels(l: &LeakReport) -> (&str, &str, &str) {
+    match l.container() {
+        Some(c) => (c.id.as_str(), c.name.as_str(), c.state.as_str()),
+        None => Default::default(),
+    }
+}
+
+/// Dense ranks of values by identity: equal values rank equal, order follows the values.
+fn dense_ranks<I: Copy + Eq + std::hash::Hash, V: Ord>(
+    items: impl Iterator<Item = (I, V)>,
+) -> HashMap<I, u32> {
+    let mut distinct: HashMap<I, V> = HashMap::new();
+    for (id, v) in items {
+        distinct.entry(id).or_insert(v);
+    }
+    let mut sorted: Vec<(V, I)> = distinct.into_iter().map(|(i, v)| (v, i)).collect();
+    sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut ranks = HashMap::with_capacity(sorted.len());
+    let mut rank = 0;
+    for (n, (v, id)) in sorted.iter().enumerate() {
+        if n > 0 && sorted[n - 1].0 != *v {
+            rank += 1;
+        }
+        ranks.insert(*id, rank);
+    }
+    ranks
 }
 
 impl Collector for ReportCollector {
@@ -297,7 +400,7 @@ impl Collector for ReportCollector {
             "leak_first_seen_timestamp_seconds",
             &format!("Unix time the exporter first saw this leaked mount in this holder's namespace; pid and comm are the namespace's oldest process{cached}."),
             &["unit", "pid", "comm", "runtime", "container_id", "container_name", "container_state", "kind", "status", "mountpoint"],
-            &first_seen,
+            first_seen.iter().map(|(k, v)| (k, v)),
         ));
         out.extend(gauge(
             "propagated_mount_copies",

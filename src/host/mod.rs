@@ -522,7 +522,15 @@ fn process_info(procfs: &Path, pid: u32) -> io::Result<ProcessInfo> {
         ),
     };
     let cgroups = std::fs::read(dir.join("cgroup"))?;
-    let owner = procfs::ProcessCGroups::from_read(&cgroups[..])
+    // Only the systemd views name a unit: hand the parser those lines, not every v1
+    // controller's (a dozen allocating lines per process on a legacy or hybrid host).
+    let systemd: Vec<u8> = cgroups
+        .split_inclusive(|&b| b == b'\n')
+        .filter(|l| l.starts_with(b"0::") || memchr::memmem::find(l, b":name=systemd:").is_some())
+        .flatten()
+        .copied()
+        .collect();
+    let owner = procfs::ProcessCGroups::from_read(&systemd[..])
         .map(|g| cgroup::owner(&g.0))
         .unwrap_or_default();
     Ok(ProcessInfo {
