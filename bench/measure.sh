@@ -6,7 +6,7 @@
 #
 # Alternates, REPS times: (a) grep -l <id> /proc/[0-9]*/mountinfo (only in the first
 # GREP-REPS rounds: it is the slow one), (b) the floor reader (mountinfo text, and
-# listmount+statmount), (c) `mountleak_exporter scan --output json` and a scrape of a running
+# listmount+statmount), (c) `mountleak_exporter scan` (its text report) and a scrape of a running
 # exporter (--scan.min-interval 0s). Every command runs under `timeout` alike. Reports
 # wall-clock and CPU medians, the ratios, peak RSS, and RSS across SCRAPES more scrapes;
 # appends one tab-separated row to FILE. A method that fails or times out is reported as such
@@ -53,7 +53,7 @@ trap 'exit 143' TERM
 ulimit -v $((mem_limit_mb * 1024))
 
 docker_none=unix:///nonexistent.sock
-scan_cmd=("$exporter" scan --output json --path.procfs /proc --docker.host "$docker_none" --log.level error)
+scan_cmd=("$exporter" scan --path.procfs /proc --docker.host "$docker_none" --log.level error)
 
 # CPU seconds (user+sys) of all reaped children so far, into $cpu_now. The `times` builtin
 # reads this shell's rusage, so it must not run in a $(...) subshell.
@@ -149,14 +149,14 @@ if ((grep_reps > 1)); then
 fi
 if [[ -n $exporter ]]; then
     rc=0
-    timeout --kill-after=5 "$limit" "${scan_cmd[@]}" >"$tmp/scan.json" 2>"$tmp/scan.err" || rc=$?
+    timeout --kill-after=5 "$limit" "${scan_cmd[@]}" >"$tmp/scan.out" 2>"$tmp/scan.err" || rc=$?
     if ((rc <= 1)); then
-        echo "  scan:            exit $rc, $(wc -c <"$tmp/scan.json") bytes of JSON, $(jq -r '"\(.leaks | length) leaks (\([.leaks[] | select(.status == "stale")] | length) stale, \([.leaks[] | select(.status == "at_risk")] | length) at risk), \(.scan.processes_scanned) processes, \(.scan.mount_namespaces_scanned) namespaces, scan \(.scan.duration_seconds)s, errors \(.scan.errors)"' "$tmp/scan.json" 2>/dev/null || echo "(JSON unreadable)")"
+        echo "  scan:            exit $rc, $(wc -l <"$tmp/scan.out") lines ($(grep -c '^  stale' "$tmp/scan.out" || true) stale, $(grep -c '^  at_risk' "$tmp/scan.out" || true) at risk); $(tail -n 1 "$tmp/scan.out")"
     else
         failed[scan]=$( ((rc == 124 || rc == 137)) && echo "timeout" || echo "failed($rc)")
         echo "  scan:            ${failed[scan]}: $(head -c 300 "$tmp/scan.err")"
     fi
-    rm -f "$tmp/scan.json"
+    rm -f "$tmp/scan.out"
     if curl -fsS --max-time "$limit" -o "$tmp/metrics" "http://$addr/metrics" 2>"$tmp/err"; then
         echo "  scrape:          $(wc -c <"$tmp/metrics") bytes, $(grep -vc '^#' "$tmp/metrics") series, $(grep -E '^mountleak_(scan_duration_seconds|series_dropped) ' "$tmp/metrics" | tr '\n' ' ')"
     else
@@ -180,7 +180,8 @@ for k in grep floor floor_listmount scan scrape core; do
     med[$k]=$(median <<<"${wall[$k]:-}")
     cmed[$k]=$(median <<<"${cpu[$k]:-}")
     if [[ -z ${med[$k]} ]]; then
-        med[$k]=${failed[$k]:--} cmed[$k]=-
+        med[$k]=${failed[$k]:--}
+        cmed[$k]=-
     fi
 done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a !~ /^[0-9.]+$/ || b !~ /^[0-9.]+$/ || b == 0) print "-"; else printf "%.2f", a / b }'; }

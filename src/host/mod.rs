@@ -299,6 +299,8 @@ struct TableReader<'a> {
     prefilter: Prefilter,
     /// Keyed by the line without its two per-copy ids (mount id, parent id).
     interned: HashMap<Box<[u8]>, Interned>,
+    /// Reused for every table.
+    buf: Vec<u8>,
 }
 
 impl<'a> TableReader<'a> {
@@ -307,6 +309,7 @@ impl<'a> TableReader<'a> {
             layout,
             prefilter: Prefilter::new(layout),
             interned: HashMap::new(),
+            buf: Vec::new(),
         }
     }
 
@@ -356,27 +359,32 @@ impl<'a> TableReader<'a> {
         root: &str,
         errors: &mut ScanErrors,
     ) -> Option<Vec<ContainerMount>> {
-        let text = match std::fs::read(dir.join("mountinfo")) {
-            Ok(t) => t,
-            Err(e) => {
-                errors.count(&e);
-                return None;
-            }
-        };
+        let mut text = std::mem::take(&mut self.buf);
+        if let Err(e) = read_proc_file(&dir.join("mountinfo"), &mut text) {
+            errors.count(&e);
+            self.buf = text;
+            return None;
+        }
         // The pid may have exited and been reused (or the process may have unshared) since
         // it was grouped: the table is only this namespace's if the link still says so.
-        match mnt_ns_inode(&dir.join("ns/mnt")) {
-            Ok(now) if now == inode => {}
+        let same = match mnt_ns_inode(&dir.join("ns/mnt")) {
+            Ok(now) if now == inode => true,
             Ok(_) => {
                 errors.vanished += 1;
-                return None;
+                false
             }
             Err(e) => {
                 errors.count(&e);
-                return None;
+                false
             }
+        };
+        if !same {
+            self.buf = text;
+            return None;
         }
-        Some(self.parse_table(&text, pid, root, errors))
+        let mounts = self.parse_table(&text, pid, root, errors);
+        self.buf = text;
+        Some(mounts)
     }
 
     fn parse_table(
@@ -481,8 +489,9 @@ impl Prefilter {
 /// Details of a namespace's processes. A process we may not read stays a holder (by pid,
 /// so the fix can name it); one that vanished is dropped.
 fn processes(procfs: &Path, pids: &[u32], errors: &mut ScanErrors) -> Arc<[ProcessInfo]> {
+    let mut buf = Vec::new();
     pids.iter()
-        .filter_map(|&pid| match process_info(procfs, pid) {
+        .filter_map(|&pid| match process_info(procfs, pid, &mut buf) {
             Ok(p) => Some(p),
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
                 errors.count(&e);
@@ -502,10 +511,11 @@ fn processes(procfs: &Path, pids: &[u32], errors: &mut ScanErrors) -> Arc<[Proce
         .collect()
 }
 
-fn process_info(procfs: &Path, pid: u32) -> io::Result<ProcessInfo> {
+fn process_info(procfs: &Path, pid: u32, buf: &mut Vec<u8>) -> io::Result<ProcessInfo> {
     // Two reads per process: `stat` gives both the comm and the start time.
     let dir = procfs.join(pid.to_string());
-    let stat = std::fs::read(dir.join("stat")).map(|s| String::from_utf8_lossy(&s).into_owned());
+    let stat =
+        read_proc_file(&dir.join("stat"), buf).map(|()| String::from_utf8_lossy(buf).into_owned());
     let (comm, start) = match &stat {
         Ok(stat) => (
             stat_comm(stat)
@@ -521,7 +531,8 @@ fn process_info(procfs: &Path, pid: u32) -> io::Result<ProcessInfo> {
             None,
         ),
     };
-    let cgroups = std::fs::read(dir.join("cgroup"))?;
+    read_proc_file(&dir.join("cgroup"), buf)?;
+    let cgroups = &buf;
     // Only the systemd views name a unit: hand the parser those lines, not every v1
     // controller's (a dozen allocating lines per process on a legacy or hybrid host).
     let systemd: Vec<u8> = cgroups
@@ -540,6 +551,34 @@ fn process_info(procfs: &Path, pid: u32) -> io::Result<ProcessInfo> {
         container_id: owner.container_id,
         start_time: start,
     })
+}
+
+/// Reads a whole /proc file into `buf`. Unlike `std::fs::read`: no stat for a size hint
+/// (procfs files say 0) and no small probing reads; a /proc file hands over as much as the
+/// buffer holds per call, so a big buffer means two reads for most files.
+fn read_proc_file(path: &Path, buf: &mut Vec<u8>) -> io::Result<()> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    buf.clear();
+    loop {
+        if buf.capacity() - buf.len() < 4096 {
+            buf.reserve(buf.capacity().max(16 * 1024));
+        }
+        let len = buf.len();
+        buf.resize(buf.capacity(), 0);
+        match f.read(&mut buf[len..]) {
+            Ok(0) => {
+                buf.truncate(len);
+                return Ok(());
+            }
+            Ok(n) => buf.truncate(len + n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(len),
+            Err(e) => {
+                buf.truncate(len);
+                return Err(e);
+            }
+        }
+    }
 }
 
 /// The comm in `/proc/<pid>/stat`: between the first `(` and the last `)` (it may hold
@@ -665,7 +704,7 @@ mod tests {
             "100 (my (odd) comm) S 1 100 100 0 -1 4194560 120 0 0 0 1 2 0 0 20 0 1 0 4242 1024 100",
         )
         .unwrap();
-        let p = process_info(dir.path(), 100).unwrap();
+        let p = process_info(dir.path(), 100, &mut Vec::new()).unwrap();
         assert_eq!(
             (p.comm.as_str(), p.start_time),
             ("my (odd) comm", Some(4242))
