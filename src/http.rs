@@ -43,7 +43,12 @@ async fn metrics_handler(State(state): State<AppState>) -> Response {
         min_interval_secs: state.scanner.min_interval().as_secs_f64(),
         max_series: state.max_series,
     };
-    match tokio::task::spawn_blocking(move || metrics::render(report, options)).await {
+    let rendered = tokio::task::spawn_blocking(move || {
+        let body = metrics::render(report, options);
+        crate::memory::release_free_memory();
+        body
+    });
+    match rendered.await {
         Ok(Ok(body)) => ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], body).into_response(),
         Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),

@@ -11,6 +11,7 @@ pub mod config;
 pub mod host;
 pub mod http;
 pub mod layout;
+pub mod memory;
 pub mod metrics;
 pub mod privilege;
 pub mod report;

@@ -14,6 +14,8 @@ use mountleak_exporter::web::{self, WebConfig};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
+    // Before any thread exists.
+    mountleak_exporter::memory::limit_arenas();
     let config = Config::parse();
     init_tracing(&config);
     // What needs privilege (the web config, maybe a low port) is done first, on this one

@@ -40,11 +40,11 @@ impl Default for RenderOptions {
 /// Label values -> value; a BTreeMap keeps label sets unique and output stable.
 type Series = BTreeMap<Vec<String>, f64>;
 
-fn gauge_vec<'a>(
+fn gauge_vec(
     name: &str,
     help: &str,
     labels: &[&str],
-    series: impl IntoIterator<Item = (&'a Vec<String>, &'a f64)>,
+    series: impl IntoIterator<Item = (Vec<String>, f64)>,
 ) -> Vec<MetricFamily> {
     // Built as plain protobuf values rather than through a GaugeVec: a leak storm makes
     // thousands of series per scrape, and the vector's hashing and per-child locks cost
@@ -57,18 +57,18 @@ fn gauge_vec<'a>(
     fam.set_field_type(MetricType::GAUGE);
     let metrics = series
         .into_iter()
-        .map(|(values, v)| {
+        .map(|(mut values, v)| {
             let pairs = by_name
                 .iter()
                 .map(|&i| {
                     let mut p = LabelPair::default();
                     p.set_name(labels[i].to_string());
-                    p.set_value(values[i].clone());
+                    p.set_value(std::mem::take(&mut values[i]));
                     p
                 })
                 .collect();
             let mut g = proto::Gauge::default();
-            g.set_value(*v);
+            g.set_value(v);
             let mut m = proto::Metric::default();
             m.set_label(pairs);
             m.set_gauge(g);
@@ -182,20 +182,23 @@ fn first_seen_series(
             .iter()
             .map(|l| (Arc::as_ptr(&l.target) as usize, l.mount_point())),
     );
-    let key = |l: &LeakReport| {
-        (
-            ns_rank[&l.namespace],
-            owner_rank[&(Arc::as_ptr(&l.owner) as usize)],
-            l.kind().as_str(),
-            l.status.as_str(),
-            target_rank[&(Arc::as_ptr(&l.target) as usize)],
-        )
-    };
-    let mut order: Vec<(_, u32)> = r
+    let kind_rank = dense_ranks(r.leaks.iter().map(|l| (l.kind(), l.kind().as_str())));
+    let status_rank = dense_ranks(r.leaks.iter().map(|l| (l.status, l.status.as_str())));
+    // 20 bytes per leak: this vector is the largest thing a render allocates.
+    let mut order: Vec<([u32; 5], u32)> = r
         .leaks
         .iter()
         .enumerate()
-        .map(|(i, l)| (key(l), i as u32))
+        .map(|(i, l)| {
+            let key = [
+                ns_rank[&l.namespace],
+                owner_rank[&(Arc::as_ptr(&l.owner) as usize)],
+                kind_rank[&l.kind()],
+                status_rank[&l.status],
+                target_rank[&(Arc::as_ptr(&l.target) as usize)],
+            ];
+            (key, i as u32)
+        })
         .collect();
     order.sort_unstable();
     // Already in label order: a Vec, not a map (comparing long label values is the cost).
@@ -359,7 +362,7 @@ impl Collector for ReportCollector {
             "process_leaked_mounts",
             &format!("Leaked container mounts visible in this process's mount namespace{cached}."),
             &["pid", "comm", "unit", "status"],
-            &process,
+            process,
         ));
         out.extend(gauge_vec(
             "unit_leaked_mounts",
@@ -367,7 +370,7 @@ impl Collector for ReportCollector {
                 "Distinct leaked container mounts held by the unit's mount namespaces{cached}."
             ),
             &["unit", "status"],
-            &unit,
+            unit,
         ));
         out.extend(gauge_vec(
             "container_leaked_mounts",
@@ -382,25 +385,25 @@ impl Collector for ReportCollector {
                 "kind",
                 "status",
             ],
-            &container,
+            container,
         ));
         out.extend(gauge_vec(
             "volume_leaked_mounts",
             &format!("Foreign copies of this named volume's mount held in other mount namespaces{cached}."),
             &["runtime", "volume", "status"],
-            &volume,
+            volume,
         ));
         out.extend(gauge_vec(
             "pod_leaked_mounts",
             &format!("Foreign copies of a Kubernetes pod's mounts (its containers' and kubelet's pod volumes) held in other mount namespaces{cached}."),
             &["pod_namespace", "pod_name", "pod_uid", "kind", "status"],
-            &pod,
+            pod,
         ));
         out.extend(gauge_vec(
             "leak_first_seen_timestamp_seconds",
             &format!("Unix time the exporter first saw this leaked mount in this holder's namespace; pid and comm are the namespace's oldest process{cached}."),
             &["unit", "pid", "comm", "runtime", "container_id", "container_name", "container_state", "kind", "status", "mountpoint"],
-            first_seen.iter().map(|(k, v)| (k, v)),
+            first_seen,
         ));
         out.extend(gauge(
             "propagated_mount_copies",
@@ -441,7 +444,7 @@ impl Collector for ReportCollector {
             "scan_errors",
             "What the last scan could not see, by reason: processes that vanished, permission denied, unparsable mountinfo lines naming a container path, other.",
             &["reason"],
-            &errors,
+            errors,
         ));
         // Only with Docker enabled: a Podman-only host must not look like a Docker outage.
         if s.runtimes.contains_key(&RuntimeKind::Docker) {
@@ -459,13 +462,13 @@ impl Collector for ReportCollector {
             "runtime_up",
             "Whether the last call to this enabled container runtime's API succeeded (1) or not (0).",
             &["runtime"],
-            &up,
+            up,
         ));
         out.extend(gauge_vec(
             "build_info",
             "A metric with a constant '1' value labeled by version, revision and rustc version.",
             &["version", "revision", "rustversion"],
-            &build,
+            build,
         ));
         out
     }

@@ -182,26 +182,34 @@ impl Serialize for Report {
 }
 
 /// Remembers when each copy (namespace + mount id) was first seen; forgets copies that are gone.
+/// Per namespace, a vector sorted by mount id: 16 bytes a copy, for leak storms.
 #[derive(Debug, Default)]
-pub struct FirstSeen(HashMap<NamespaceKey, HashMap<u32, f64>>);
+pub struct FirstSeen(HashMap<NamespaceKey, Vec<(u32, f64)>>);
 
 impl FirstSeen {
     fn update(&mut self, classified: &Classified, now: f64) -> Vec<f64> {
-        let mut next: HashMap<NamespaceKey, HashMap<u32, f64>> = HashMap::new();
+        let mut next: HashMap<NamespaceKey, Vec<(u32, f64)>> = HashMap::new();
         let mut times = Vec::with_capacity(classified.leaks.len());
         for l in &classified.leaks {
             let key = &classified.holders[l.holder].key;
             let t = self
                 .0
                 .get(key)
-                .and_then(|m| m.get(&l.mount_id))
-                .copied()
+                .and_then(|v| {
+                    v.binary_search_by_key(&l.mount_id, |e| e.0)
+                        .ok()
+                        .map(|i| v[i].1)
+                })
                 .unwrap_or(now);
             if !next.contains_key(key) {
-                next.insert(key.clone(), HashMap::new());
+                next.insert(key.clone(), Vec::new());
             }
-            next.get_mut(key).expect("inserted").insert(l.mount_id, t);
+            next.get_mut(key).expect("inserted").push((l.mount_id, t));
             times.push(t);
+        }
+        for v in next.values_mut() {
+            v.sort_unstable_by_key(|e| e.0);
+            v.shrink_to_fit();
         }
         self.0 = next;
         times
@@ -429,40 +437,47 @@ mod tests {
         }
     }
 
-    fn holder_of(processes: Vec<ProcessInfo>) -> Holder {
+    /// One holder (inode `ns`) with a copy of the incident's shm under each mount id.
+    fn classified(processes: Vec<ProcessInfo>, ns: u64, mount_ids: &[u32]) -> Classified {
         let line = "596 340 0:57 / /var/lib/docker/containers/ca74eaa1b342c64a7f6c558299bedf74a5b7016c194e885bf290281161605d58/mounts/shm rw - tmpfs shm rw";
         let mount = mountinfo::parse_line(line.as_bytes()).unwrap();
         let path = Layout::new(["/var/lib/docker"], ["/run/docker"])
             .classify(&mount.mount_point)
             .unwrap();
         let cm = crate::host::ContainerMount::new(mount, path);
-        let leak = Leak {
-            holder: 0,
-            mount_id: cm.mount_id,
-            target: cm.target,
-            status: Status::Stale,
-            owner: Arc::new(MountOwner {
-                container: None,
-                volume: None,
-                pod: None,
-                runtime: None,
-            }),
-        };
-        let classified = Classified {
+        let owner = Arc::new(MountOwner {
+            container: None,
+            volume: None,
+            pod: None,
+            runtime: None,
+        });
+        Classified {
             holders: vec![crate::classify::HoldingNamespace {
                 key: NamespaceKey {
                     device: 4,
-                    inode: 1,
+                    inode: ns,
                     root: "/".into(),
                 },
                 processes: processes.into(),
             }],
-            leaks: vec![leak],
+            leaks: mount_ids
+                .iter()
+                .map(|&mount_id| Leak {
+                    holder: 0,
+                    mount_id,
+                    target: cm.target.clone(),
+                    status: Status::Stale,
+                    owner: owner.clone(),
+                })
+                .collect(),
             propagated: 0,
-        };
+        }
+    }
+
+    fn holder_of(processes: Vec<ProcessInfo>) -> Holder {
         let report = build(
             ScanSummary::default(),
-            classified,
+            classified(processes, 1, &[596]),
             &mut FirstSeen::default(),
         );
         report.holder(&report.leaks[0]).clone()
@@ -481,40 +496,65 @@ mod tests {
         let path = Layout::new(["/var/lib/docker"], ["/run/docker"])
             .classify(&mount.mount_point)
             .unwrap();
-        let leak = Leak {
-            namespace: NamespaceKey {
-                device: 4,
-                inode: 2,
-                root: "/".into(),
-            },
-            holders: vec![process(4242, "sh", Some("session-1.scope"), Some(1))].into(),
-            mount,
-            path,
-            status: Status::Stale,
-            container: Some(ContainerRef {
-                id: "abcdefghijké".into(),
-                name: String::new(),
-                state: "removed".into(),
-                runtime: RuntimeKind::Docker,
-            }),
-            volume: None,
-            runtime: Some(RuntimeKind::Docker),
-            pod: None,
+        let cm = crate::host::ContainerMount::new(mount, path);
+        let classified = Classified {
+            holders: vec![crate::classify::HoldingNamespace {
+                key: NamespaceKey {
+                    device: 4,
+                    inode: 2,
+                    root: "/".into(),
+                },
+                processes: vec![process(4242, "sh", Some("session-1.scope"), Some(1))].into(),
+            }],
+            leaks: vec![Leak {
+                holder: 0,
+                mount_id: cm.mount_id,
+                target: cm.target,
+                status: Status::Stale,
+                owner: Arc::new(MountOwner {
+                    container: Some(ContainerRef {
+                        id: "abcdefghijké".into(),
+                        name: String::new(),
+                        state: "removed".into(),
+                        runtime: RuntimeKind::Docker,
+                    }),
+                    volume: None,
+                    pod: None,
+                    runtime: Some(RuntimeKind::Docker),
+                }),
+            }],
+            propagated: 0,
         };
         let scan = ScanSummary {
             success: true,
             ..Default::default()
         };
-        let report = build(
-            scan,
-            Classified {
-                leaks: vec![leak],
-                propagated: 0,
-            },
-            &mut FirstSeen::default(),
-        );
+        let report = build(scan, classified, &mut FirstSeen::default());
         let text = render_text(&report);
         assert!(text.contains("abcdefghijké"), "{text}");
+    }
+
+    #[test]
+    fn first_seen_is_kept_per_namespace_and_mount_id_and_forgotten_when_gone() {
+        let at = |t: f64| ScanSummary {
+            timestamp: t,
+            ..Default::default()
+        };
+        let p = || vec![process(1, "x", None, None)];
+        let mut seen = FirstSeen::default();
+        let times = |r: &Report| -> Vec<(u32, f64)> {
+            r.leaks.iter().map(|l| (l.mount_id, l.first_seen)).collect()
+        };
+        let r = build(at(10.0), classified(p(), 1, &[30, 10, 20]), &mut seen);
+        assert_eq!(times(&r), [(30, 10.0), (10, 10.0), (20, 10.0)]);
+        let r = build(at(20.0), classified(p(), 1, &[20, 40]), &mut seen);
+        assert_eq!(times(&r), [(20, 10.0), (40, 20.0)], "kept, and new");
+        // Mount 10 was gone in between: seen again, it is new again. Same ids in another
+        // namespace are other copies.
+        let r = build(at(30.0), classified(p(), 1, &[10, 40]), &mut seen);
+        assert_eq!(times(&r), [(10, 30.0), (40, 20.0)]);
+        let r = build(at(40.0), classified(p(), 2, &[10, 40]), &mut seen);
+        assert_eq!(times(&r), [(10, 40.0), (40, 40.0)]);
     }
 
     #[test]

@@ -48,12 +48,16 @@ impl Scanner {
         {
             return report.clone();
         }
+        // Expired: let the old report go before the new one is built (requests still
+        // rendering it keep their own reference).
+        state.last = None;
         let procfs = self.procfs.clone();
         let runtime = self.runtime.clone();
         let mut first_seen = std::mem::take(&mut state.first_seen);
         // The scan blocks on /proc reads: keep it off the async workers.
         let joined = tokio::task::spawn_blocking(move || {
             let report = scan_once(&procfs, runtime.as_ref(), &mut first_seen);
+            crate::memory::release_free_memory();
             (report, first_seen)
         })
         .await;
@@ -116,14 +120,21 @@ pub fn scan_once(
         }
     };
     let classified = classify::classify(&snapshot, &view);
+    let (processes_scanned, mount_namespaces_scanned, errors) = (
+        snapshot.processes_scanned,
+        snapshot.namespaces.len() as u64,
+        snapshot.errors,
+    );
+    // The leaks share what they need of it: the tables go before the report is built.
+    drop(snapshot);
     let summary = ScanSummary {
         timestamp,
         duration_seconds: started.elapsed().as_secs_f64(),
         success: true,
         error: None,
-        processes_scanned: snapshot.processes_scanned,
-        mount_namespaces_scanned: snapshot.namespaces.len() as u64,
-        errors: snapshot.errors,
+        processes_scanned,
+        mount_namespaces_scanned,
+        errors,
         docker_up: view.is_up(RuntimeKind::Docker),
         runtimes: view.runtimes.clone(),
         propagated_copies: 0,
