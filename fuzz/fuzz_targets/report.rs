@@ -68,7 +68,7 @@ fn run(data: &[u8]) {
         match parse_line(line) {
             Ok(mount) => {
                 if let Some(path) = layout.classify(&mount.mount_point) {
-                    container_mounts.push(ContainerMount { mount, path });
+                    container_mounts.push(ContainerMount::new(mount, path));
                 }
             }
             Err(_) => errors.parse += 1,
@@ -131,7 +131,7 @@ fn run(data: &[u8]) {
     let samples = parse_exposition(&metrics).unwrap_or_else(|e| panic!("invalid exposition: {e}"));
     if !report.leaks.is_empty() {
         assert!(
-            text.contains(&report.leaks[0].mount_point),
+            text.contains(report.leaks[0].mount_point()),
             "text report lacks the mount point"
         );
     }
@@ -147,26 +147,28 @@ fn run(data: &[u8]) {
         .filter_map(|s| s.label("comm"))
         .collect();
     for (i, leak) in report.leaks.iter().enumerate() {
+        let lead = report.holder(leak);
+        let fix = report.fix(leak);
         // Searching the whole page for every leak would be quadratic: the first few suffice.
         if i < 16 {
             let _ = report::owner_label(leak);
             assert!(
-                html.contains(&html_escape(&leak.mount_point)),
+                html.contains(&html_escape(leak.mount_point())),
                 "HTML lacks the escaped mount point"
             );
         }
         let s = first_seen
-            .get(leak.mount_point.as_str())
+            .get(leak.mount_point())
             .unwrap_or_else(|| {
                 panic!(
                     "no first_seen series carries mount point {:?}",
-                    leak.mount_point
+                    leak.mount_point()
                 )
             });
-        assert_eq!(s.label("comm"), Some(leak.holder.comm.as_str()));
+        assert_eq!(s.label("comm"), Some(lead.comm.as_str()));
         assert_eq!(
             s.label("unit"),
-            Some(leak.holder.unit.as_deref().unwrap_or(""))
+            Some(lead.unit.as_deref().unwrap_or(""))
         );
         assert!(
             process_comms.contains(holder.comm.as_str()),
@@ -175,28 +177,25 @@ fn run(data: &[u8]) {
         );
 
         let j = &json["leaks"][i];
-        assert_eq!(j["mount_point"].as_str(), Some(leak.mount_point.as_str()));
+        assert_eq!(j["mount_point"].as_str(), Some(leak.mount_point()));
         assert_eq!(
             j["holder"]["comm"].as_str(),
-            Some(leak.holder.comm.as_str())
+            Some(lead.comm.as_str())
         );
 
-        if leak.holder.container_id.is_none()
-            && !leak
-                .holder
+        if lead.container_id.is_none()
+            && !lead
                 .unit
                 .as_deref()
                 .is_some_and(|u| u.ends_with(".service"))
         {
-            let word = leak
-                .fix
+            let word = fix
                 .strip_prefix(&format!("nsenter -t {HOLDER_PID} -m umount -l "))
-                .unwrap_or_else(|| panic!("unexpected fix {:?}", leak.fix));
+                .unwrap_or_else(|| panic!("unexpected fix {fix:?}"));
             assert_eq!(
                 shell_word(word).as_deref(),
-                Some(leak.mount_point.as_str()),
-                "fix {:?} does not quote the mount point as one shell word",
-                leak.fix
+                Some(leak.mount_point()),
+                "fix {fix:?} does not quote the mount point as one shell word"
             );
         }
     }

@@ -15,7 +15,6 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::Arc;
 
-use procfs::FromRead;
 use serde::Serialize;
 
 use crate::layout::{ContainerPath, Layout};
@@ -525,7 +524,7 @@ fn process_info(procfs: &Path, pid: u32, buf: &mut Vec<u8>) -> io::Result<Proces
         ),
         // Fixture trees may carry only `comm`; on a live /proc this fails the same way.
         Err(_) => (
-            std::fs::read_to_string(dir.join("comm"))?
+            String::from_utf8_lossy(&std::fs::read(dir.join("comm"))?)
                 .trim_end_matches('\n')
                 .to_string(),
             None,
@@ -541,9 +540,7 @@ fn process_info(procfs: &Path, pid: u32, buf: &mut Vec<u8>) -> io::Result<Proces
         .flatten()
         .copied()
         .collect();
-    let owner = procfs::ProcessCGroups::from_read(&systemd[..])
-        .map(|g| cgroup::owner(&g.0))
-        .unwrap_or_default();
+    let owner = cgroup::owner_from_bytes(&systemd).unwrap_or_default();
     Ok(ProcessInfo {
         pid,
         comm,
@@ -710,6 +707,24 @@ mod tests {
             ("my (odd) comm", Some(4242))
         );
         assert_eq!(p.unit.as_deref(), Some("x.service"));
+    }
+
+    #[test]
+    fn a_holder_named_or_grouped_in_invalid_utf8_is_kept_with_its_unit() {
+        // Fuzz find: any user can name a process or a cgroup directory with such bytes.
+        let dir = tempfile::tempdir().unwrap();
+        proc_dir(dir.path(), 100, 7, Some(SHM));
+        let mut stat =
+            b"100 (ev\xffil) S 1 100 100 0 -1 4194560 120 0 0 0 1 2 0 0 20 0 1 0 77 1024 100"
+                .to_vec();
+        std::fs::write(dir.path().join("100/stat"), &stat).unwrap();
+        stat.clear();
+        stat.extend_from_slice(b"0::/system.slice/x\xfe.service\n");
+        std::fs::write(dir.path().join("100/cgroup"), &stat).unwrap();
+        let p = process_info(dir.path(), 100, &mut Vec::new()).unwrap();
+        assert_eq!(p.comm, "ev\u{fffd}il");
+        assert_eq!(p.unit.as_deref(), Some("x\u{fffd}.service"));
+        assert_eq!(p.start_time, Some(77));
     }
 
     #[test]
