@@ -1,8 +1,9 @@
 //! The Docker Engine API (via bollard), spoken by Docker and by Podman's compatible service.
 //!
 //! A background task keeps a [`RuntimeView`] warm: list + inspect at start, then the
-//! container events stream, plus a periodic resync. Every call has its own timeout, so a
-//! slow, frozen or dead daemon never stalls a scrape; it only turns `up` false. Only read-only
+//! container events stream, plus a periodic resync. Every call but the events stream has its
+//! own timeout, so a slow, frozen or dead daemon never stalls a scrape; it only turns `up`
+//! false. The events stream may stay silent for hours: the pings say whether the daemon lives. Only read-only
 //! endpoints are called (`/_ping`, `/version`, `/info`, `/containers/json`,
 //! `/containers/<id>/json`, `/events`).
 
@@ -28,6 +29,12 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// How often to ping between resyncs: an open events stream says nothing when the daemon
 /// is frozen, and `docker_up` must not lie for a whole resync interval.
 const PING_INTERVAL: Duration = Duration::from_secs(10);
+
+/// bollard's client timeout also bounds the wait for a response's headers, and a daemon (or
+/// a proxy in front of it) may hold the events stream's headers back until the first event:
+/// under the per-call timeout a quiet host would reconnect in a loop and `up` would flap.
+/// The stream gets no deadline of its own; the pings detect a dead or frozen daemon.
+const EVENTS_HEADERS_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Container events that change what we know; the rest (exec, attach, Podman's sync, ...)
 /// are ignored. Podman's compatible service says `remove` where Docker says `destroy`.
@@ -263,7 +270,10 @@ impl DockerRuntime {
             .since(since)
             .filters(&filters)
             .build();
-        let mut events = docker.events(Some(opts));
+        let mut events = docker
+            .clone()
+            .with_timeout(EVENTS_HEADERS_TIMEOUT)
+            .events(Some(opts));
         let mut tick = tokio::time::interval(self.config.resync_interval);
         tick.tick().await;
         let mut ping = tokio::time::interval(PING_INTERVAL.min(self.config.resync_interval));
@@ -416,5 +426,133 @@ fn container_info(runtime: RuntimeKind, id: &str, resp: ContainerInspectResponse
         sandbox_key,
         volumes,
         pod,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Instant;
+
+    use axum::body::{Body, Bytes};
+    use axum::http::Uri;
+
+    /// What a fake daemon was asked.
+    #[derive(Default)]
+    struct Calls {
+        info: AtomicUsize,
+        events: AtomicUsize,
+        ping: AtomicUsize,
+    }
+
+    /// A Docker Engine API with no containers on a Unix socket. Its events stream sends its
+    /// headers after `headers_after` (None: at once) and then no event at all, as a quiet
+    /// host does.
+    async fn fake_daemon(
+        dir: &std::path::Path,
+        headers_after: Option<Duration>,
+    ) -> (String, Arc<Calls>) {
+        let sock = dir.join("docker.sock");
+        let listener = tokio::net::UnixListener::bind(&sock).unwrap();
+        let calls = Arc::new(Calls::default());
+        let c = calls.clone();
+        let app = axum::Router::new().fallback(move |uri: Uri| {
+            let c = c.clone();
+            async move {
+                let path = uri.path();
+                let json = |s: &'static str| {
+                    axum::response::Response::builder()
+                        .header("content-type", "application/json")
+                        .body(Body::from(s))
+                        .unwrap()
+                };
+                if path.ends_with("/_ping") {
+                    c.ping.fetch_add(1, Ordering::SeqCst);
+                    axum::response::Response::new(Body::from("OK"))
+                } else if path.ends_with("/version") {
+                    json(r#"{"ApiVersion":"1.41","Version":"20.10.24"}"#)
+                } else if path.ends_with("/info") {
+                    c.info.fetch_add(1, Ordering::SeqCst);
+                    json(r#"{"DockerRootDir":"/var/lib/docker"}"#)
+                } else if path.ends_with("/containers/json") {
+                    json("[]")
+                } else if path.ends_with("/events") {
+                    c.events.fetch_add(1, Ordering::SeqCst);
+                    if let Some(d) = headers_after {
+                        tokio::time::sleep(d).await;
+                    }
+                    let silent = futures_util::stream::pending::<Result<Bytes, std::io::Error>>();
+                    axum::response::Response::new(Body::from_stream(silent))
+                } else {
+                    axum::response::Response::builder()
+                        .status(404)
+                        .body(Body::from("{}"))
+                        .unwrap()
+                }
+            }
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (format!("unix://{}", sock.display()), calls)
+    }
+
+    /// Runs the runtime against the daemon for `watch`; returns how long `up` was false
+    /// after it first turned true.
+    async fn down_time(host: String, timeout: Duration, watch: Duration) -> Duration {
+        let rt = DockerRuntime::new(DockerConfig {
+            runtime: RuntimeKind::Docker,
+            host,
+            timeout,
+            data_root: "/var/lib/docker".into(),
+            exec_root: "/run/docker".into(),
+            resync_interval: Duration::from_secs(3600),
+        });
+        let task = tokio::spawn(rt.clone().run());
+        let start = Instant::now();
+        while !rt.view().is_up(RuntimeKind::Docker) {
+            assert!(start.elapsed() < watch, "the fake daemon never came up");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let start = Instant::now();
+        let mut down = Duration::ZERO;
+        while start.elapsed() < watch {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            if !rt.view().is_up(RuntimeKind::Docker) {
+                down += Duration::from_millis(20);
+            }
+        }
+        task.abort();
+        down
+    }
+
+    /// An events stream that says nothing for longer than the per-call timeout is a quiet
+    /// host, not a dead daemon: the runtime stays up and keeps its one connection, whether
+    /// the daemon sends the stream's headers at once (dockerd) or only with the first event.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_silent_events_stream_is_not_an_outage() {
+        let timeout = Duration::from_secs(1);
+        let watch = Duration::from_millis(3500);
+        let dir = tempfile::tempdir().unwrap();
+        for (case, headers_after) in [
+            ("headers at once", None),
+            (
+                "headers with the first event",
+                Some(Duration::from_secs(3600)),
+            ),
+        ] {
+            let sub = dir.path().join(case.replace(' ', "-"));
+            std::fs::create_dir(&sub).unwrap();
+            let (host, calls) = fake_daemon(&sub, headers_after).await;
+            let down = down_time(host, timeout, watch).await;
+            let connects = calls.info.load(Ordering::SeqCst);
+            let streams = calls.events.load(Ordering::SeqCst);
+            assert_eq!(
+                (down, connects, streams),
+                (Duration::ZERO, 1, 1),
+                "{case}: with a {timeout:?} timeout and {watch:?} without events, the runtime \
+                 was down for (down, connects, events requests) {:?}",
+                (down, connects, streams)
+            );
+        }
     }
 }
