@@ -2,13 +2,52 @@
 //! Pure: works on the parsed lines.
 
 use procfs::ProcessCGroup;
+use serde::Serialize;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CgroupOwner {
     /// Last `*.service` or `*.scope` component of the systemd path.
     pub unit: Option<String>,
-    /// Set when the process itself runs in a container (`docker-<id>.scope`, `/docker/<id>`).
+    /// The container the process itself runs in, of any engine (`docker-<id>.scope`,
+    /// `/docker/<id>`, `libpod-<id>.scope`, `cri-containerd-<id>.scope`,
+    /// `/kubepods/.../pod<uid>/<id>`, ...), and who runs it: the fix is
+    /// [`ContainerEngine::restart_command`].
+    pub container: Option<(ContainerEngine, String)>,
+    /// The same id when the engine is Docker, only: `report::fix` answers any holder
+    /// container with `docker restart`, which would be wrong for the others (they get the
+    /// in-place unmount until it uses `container`).
     pub container_id: Option<String>,
+}
+
+/// What runs a container that holds a leak (not necessarily a runtime the exporter watches).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContainerEngine {
+    Docker,
+    Podman,
+    /// A Kubernetes container of any CRI runtime (containerd, CRI-O): kubelet owns it.
+    Cri,
+}
+
+impl ContainerEngine {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContainerEngine::Docker => "docker",
+            ContainerEngine::Podman => "podman",
+            ContainerEngine::Cri => "cri",
+        }
+    }
+
+    /// The command that gives the container a fresh mount namespace. Kubelet's containers
+    /// are stopped, not restarted in place: kubelet starts a new one (restartPolicy allowing).
+    pub fn restart_command(self, container_id: &str) -> String {
+        let short = &container_id[..container_id.len().min(12)];
+        match self {
+            ContainerEngine::Docker => format!("docker restart {short}"),
+            ContainerEngine::Podman => format!("podman restart {short}"),
+            ContainerEngine::Cri => format!("crictl stop {short}"),
+        }
+    }
 }
 
 /// Picks the systemd view of the process: the v1 `name=systemd` hierarchy on legacy and
@@ -50,17 +89,60 @@ pub fn owner_from_path(path: &str) -> CgroupOwner {
         .rev()
         .find(|p| p.ends_with(".service") || p.ends_with(".scope"))
         .map(|p| p.to_string());
-    let mut container_id = None;
+    let mut container = None;
     for (i, p) in parts.iter().enumerate() {
-        let scoped = p
-            .strip_suffix(".scope")
-            .and_then(|s| s.strip_prefix("docker-"));
-        let cgroupfs = (i > 0 && parts[i - 1] == "docker").then_some(*p);
-        if let Some(id) = scoped.or(cgroupfs).filter(|id| is_container_id(id)) {
-            container_id = Some(id.to_string());
+        let parent = i.checked_sub(1).map(|j| parts[j]);
+        if let Some((engine, id)) = container_of(parts[0], parent, p)
+            && is_container_id(id)
+        {
+            // The innermost container wins (a container nested in another's cgroup).
+            container = Some((engine, id.to_string()));
         }
     }
-    CgroupOwner { unit, container_id }
+    let container_id = container
+        .as_ref()
+        .filter(|(engine, _)| *engine == ContainerEngine::Docker)
+        .map(|(_, id)| id.clone());
+    CgroupOwner {
+        unit,
+        container,
+        container_id,
+    }
+}
+
+/// A cgroup path component that names a container, by the conventions of each engine's
+/// cgroup driver. The id is checked by the caller: `libpod-conmon-<id>.scope` (Podman's
+/// monitor, outside the container) gives `conmon-<id>`, which is no id.
+fn container_of<'a>(
+    top: &str,
+    parent: Option<&str>,
+    part: &'a str,
+) -> Option<(ContainerEngine, &'a str)> {
+    use ContainerEngine::*;
+    // systemd driver: one scope per container.
+    if let Some(name) = part.strip_suffix(".scope") {
+        for (prefix, engine) in [
+            ("docker-", Docker),
+            ("libpod-", Podman),
+            ("cri-containerd-", Cri),
+            ("crio-", Cri),
+        ] {
+            if let Some(id) = name.strip_prefix(prefix) {
+                return Some((engine, id));
+            }
+        }
+        return None;
+    }
+    // cgroupfs driver: a directory named by the id under the engine's parent.
+    match parent? {
+        "docker" => Some((Docker, part)),
+        // Podman: `/libpod_parent/libpod-<id>`, and `libpod/<id>` under some parents.
+        "libpod_parent" => Some((Podman, part.strip_prefix("libpod-")?)),
+        "libpod" => Some((Podman, part)),
+        // kubelet: `/kubepods[/<qos>]/pod<uid>/<id>`, whatever CRI runtime runs it.
+        p if top == "kubepods" && p.starts_with("pod") => Some((Cri, part)),
+        _ => None,
+    }
 }
 
 pub fn is_container_id(s: &str) -> bool {
@@ -76,6 +158,7 @@ mod tests {
     use procfs::ProcessCGroups;
 
     const ID: &str = "ca74eaa1b342c64a7f6c558299bedf74a5b7016c194e885bf290281161605d58";
+    const ID2: &str = "9e1f2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
 
     fn parse(text: &str) -> CgroupOwner {
         let groups = ProcessCGroups::from_read(text.as_bytes()).unwrap();
@@ -132,5 +215,121 @@ mod tests {
             assert_eq!(got.unit.as_deref(), unit, "{text}");
             assert_eq!(got.container_id.as_deref(), container, "{text}");
         }
+    }
+
+    /// Container holders of every engine and cgroup driver, as /proc/<pid>/cgroup shows
+    /// them (cgroup v2 line, or v1 name=systemd): (path, unit, engine).
+    #[test]
+    fn container_holders_of_each_engine() {
+        use ContainerEngine::*;
+        let pod = "pod6b3c1e2a-9f4d-4c8e-b1a7-0d2e3f4a5b6c";
+        let pod_slice = "kubepods-burstable-pod6b3c1e2a_9f4d_4c8e_b1a7_0d2e3f4a5b6c.slice";
+        let cases: Vec<(String, Option<String>, Option<ContainerEngine>)> = vec![
+            // Docker: systemd driver, cgroupfs driver, under kubelet (cri-dockerd, systemd).
+            (
+                format!("/system.slice/docker-{ID}.scope"),
+                Some(format!("docker-{ID}.scope")),
+                Some(Docker),
+            ),
+            (format!("/docker/{ID}"), None, Some(Docker)),
+            (
+                format!("/kubepods.slice/kubepods-burstable.slice/{pod_slice}/docker-{ID}.scope"),
+                Some(format!("docker-{ID}.scope")),
+                Some(Docker),
+            ),
+            // Podman: systemd driver (v2 puts the processes one level down), cgroupfs.
+            (
+                format!("/machine.slice/libpod-{ID}.scope"),
+                Some(format!("libpod-{ID}.scope")),
+                Some(Podman),
+            ),
+            (
+                format!("/machine.slice/libpod-{ID}.scope/container"),
+                Some(format!("libpod-{ID}.scope")),
+                Some(Podman),
+            ),
+            (format!("/libpod_parent/libpod-{ID}"), None, Some(Podman)),
+            (format!("/libpod/{ID}"), None, Some(Podman)),
+            // Podman's monitor runs beside the container, not in it.
+            (
+                format!("/machine.slice/libpod-conmon-{ID}.scope"),
+                Some(format!("libpod-conmon-{ID}.scope")),
+                None,
+            ),
+            ("/libpod_parent/conmon".to_string(), None, None),
+            // containerd (CRI) and CRI-O under kubelet: systemd driver, cgroupfs driver.
+            (
+                format!(
+                    "/kubepods.slice/kubepods-burstable.slice/{pod_slice}/cri-containerd-{ID}.scope"
+                ),
+                Some(format!("cri-containerd-{ID}.scope")),
+                Some(Cri),
+            ),
+            (
+                format!("/kubepods.slice/{pod_slice}/crio-{ID}.scope"),
+                Some(format!("crio-{ID}.scope")),
+                Some(Cri),
+            ),
+            (
+                format!("/kubepods.slice/{pod_slice}/crio-conmon-{ID}.scope"),
+                Some(format!("crio-conmon-{ID}.scope")),
+                None,
+            ),
+            (format!("/kubepods/burstable/{pod}/{ID}"), None, Some(Cri)),
+            (format!("/kubepods/besteffort/{pod}/{ID}"), None, Some(Cri)),
+            (format!("/kubepods/{pod}/{ID}"), None, Some(Cri)),
+            // The pod's own cgroup holds no container; kubelet's id-looking siblings elsewhere
+            // are not containers either.
+            (format!("/kubepods/burstable/{pod}"), None, None),
+            (format!("/other/{pod}/{ID}"), None, None),
+            // containerd's own unit and a `ctr run` container (`/<namespace>/<name>`: a
+            // name, not an id, so nothing to restart by id).
+            (
+                "/system.slice/containerd.service".to_string(),
+                Some("containerd.service".to_string()),
+                None,
+            ),
+            ("/default/web".to_string(), None, None),
+            // A Docker container nested in a Podman one: the inner one holds the namespace.
+            (
+                format!("/machine.slice/libpod-{ID}.scope/docker/{ID2}"),
+                Some(format!("libpod-{ID}.scope")),
+                Some(Docker),
+            ),
+        ];
+        for (path, unit, engine) in cases {
+            for text in [
+                format!("0::{path}\n"),
+                format!("1:name=systemd:{path}\n0::/\n"),
+            ] {
+                let got = parse(&text);
+                assert_eq!(got.unit, unit, "unit of {text}");
+                assert_eq!(
+                    got.container.as_ref().map(|c| c.0),
+                    engine,
+                    "engine of {text}"
+                );
+                if let Some((_, id)) = &got.container {
+                    assert!(
+                        is_container_id(id) && path.contains(id.as_str()),
+                        "{id} is not from {path}"
+                    );
+                }
+                let docker_id = got
+                    .container
+                    .as_ref()
+                    .filter(|c| c.0 == Docker)
+                    .map(|c| c.1.clone());
+                assert_eq!(got.container_id, docker_id, "docker id of {text}");
+            }
+        }
+    }
+
+    #[test]
+    fn restart_commands_name_each_engine_tool() {
+        use ContainerEngine::*;
+        assert_eq!(Docker.restart_command(ID), "docker restart ca74eaa1b342");
+        assert_eq!(Podman.restart_command(ID), "podman restart ca74eaa1b342");
+        assert_eq!(Cri.restart_command(ID), "crictl stop ca74eaa1b342");
     }
 }
