@@ -138,7 +138,7 @@ fn alerts_are_named_labelled_and_annotated() {
         "container_state=\"removed\"",
         "up{job=~\"mountleak|mountleak-exporter\"} == 0",
         "mountleak_scan_success == 0",
-        "mountleak_docker_up == 0",
+        "mountleak_runtime_up == 0",
     ] {
         assert!(by_expr(needle), "no alert whose expression has {needle}");
     }
@@ -161,8 +161,13 @@ fn leak_alert_descriptions_name_the_holder_and_the_container() {
             "$labels.container_name",
             "$labels.kind",
             "$labels.mountpoint",
+            "$labels.runtime",
             "systemctl restart",
             "nsenter -t",
+            // A holder that is itself a container: each engine's own command.
+            "docker restart",
+            "podman restart",
+            "crictl stop",
         ] {
             assert!(desc.contains(want), "{name}: description lacks {want}");
         }
@@ -170,6 +175,80 @@ fn leak_alert_descriptions_name_the_holder_and_the_container() {
             desc.contains(".Labels.container_state") || expr.contains("container_state=\""),
             "{name}: description does not say the container's state"
         );
+    }
+}
+
+/// Docker is one runtime of several: no alert text speaks of it as if it were the only one.
+/// Runtime-specific words appear only where the runtime label chose them.
+#[test]
+fn alert_texts_are_runtime_neutral() {
+    for a in alerts() {
+        let name = s(&a, "alert");
+        for key in ["summary", "description"] {
+            let text = s(&a["annotations"], key);
+            assert!(
+                !text.contains("Docker"),
+                "{name}: {key} says \"Docker\" where any runtime applies:\n{text}"
+            );
+            // `docker`, `podman`, ... only inside an `if` (on the runtime label, or on the
+            // unit's name: a holder container's scope), never as plain text at the top level.
+            let mut depth = 0usize;
+            let mut rest = text;
+            loop {
+                let (plain, action) = match rest.split_once("{{") {
+                    Some((plain, after)) => {
+                        let (action, after) = after
+                            .split_once("}}")
+                            .unwrap_or_else(|| panic!("{name}: unclosed {{{{ in {key}"));
+                        rest = after;
+                        (
+                            plain,
+                            Some(action.trim_matches(|c: char| c == '-' || c == ' ')),
+                        )
+                    }
+                    None => (rest, None),
+                };
+                if depth == 0 {
+                    for word in ["docker", "podman", "containerd", "crictl", "ctr "] {
+                        assert!(
+                            !plain.contains(word),
+                            "{name}: {key} names {word:?} outside any condition: {plain:?}"
+                        );
+                    }
+                }
+                let Some(action) = action else { break };
+                let first = action.split_whitespace().next().unwrap_or("");
+                match first {
+                    "if" | "range" | "with" => depth += 1,
+                    "end" => depth = depth.checked_sub(1).expect("unbalanced end"),
+                    _ => {}
+                }
+            }
+            assert_eq!(depth, 0, "{name}: unbalanced if/end in {key}");
+        }
+    }
+}
+
+/// The runtime alert says which runtime and which of the exporter's flags points at it.
+#[test]
+fn runtime_alert_names_the_runtime_and_its_flag() {
+    let a = alerts()
+        .into_iter()
+        .find(|a| s(a, "expr").contains("mountleak_runtime_up"))
+        .expect("an alert on mountleak_runtime_up");
+    assert!(
+        s(&a["annotations"], "summary").contains("$labels.runtime"),
+        "summary does not name the runtime"
+    );
+    let desc = s(&a["annotations"], "description");
+    for want in [
+        "$labels.runtime",
+        "--docker.host",
+        "--podman.host",
+        "--containerd.address",
+        "--runtime.{{ $labels.runtime }}=false",
+    ] {
+        assert!(desc.contains(want), "description lacks {want}");
     }
 }
 
