@@ -10,8 +10,10 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::os::unix::fs::MetadataExt as _;
-use std::path::Path;
-use std::process::Command;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus};
+use std::time::Duration;
 
 /// `[Service]` settings of the unit: key -> values, in order.
 fn unit_service_settings() -> BTreeMap<String, Vec<String>> {
@@ -255,6 +257,124 @@ fn unit_allowed_syscalls() -> BTreeSet<String> {
     &allowed - &denied
 }
 
+/// The exporter serving under the unit's credentials, run by `strace -f`, in a process group
+/// of its own: if the test fails before it stops the exporter, dropping this kills strace and
+/// the exporter, so neither outlives the test (nor keeps its port, the Docker socket open).
+struct Traced {
+    strace: Child,
+    trace: PathBuf,
+    base: String,
+    stopped: bool,
+}
+
+impl Traced {
+    fn start(bin: &Path, trace: &Path) -> Traced {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("bind 127.0.0.1:0")
+            .port();
+        let strace = Command::new("strace")
+            .args(["-f", "-qq", "-o"])
+            .arg(trace)
+            .arg("setpriv")
+            .args(unit_credentials(true))
+            .arg("--")
+            .arg(bin)
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--scan.min-interval=0s")
+            .args(docker_flags())
+            .env_remove("DOCKER_HOST")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("run strace (Debian package strace)");
+        let traced = Traced {
+            strace,
+            trace: trace.to_path_buf(),
+            base: format!("http://127.0.0.1:{port}"),
+            stopped: false,
+        };
+        poll_until(
+            "the traced exporter to serve /healthz",
+            Duration::from_secs(30),
+            || match http_get(&format!("{}/healthz", traced.base)) {
+                Ok((200, _)) => Ok(()),
+                other => Err(format!("{other:?}")),
+            },
+        );
+        traced
+    }
+
+    /// The exporter's pid: the first one strace wrote (setpriv execs it in place).
+    fn exporter_pid(&self) -> i32 {
+        fs::read_to_string(&self.trace)
+            .expect("read the trace")
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("a pid at the start of the trace")
+    }
+
+    /// SIGTERM to the exporter, as systemd stops it; strace's exit status is the exporter's.
+    fn terminate(mut self) -> ExitStatus {
+        // SAFETY: kill(2) on the pid of our own traced child.
+        unsafe {
+            libc::kill(self.exporter_pid(), libc::SIGTERM);
+        }
+        let status = self.strace.wait().expect("wait for strace");
+        self.stopped = true;
+        status
+    }
+}
+
+impl Drop for Traced {
+    fn drop(&mut self) {
+        if !self.stopped {
+            // SAFETY: kill(2) on the process group our own child leads.
+            unsafe {
+                libc::kill(-(self.strace.id() as i32), libc::SIGKILL);
+            }
+            let _ = self.strace.wait();
+        }
+    }
+}
+
+/// A test that fails while the traced exporter serves leaves neither strace nor the
+/// exporter running.
+#[test]
+fn a_failing_trace_test_leaves_no_exporter_behind() {
+    let (dir, bin) = binary_for_any_user();
+    let trace = dir.path().join("trace");
+    let started = std::panic::catch_unwind(|| {
+        let traced = Traced::start(&bin, &trace);
+        let pids = (traced.strace.id() as i32, traced.exporter_pid());
+        std::panic::panic_any(pids);
+    })
+    .expect_err("the closure panics");
+    let (strace, exporter) = *started
+        .downcast::<(i32, i32)>()
+        .expect("the pids as panic payload");
+    // Reaped (strace by the guard, the exporter by whoever it was reparented to), or at least
+    // dead: a zombie holds no port and no socket.
+    let alive = |pid: i32| {
+        fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
+            .unwrap_or(false)
+    };
+    poll_until(
+        "strace and the exporter to be gone after the failure",
+        Duration::from_secs(10),
+        || match (alive(strace), alive(exporter)) {
+            (false, false) => Ok(()),
+            other => Err(format!(
+                "alive (strace {strace}, exporter {exporter}): {other:?}"
+            )),
+        },
+    );
+}
+
 /// The exporter serving under the unit's credentials with every system call it makes
 /// recorded by strace: it must need none that the unit's filter refuses (systemd would answer
 /// those with EPERM: SystemCallErrorNumber=).
@@ -270,34 +390,8 @@ fn the_units_system_call_filter_allows_what_the_exporter_calls() {
 
     let (dir, bin) = binary_for_any_user();
     let trace = dir.path().join("trace");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0")
-        .port();
-    let mut child = Command::new("strace")
-        .args(["-f", "-qq", "-o"])
-        .arg(&trace)
-        .arg("setpriv")
-        .args(unit_credentials(true))
-        .arg("--")
-        .arg(&bin)
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--scan.min-interval=0s")
-        .args(docker_flags())
-        .env_remove("DOCKER_HOST")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("run strace (Debian package strace)");
-    let base = format!("http://127.0.0.1:{port}");
-    poll_until(
-        "the traced exporter to serve /healthz",
-        std::time::Duration::from_secs(30),
-        || match http_get(&format!("{base}/healthz")) {
-            Ok((200, _)) => Ok(()),
-            other => Err(format!("{other:?}")),
-        },
-    );
+    let traced = Traced::start(&bin, &trace);
+    let base = traced.base.clone();
     // Every page, twice (the second scan reuses what the first learnt), and a 404.
     for _ in 0..2 {
         for path in ["/metrics", "/api/v1/leaks", "/", "/healthz", "/nope"] {
@@ -310,18 +404,8 @@ fn the_units_system_call_filter_allows_what_the_exporter_calls() {
         "the traced exporter saw the holder: {leaks}"
     );
 
-    // The traced program's pid is the first one strace wrote; SIGTERM is how systemd stops it.
-    let text = fs::read_to_string(&trace).expect("read the trace");
-    let pid: i32 = text
-        .split_whitespace()
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("a pid at the start of the trace");
-    // SAFETY: kill(2) on the pid of our own traced child.
-    unsafe {
-        libc::kill(pid, libc::SIGTERM);
-    }
-    let status = child.wait().expect("wait for strace");
+    // SIGTERM is how systemd stops it.
+    let status = traced.terminate();
     assert!(
         status.success(),
         "the exporter stops cleanly on SIGTERM: {status}"
