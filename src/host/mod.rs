@@ -359,11 +359,14 @@ impl<'a> TableReader<'a> {
         errors: &mut ScanErrors,
     ) -> Option<Vec<ContainerMount>> {
         let mut text = std::mem::take(&mut self.buf);
-        if let Err(e) = read_proc_file(&dir.join("mountinfo"), &mut text) {
-            errors.count(&e);
-            self.buf = text;
-            return None;
-        }
+        let len = match read_proc_file(&dir.join("mountinfo"), &mut text, false) {
+            Ok(n) => n,
+            Err(e) => {
+                errors.count(&e);
+                self.buf = text;
+                return None;
+            }
+        };
         // The pid may have exited and been reused (or the process may have unshared) since
         // it was grouped: the table is only this namespace's if the link still says so.
         let same = match mnt_ns_inode(&dir.join("ns/mnt")) {
@@ -381,7 +384,7 @@ impl<'a> TableReader<'a> {
             self.buf = text;
             return None;
         }
-        let mounts = self.parse_table(&text, pid, root, errors);
+        let mounts = self.parse_table(&text[..len], pid, root, errors);
         self.buf = text;
         Some(mounts)
     }
@@ -513,8 +516,8 @@ fn processes(procfs: &Path, pids: &[u32], errors: &mut ScanErrors) -> Arc<[Proce
 fn process_info(procfs: &Path, pid: u32, buf: &mut Vec<u8>) -> io::Result<ProcessInfo> {
     // Two reads per process: `stat` gives both the comm and the start time.
     let dir = procfs.join(pid.to_string());
-    let stat =
-        read_proc_file(&dir.join("stat"), buf).map(|()| String::from_utf8_lossy(buf).into_owned());
+    let stat = read_proc_file(&dir.join("stat"), buf, true)
+        .map(|n| String::from_utf8_lossy(&buf[..n]).into_owned());
     let (comm, start) = match &stat {
         Ok(stat) => (
             stat_comm(stat)
@@ -530,8 +533,8 @@ fn process_info(procfs: &Path, pid: u32, buf: &mut Vec<u8>) -> io::Result<Proces
             None,
         ),
     };
-    read_proc_file(&dir.join("cgroup"), buf)?;
-    let cgroups = &buf;
+    let n = read_proc_file(&dir.join("cgroup"), buf, true)?;
+    let cgroups = &buf[..n];
     // Only the systemd views name a unit: hand the parser those lines, not every v1
     // controller's (a dozen allocating lines per process on a legacy or hybrid host).
     let systemd: Vec<u8> = cgroups
@@ -550,30 +553,33 @@ fn process_info(procfs: &Path, pid: u32, buf: &mut Vec<u8>) -> io::Result<Proces
     })
 }
 
-/// Reads a whole /proc file into `buf`. Unlike `std::fs::read`: no stat for a size hint
-/// (procfs files say 0) and no small probing reads; a /proc file hands over as much as the
-/// buffer holds per call, so a big buffer means two reads for most files.
-fn read_proc_file(path: &Path, buf: &mut Vec<u8>) -> io::Result<()> {
+/// Reads a whole /proc file into `buf` and returns its length; `buf` stays initialized to
+/// its full size between calls (no zeroing per read). Unlike `std::fs::read`: no stat for a
+/// size hint (procfs files say 0) and no small probing reads. A /proc file hands over as much
+/// as the buffer holds per call; a `single` file (one record, as `stat` and `cgroup`: made
+/// whole before the first byte is copied) is complete once a read comes back short, so it
+/// costs one read instead of two.
+fn read_proc_file(path: &Path, buf: &mut Vec<u8>, single: bool) -> io::Result<usize> {
     use std::io::Read;
     let mut f = std::fs::File::open(path)?;
-    buf.clear();
+    if buf.len() < 16 * 1024 {
+        buf.resize(16 * 1024, 0);
+    }
+    let mut len = 0;
     loop {
-        if buf.capacity() - buf.len() < 4096 {
-            buf.reserve(buf.capacity().max(16 * 1024));
+        if buf.len() - len < 4096 {
+            buf.resize(buf.len() * 2, 0);
         }
-        let len = buf.len();
-        buf.resize(buf.capacity(), 0);
         match f.read(&mut buf[len..]) {
-            Ok(0) => {
-                buf.truncate(len);
-                return Ok(());
+            Ok(0) => return Ok(len),
+            Ok(n) => {
+                len += n;
+                if single && len < buf.len() {
+                    return Ok(len);
+                }
             }
-            Ok(n) => buf.truncate(len + n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(len),
-            Err(e) => {
-                buf.truncate(len);
-                return Err(e);
-            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
 }
@@ -725,6 +731,25 @@ mod tests {
         assert_eq!(p.comm, "ev\u{fffd}il");
         assert_eq!(p.unit.as_deref(), Some("x\u{fffd}.service"));
         assert_eq!(p.start_time, Some(77));
+    }
+
+    #[test]
+    fn proc_files_are_read_whole_into_a_reused_buffer() {
+        let dir = tempfile::tempdir().unwrap();
+        let big: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(dir.path().join("big"), &big).unwrap();
+        std::fs::write(dir.path().join("small"), b"tiny\n").unwrap();
+        let mut buf = Vec::new();
+        for single in [false, true] {
+            let n = read_proc_file(&dir.path().join("big"), &mut buf, single).unwrap();
+            assert_eq!(&buf[..n], &big[..], "single={single}");
+            let n = read_proc_file(&dir.path().join("small"), &mut buf, single).unwrap();
+            assert_eq!(&buf[..n], b"tiny\n");
+        }
+        // On the real thing: a process's stat, one record, in one read.
+        let n = read_proc_file(Path::new("/proc/self/stat"), &mut buf, true).unwrap();
+        let stat = String::from_utf8_lossy(&buf[..n]);
+        assert!(start_time(&stat).is_some(), "{stat}");
     }
 
     #[test]
