@@ -157,19 +157,14 @@ fn run(data: &[u8]) {
                 "HTML lacks the escaped mount point"
             );
         }
-        let s = first_seen
-            .get(leak.mount_point())
-            .unwrap_or_else(|| {
-                panic!(
-                    "no first_seen series carries mount point {:?}",
-                    leak.mount_point()
-                )
-            });
+        let s = first_seen.get(leak.mount_point()).unwrap_or_else(|| {
+            panic!(
+                "no first_seen series carries mount point {:?}",
+                leak.mount_point()
+            )
+        });
         assert_eq!(s.label("comm"), Some(lead.comm.as_str()));
-        assert_eq!(
-            s.label("unit"),
-            Some(lead.unit.as_deref().unwrap_or(""))
-        );
+        assert_eq!(s.label("unit"), Some(lead.unit.as_deref().unwrap_or("")));
         assert!(
             process_comms.contains(holder.comm.as_str()),
             "no process series carries comm {:?}",
@@ -178,10 +173,7 @@ fn run(data: &[u8]) {
 
         let j = &json["leaks"][i];
         assert_eq!(j["mount_point"].as_str(), Some(leak.mount_point()));
-        assert_eq!(
-            j["holder"]["comm"].as_str(),
-            Some(lead.comm.as_str())
-        );
+        assert_eq!(j["holder"]["comm"].as_str(), Some(lead.comm.as_str()));
 
         if lead.container_id.is_none()
             && !lead
