@@ -3,6 +3,7 @@
 # floor, on synthetic hosts built by bench/synth-host.sh. Root only; takes the machine's CPU.
 #
 #   sudo bench/run.sh [--quick] [--isolated] [--exporter BIN] [--no-build] [--scrapes N]
+#                     [--points "P,K,M P,K,M ..."]
 #
 # --quick     default point with 3 repetitions and 100 memory-check scrapes, and a sweep of P
 #             only (a few minutes); without it: 7 repetitions, 1,000 scrapes and the full
@@ -10,9 +11,10 @@
 # --isolated  build the synthetic hosts in a private mount namespace (see synth-host.sh -I):
 #             use it on a machine shared with other work
 # --exporter  time this binary instead of building target/release/mountleak_exporter
+# --points    sweep these points instead (the default point always runs first)
 set -euo pipefail
 
-quick=0 isolated=() exporter="" build=1 scrapes=""
+quick=0 isolated=() exporter="" build=1 scrapes="" points=""
 while (($#)); do
     case "$1" in
     --quick) quick=1; shift ;;
@@ -20,7 +22,8 @@ while (($#)); do
     --exporter) exporter=$2; shift 2 ;;
     --no-build) build=0; shift ;;
     --scrapes) scrapes=$2; shift 2 ;;
-    -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
+    --points) points=$2; shift 2 ;;
+    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "run: unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -76,6 +79,11 @@ else
         "1000 1 1000" "1000 200 1000"
         "10000 20 10000"
     )
+fi
+
+if [[ -n $points ]]; then
+    sweep=()
+    for p in $points; do sweep+=("${p//,/ }"); done
 fi
 
 echo "== machine: $(uname -r), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); exporter $exporter"
