@@ -41,7 +41,8 @@ impl ContainerEngine {
     /// The command that gives the container a fresh mount namespace. Kubelet's containers
     /// are stopped, not restarted in place: kubelet starts a new one (restartPolicy allowing).
     pub fn restart_command(self, container_id: &str) -> String {
-        let short = &container_id[..container_id.len().min(12)];
+        // Characters, not bytes: an id from elsewhere than a cgroup path may be any text.
+        let short: String = container_id.chars().take(12).collect();
         match self {
             ContainerEngine::Docker => format!("docker restart {short}"),
             ContainerEngine::Podman => format!("podman restart {short}"),
@@ -331,5 +332,9 @@ mod tests {
         assert_eq!(Docker.restart_command(ID), "docker restart ca74eaa1b342");
         assert_eq!(Podman.restart_command(ID), "podman restart ca74eaa1b342");
         assert_eq!(Cri.restart_command(ID), "crictl stop ca74eaa1b342");
+        assert_eq!(
+            Docker.restart_command("0123456789aé-more"),
+            "docker restart 0123456789aé"
+        );
     }
 }
