@@ -6,7 +6,7 @@ mod common;
 
 use common::promql::*;
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 const DASHBOARD: &str = "dashboards/mountleak.json";
 
@@ -192,6 +192,97 @@ fn every_query_selects_by_job_and_instance_and_names_exported_metrics() {
     // The dashboard shows everything the exporter has to say.
     let unused: Vec<_> = exported.difference(&used).collect();
     assert!(unused.is_empty(), "metrics on no panel: {unused:?}");
+}
+
+/// The metrics of docs/interfaces.md's table that carry a `runtime` label.
+fn metrics_with_runtime_label() -> BTreeSet<String> {
+    let text = read_repo_file("docs/interfaces.md");
+    let mut labels: BTreeMap<String, String> = BTreeMap::new();
+    for line in text.lines() {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        if let [_, name, labels_cell, ..] = cells.as_slice()
+            && let Some(name) = name.strip_prefix('`').and_then(|n| n.strip_suffix('`'))
+            && name.starts_with("mountleak_")
+        {
+            labels.insert(name.to_string(), labels_cell.to_string());
+        }
+    }
+    let with: BTreeSet<String> = labels
+        .into_iter()
+        .filter(|(_, l)| {
+            l.trim_matches('`')
+                .split(',')
+                .any(|x| x.trim().trim_matches('`') == "runtime")
+        })
+        .map(|(n, _)| n)
+        .collect();
+    assert!(
+        with.contains("mountleak_runtime_up") && with.contains("mountleak_container_leaked_mounts"),
+        "could not read the runtime labels of docs/interfaces.md's metric table: {with:?}"
+    );
+    with
+}
+
+/// A `runtime` variable (all runtimes by default, a regex that also matches the empty label
+/// of a mount whose runtime is unknown) filters every query of a metric that has the label,
+/// so one runtime's leaks can be looked at on a host that runs several.
+#[test]
+fn a_runtime_variable_filters_every_query_that_can_be_filtered() {
+    let d = dashboard();
+    let vars = d["templating"]["list"].as_array().expect("templating.list");
+    let names: Vec<&str> = vars.iter().filter_map(|v| v["name"].as_str()).collect();
+    let v = vars
+        .iter()
+        .find(|v| v["name"] == "runtime")
+        .expect("no `runtime` variable");
+    assert_eq!(v["type"], "query");
+    assert_eq!(datasource_uid(v), Some(DS), "runtime variable's datasource");
+    let q = v["query"].as_str().unwrap_or("");
+    let series = q
+        .strip_prefix("label_values(")
+        .and_then(|q| q.strip_suffix(", runtime)"))
+        .unwrap_or("");
+    let sels = selectors(series).unwrap_or_default();
+    assert!(
+        sels.len() == 1
+            && sels[0].name == "mountleak_runtime_up"
+            && sels[0].has_matcher("job", "=~", "$job")
+            && sels[0].has_matcher("instance", "=~", "$instance"),
+        "runtime choices should be the enabled runtimes of the selected exporters: {q}"
+    );
+    assert!(
+        v["multi"] == true && v["includeAll"] == true && v["allValue"] == ".*",
+        "runtime: multi-value, All by default, All = .* (also matches runtime=\"\")"
+    );
+    let pos = |n: &str| names.iter().position(|x| *x == n).unwrap();
+    assert!(
+        pos("instance") < pos("runtime"),
+        "runtime follows instance: {names:?}"
+    );
+
+    let filtered = metrics_with_runtime_label();
+    let mut seen = BTreeSet::new();
+    for p in panels(&d) {
+        for target in p["targets"].as_array().into_iter().flatten() {
+            let expr = target["expr"].as_str().unwrap_or("");
+            for sel in selectors(expr).unwrap() {
+                if filtered.contains(&sel.name) {
+                    assert!(
+                        sel.has_matcher("runtime", "=~", "$runtime"),
+                        "{}: {}{{{}}} is not filtered by runtime=~\"$runtime\"",
+                        title(&p),
+                        sel.name,
+                        sel.matchers
+                    );
+                    seen.insert(sel.name);
+                }
+            }
+        }
+    }
+    assert_eq!(
+        seen, filtered,
+        "metrics with a runtime label on the dashboard"
+    );
 }
 
 #[test]

@@ -367,6 +367,8 @@ fn substitute(expr: &str, instance: &str) -> String {
     for (var, value) in [
         ("job", JOB),
         ("instance", instance),
+        // The runtime variable's All.
+        ("runtime", ".*"),
         ("__rate_interval", "1m"),
         ("__interval", "1m"),
     ] {
