@@ -298,6 +298,7 @@ mod tests {
                     comm: comm.into(),
                     unit: None,
                     container_id: None,
+                    container_engine: None,
                     start_time: None,
                 })
                 .collect(),

@@ -568,6 +568,7 @@ mod tests {
                     comm: "fluentd".into(),
                     unit: Some("fluentd.service".into()),
                     container_id: None,
+                    container_engine: None,
                     process_count: 1,
                 },
                 leaked_mounts: 3,

@@ -8,7 +8,7 @@ use serde::Serialize;
 use std::sync::Arc;
 
 use crate::classify::{Classified, ContainerRef, MountOwner, Status};
-use crate::host::{MountTarget, NamespaceKey, ProcessInfo, ScanErrors};
+use crate::host::{ContainerEngine, MountTarget, NamespaceKey, ProcessInfo, ScanErrors};
 use crate::layout::Kind;
 use crate::runtime::{PodRef, RuntimeKind};
 
@@ -50,6 +50,8 @@ pub struct Holder {
     pub unit: Option<String>,
     /// Set when the holder is itself a container.
     pub container_id: Option<String>,
+    /// Who runs that container.
+    pub container_engine: Option<ContainerEngine>,
     pub process_count: usize,
 }
 
@@ -219,7 +221,11 @@ impl FirstSeen {
 /// The command that frees the copy: restart what owns the namespace, or unmount inside it.
 pub fn fix(holder: &Holder, mount_point: &str) -> String {
     if let Some(id) = &holder.container_id {
-        return format!("docker restart {}", short(id));
+        // Restarting the container gives it a fresh mount namespace.
+        return holder
+            .container_engine
+            .unwrap_or(ContainerEngine::Docker)
+            .restart_command(id);
     }
     match &holder.unit {
         // A scope (login session, transient unit) cannot be restarted.
@@ -270,6 +276,7 @@ pub fn build(mut scan: ScanSummary, classified: Classified, first_seen: &mut Fir
                     comm: lead.map(|p| p.comm.clone()).unwrap_or_default(),
                     unit: lead.and_then(|p| p.unit.clone()),
                     container_id: lead.and_then(|p| p.container_id.clone()),
+                    container_engine: lead.and_then(|p| p.container_engine),
                     process_count: h.processes.len(),
                 },
                 leaked_mounts,
@@ -433,6 +440,7 @@ mod tests {
             comm: comm.into(),
             unit: unit.map(str::to_string),
             container_id: None,
+            container_engine: None,
             start_time: start,
         }
     }
@@ -555,6 +563,31 @@ mod tests {
         assert_eq!(times(&r), [(10, 30.0), (40, 20.0)]);
         let r = build(at(40.0), classified(p(), 2, &[10, 40]), &mut seen);
         assert_eq!(times(&r), [(10, 40.0), (40, 40.0)]);
+    }
+
+    #[test]
+    fn a_container_holder_is_restarted_by_its_own_engine() {
+        let holder = |engine| Holder {
+            pid: 7,
+            comm: "app".into(),
+            unit: Some("libpod-0123456789abcdef.scope".into()),
+            container_id: Some("0123456789abcdef".into()),
+            container_engine: engine,
+            process_count: 1,
+        };
+        let mp = "/var/lib/containers/storage/overlay/l/merged";
+        assert_eq!(
+            fix(&holder(Some(ContainerEngine::Podman)), mp),
+            "podman restart 0123456789ab"
+        );
+        assert_eq!(
+            fix(&holder(Some(ContainerEngine::Cri)), mp),
+            "crictl stop 0123456789ab"
+        );
+        assert_eq!(
+            fix(&holder(Some(ContainerEngine::Docker)), mp),
+            "docker restart 0123456789ab"
+        );
     }
 
     #[test]

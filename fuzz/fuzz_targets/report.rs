@@ -74,14 +74,17 @@ fn run(data: &[u8]) {
             Err(_) => errors.parse += 1,
         }
     }
-    let CgroupOwner { unit, container_id } = owner_from_bytes(cgroup).unwrap_or_default();
+    let CgroupOwner {
+        unit, container, ..
+    } = owner_from_bytes(cgroup).unwrap_or_default();
     let holder = ProcessInfo {
         pid: HOLDER_PID,
         comm: String::from_utf8_lossy(comm)
             .trim_end_matches('\n')
             .to_string(),
         unit,
-        container_id,
+        container_id: container.as_ref().map(|c| c.1.clone()),
+        container_engine: container.map(|c| c.0),
         start_time: Some(1),
     };
     let key = |inode| NamespaceKey {

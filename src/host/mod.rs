@@ -18,6 +18,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::layout::{ContainerPath, Layout};
+pub use cgroup::ContainerEngine;
 pub use mountinfo::{Mount, Propagation};
 
 /// Identity of what a process sees as its mount table.
@@ -37,6 +38,8 @@ pub struct ProcessInfo {
     pub unit: Option<String>,
     /// Set when the process itself runs in a container.
     pub container_id: Option<String>,
+    /// Who runs that container (`docker`, `podman`, `cri`): the fix restarts it with that.
+    pub container_engine: Option<ContainerEngine>,
     /// Start time in clock ticks after boot (`stat` field 22), when readable: the oldest
     /// process names the holder (see `report::build`). Not part of the JSON.
     #[serde(skip)]
@@ -502,6 +505,7 @@ fn processes(procfs: &Path, pids: &[u32], errors: &mut ScanErrors) -> Arc<[Proce
                     comm: String::new(),
                     unit: None,
                     container_id: None,
+                    container_engine: None,
                     start_time: None,
                 })
             }
@@ -548,7 +552,8 @@ fn process_info(procfs: &Path, pid: u32, buf: &mut Vec<u8>) -> io::Result<Proces
         pid,
         comm,
         unit: owner.unit,
-        container_id: owner.container_id,
+        container_id: owner.container.as_ref().map(|c| c.1.clone()),
+        container_engine: owner.container.map(|c| c.0),
         start_time: start,
     })
 }
