@@ -68,15 +68,17 @@ pub struct HoldingNamespace {
 
 /// One leaked copy. Small: a host with K holders of M mounts has K x M of them, so what
 /// they have in common (the mount, its owner, the holder) is shared, not copied.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Leak {
-    /// Index into [`Classified::holders`].
-    pub holder: usize,
+    /// Index into [`Classified::holders`] (and, once reported, into `Report::namespaces`).
+    pub namespace: usize,
     /// The copy's id in the holder's namespace.
     pub mount_id: u32,
     pub target: Arc<MountTarget>,
     pub status: Status,
     pub owner: Arc<MountOwner>,
+    /// Unix time the exporter first saw this copy (set by `report::build`).
+    pub first_seen: f64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -155,11 +157,12 @@ pub fn classify(snapshot: &HostSnapshot, view: &RuntimeView) -> Classified {
                 .or_insert_with(|| Arc::new(owner(&t.path, view)))
                 .clone();
             out.leaks.push(Leak {
-                holder,
+                namespace: holder,
                 mount_id: cm.mount_id,
                 target: t.clone(),
                 status,
                 owner,
+                first_seen: 0.0,
             });
         }
         if out.leaks.len() > first {
@@ -395,7 +398,7 @@ mod tests {
         let leaker = ns(2, "/", &[(500, "httpd")], &[shm("0:57", "")]);
         let got = run(vec![daemon, leaker], &RuntimeView::default());
         assert_eq!(statuses(&got), vec![Status::AtRisk]);
-        assert_eq!(got.holders[got.leaks[0].holder].processes[0].pid, 500);
+        assert_eq!(got.holders[got.leaks[0].namespace].processes[0].pid, 500);
     }
 
     #[test]

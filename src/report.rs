@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use std::sync::Arc;
 
-use crate::classify::{Classified, ContainerRef, MountOwner, Status};
-use crate::host::{ContainerEngine, MountTarget, NamespaceKey, ProcessInfo, ScanErrors};
+use crate::classify::{Classified, ContainerRef, Status};
+use crate::host::{ContainerEngine, NamespaceKey, ProcessInfo, ScanErrors};
 use crate::layout::Kind;
 use crate::runtime::{PodRef, RuntimeKind};
 
@@ -55,20 +55,10 @@ pub struct Holder {
     pub process_count: usize,
 }
 
-/// One leaked copy: an index into [`Report::namespaces`] and shared parts, so a leak storm
-/// (K holders x M mounts) costs a few dozen bytes per copy.
-#[derive(Debug, Clone)]
-pub struct LeakReport {
-    /// Index into [`Report::namespaces`].
-    pub namespace: usize,
-    /// The copy's id in the holder's namespace.
-    pub mount_id: u32,
-    pub target: Arc<MountTarget>,
-    pub status: Status,
-    pub owner: Arc<MountOwner>,
-    /// Unix time the exporter first saw this copy.
-    pub first_seen: f64,
-}
+/// One leaked copy as reported: the classifier's own value (an index into
+/// [`Report::namespaces`] and shared parts), its first-seen time filled in. Not copied into
+/// another type: a leak storm (K holders x M mounts) holds K x M of them.
+pub type LeakReport = crate::classify::Leak;
 
 impl LeakReport {
     pub fn mount_point(&self) -> &str {
@@ -189,11 +179,11 @@ impl Serialize for Report {
 pub struct FirstSeen(HashMap<NamespaceKey, Vec<(u32, f64)>>);
 
 impl FirstSeen {
-    fn update(&mut self, classified: &Classified, now: f64) -> Vec<f64> {
+    /// Sets each leak's `first_seen`.
+    fn update(&mut self, classified: &mut Classified, now: f64) {
         let mut next: HashMap<NamespaceKey, Vec<(u32, f64)>> = HashMap::new();
-        let mut times = Vec::with_capacity(classified.leaks.len());
-        for l in &classified.leaks {
-            let key = &classified.holders[l.holder].key;
+        for l in &mut classified.leaks {
+            let key = &classified.holders[l.namespace].key;
             let t = self
                 .0
                 .get(key)
@@ -207,14 +197,13 @@ impl FirstSeen {
                 next.insert(key.clone(), Vec::new());
             }
             next.get_mut(key).expect("inserted").push((l.mount_id, t));
-            times.push(t);
+            l.first_seen = t;
         }
         for v in next.values_mut() {
             v.sort_unstable_by_key(|e| e.0);
             v.shrink_to_fit();
         }
         self.0 = next;
-        times
     }
 }
 
@@ -248,12 +237,16 @@ fn shell_quote(s: &str) -> String {
     }
 }
 
-pub fn build(mut scan: ScanSummary, classified: Classified, first_seen: &mut FirstSeen) -> Report {
+pub fn build(
+    mut scan: ScanSummary,
+    mut classified: Classified,
+    first_seen: &mut FirstSeen,
+) -> Report {
     scan.propagated_copies = classified.propagated;
-    let times = first_seen.update(&classified, scan.timestamp);
+    first_seen.update(&mut classified, scan.timestamp);
     let mut counts = vec![0; classified.holders.len()];
     for l in &classified.leaks {
-        counts[l.holder] += 1;
+        counts[l.namespace] += 1;
     }
     let namespaces = classified
         .holders
@@ -284,19 +277,7 @@ pub fn build(mut scan: ScanSummary, classified: Classified, first_seen: &mut Fir
             }
         })
         .collect();
-    let leaks = classified
-        .leaks
-        .into_iter()
-        .zip(times)
-        .map(|(l, first_seen)| LeakReport {
-            namespace: l.holder,
-            mount_id: l.mount_id,
-            target: l.target,
-            status: l.status,
-            owner: l.owner,
-            first_seen,
-        })
-        .collect();
+    let leaks = classified.leaks;
     Report {
         scan,
         namespaces,
@@ -430,6 +411,7 @@ pub fn short(id: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::classify::MountOwner;
     use crate::classify::{Leak, Status};
     use crate::host::{NamespaceKey, ProcessInfo, mountinfo};
     use crate::layout::Layout;
@@ -471,11 +453,12 @@ mod tests {
             leaks: mount_ids
                 .iter()
                 .map(|&mount_id| Leak {
-                    holder: 0,
+                    namespace: 0,
                     mount_id,
                     target: cm.target.clone(),
                     status: Status::Stale,
                     owner: owner.clone(),
+                    first_seen: 0.0,
                 })
                 .collect(),
             propagated: 0,
@@ -515,7 +498,7 @@ mod tests {
                 processes: vec![process(4242, "sh", Some("session-1.scope"), Some(1))].into(),
             }],
             leaks: vec![Leak {
-                holder: 0,
+                namespace: 0,
                 mount_id: cm.mount_id,
                 target: cm.target,
                 status: Status::Stale,
@@ -530,6 +513,7 @@ mod tests {
                     pod: None,
                     runtime: Some(RuntimeKind::Docker),
                 }),
+                first_seen: 0.0,
             }],
             propagated: 0,
         };

@@ -102,7 +102,7 @@ fn copies(snapshot: &HostSnapshot, namespaces: &BTreeSet<u64>) -> Copies {
     let c = classify::classify(snapshot, &RuntimeView::default());
     let mut out = Copies::new();
     for l in &c.leaks {
-        let h = &c.holders[l.holder];
+        let h = &c.holders[l.namespace];
         if !namespaces.contains(&h.key.inode) {
             continue;
         }
@@ -170,7 +170,7 @@ fn the_namespace_scan_finds_exactly_what_a_per_process_scan_finds() {
                 "private",
                 "sleep 1000000 & sleep 1000000 & chroot \"$1\" /busybox sleep 1000000 & wait",
             )),
-            3,
+            4,
         ),
         (
             scene.spawn(&mut inside(
@@ -187,6 +187,7 @@ fn the_namespace_scan_finds_exactly_what_a_per_process_scan_finds() {
             2,
         ),
     ];
+    let own_ns = ns_of(std::process::id()).expect("our own mount namespace");
     let mut inodes = BTreeSet::new();
     for (pid, want) in holders {
         let ns = poll_until(
@@ -194,8 +195,12 @@ fn the_namespace_scan_finds_exactly_what_a_per_process_scan_finds() {
             Duration::from_secs(20),
             || {
                 let ns = ns_of(pid).ok_or("gone")?;
+                // Until nsenter and unshare have run, the pid is still in ours.
+                if ns == own_ns || ns == ref_ns {
+                    return Err(format!("not yet in its own namespace ({ns})"));
+                }
                 let n = children_in(&ns);
-                if ns != ref_ns && n >= want {
+                if n == want {
                     Ok(ns)
                 } else {
                     Err(format!("{n} processes in {ns}"))
