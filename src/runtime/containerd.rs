@@ -25,8 +25,6 @@ use tonic::transport::{Channel, Endpoint};
 use super::{ContainerInfo, Runtime, RuntimeKind, RuntimeView, STATE_REMOVED, pod_from_labels};
 use crate::layout::{Layout, RootKind, normalize_root};
 
-/// How many removed containers to remember, so their leaks keep a name.
-const REMEMBER_REMOVED: usize = 1024;
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// A frozen daemon keeps the events stream open and silent: ask it something this often.
 const PING_INTERVAL: Duration = Duration::from_secs(10);
@@ -214,17 +212,7 @@ struct Known {
 
 impl Known {
     fn mark_removed(&mut self, key: &str) {
-        if let Some(c) = self.containers.get_mut(key)
-            && c.state != STATE_REMOVED
-        {
-            c.state = STATE_REMOVED.to_string();
-            self.removed.push_back(key.to_string());
-            while self.removed.len() > REMEMBER_REMOVED {
-                if let Some(old) = self.removed.pop_front() {
-                    self.containers.remove(&old);
-                }
-            }
-        }
+        super::mark_removed(&mut self.containers, &mut self.removed, key);
     }
 }
 

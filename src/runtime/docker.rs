@@ -20,9 +20,6 @@ use futures_util::StreamExt;
 use super::{ContainerInfo, Runtime, RuntimeKind, RuntimeView, STATE_REMOVED, pod_from_labels};
 use crate::layout::{Layout, RootKind, normalize_root};
 
-/// How many removed containers to remember, so their leaks keep a name.
-const REMEMBER_REMOVED: usize = 1024;
-
 /// Longest wait between reconnection attempts: a returning daemon is seen within this.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
@@ -362,17 +359,7 @@ fn events_since() -> String {
 
 impl Known {
     fn mark_removed(&mut self, id: &str) {
-        if let Some(c) = self.containers.get_mut(id)
-            && c.state != STATE_REMOVED
-        {
-            c.state = STATE_REMOVED.to_string();
-            self.removed.push_back(id.to_string());
-            while self.removed.len() > REMEMBER_REMOVED {
-                if let Some(old) = self.removed.pop_front() {
-                    self.containers.remove(&old);
-                }
-            }
-        }
+        super::mark_removed(&mut self.containers, &mut self.removed, id);
     }
 }
 

@@ -85,6 +85,29 @@ pub fn container_key(runtime: RuntimeKind, namespace: Option<&str>, id: &str) ->
 }
 
 pub const STATE_REMOVED: &str = "removed";
+
+/// How many removed containers a runtime remembers, so their leaks keep a name.
+pub(crate) const REMEMBER_REMOVED: usize = 1024;
+
+/// Marks a known container removed (by its key in `containers`), forgetting the oldest
+/// removed ones beyond [`REMEMBER_REMOVED`]. Shared by the runtimes that follow events.
+pub(crate) fn mark_removed(
+    containers: &mut HashMap<String, ContainerInfo>,
+    removed: &mut std::collections::VecDeque<String>,
+    key: &str,
+) {
+    if let Some(c) = containers.get_mut(key)
+        && c.state != STATE_REMOVED
+    {
+        c.state = STATE_REMOVED.to_string();
+        removed.push_back(key.to_string());
+        while removed.len() > REMEMBER_REMOVED {
+            if let Some(old) = removed.pop_front() {
+                containers.remove(&old);
+            }
+        }
+    }
+}
 pub const STATE_UNKNOWN: &str = "unknown";
 
 /// A snapshot of the runtimes' world, with the path indexes the classifier needs.
@@ -248,6 +271,34 @@ impl Runtime for Runtimes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn removed_containers_are_remembered_up_to_the_bound() {
+        let mut containers: HashMap<String, ContainerInfo> = (0..REMEMBER_REMOVED + 5)
+            .map(|i| {
+                (
+                    format!("c{i}"),
+                    ContainerInfo::docker(&format!("c{i}"), "n", "running"),
+                )
+            })
+            .collect();
+        let mut removed = std::collections::VecDeque::new();
+        mark_removed(&mut containers, &mut removed, "c0");
+        mark_removed(&mut containers, &mut removed, "c0");
+        mark_removed(&mut containers, &mut removed, "unknown");
+        assert_eq!(removed.len(), 1, "once per container, unknown keys ignored");
+        assert_eq!(containers["c0"].state, STATE_REMOVED);
+        for i in 1..REMEMBER_REMOVED + 5 {
+            mark_removed(&mut containers, &mut removed, &format!("c{i}"));
+        }
+        assert_eq!(removed.len(), REMEMBER_REMOVED);
+        assert_eq!(
+            containers.len(),
+            REMEMBER_REMOVED,
+            "the oldest removed are forgotten"
+        );
+        assert!(!containers.contains_key("c4") && containers.contains_key("c5"));
+    }
 
     fn c(id: &str, state: &str, sandbox: Option<&str>, volumes: &[&str]) -> ContainerInfo {
         ContainerInfo {
