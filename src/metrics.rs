@@ -313,10 +313,7 @@ impl Collector for ReportCollector {
         }
         for l in &r.leaks {
             let status = l.status.as_str();
-            let (cid, cname, cstate) = match l.container() {
-                Some(c) => (c.id.as_str(), c.name.as_str(), c.state.as_str()),
-                None => Default::default(),
-            };
+            let (cid, cname, cstate) = container_labels(l);
             let runtime = l.runtime().map(|r| r.as_str()).unwrap_or("");
             let kind = l.kind().as_str();
             bump(&mut container, &[runtime, cid, cname, cstate, kind, status]);

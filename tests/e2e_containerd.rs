@@ -425,18 +425,7 @@ fn containerd_task_rootfs_is_reported_from_running_to_gone() {
     );
 
     // `scan` (a fresh process asking containerd itself) agrees.
-    let out = exporter_command()
-        .arg("scan")
-        .args(docker_flags())
-        .args(&containerd_flags)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "scan exit status; stdout:\n{text}"
-    );
+    let text = scan_text(&containerd_flags);
     let says = format!(
         "{} (pid {}, {comm}, 3 processes) holds 1 mount of containerd container {id} (stopped)",
         holder.unit, holder.pid

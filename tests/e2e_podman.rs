@@ -434,18 +434,7 @@ fn podman_container_mounts_are_reported_from_at_risk_to_gone() {
     assert_eq!(doc["scan"]["runtimes"]["podman"], true, "{}", doc["scan"]);
 
     // `scan` (a fresh process asking Podman itself) agrees and names the container.
-    let out = exporter_command()
-        .arg("scan")
-        .args(docker_flags())
-        .args(&podman_flags)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "scan exit status; stdout:\n{text}"
-    );
+    let text = scan_text(&podman_flags);
     let says = format!(
         "{} (pid {}, {comm}, 3 processes) holds 1 mount of podman container {name} (exited)",
         holder.unit, holder.pid

@@ -72,23 +72,7 @@ impl ChildDaemon {
 
     /// The docker client against this daemon; Err carries the command and stderr.
     pub fn docker_try(&self, args: &[&str]) -> Result<String, String> {
-        let out = Command::new(&self.docker_cli)
-            .args(args)
-            .env("DOCKER_HOST", &self.docker_host)
-            .env_remove("DOCKER_CONTEXT")
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", self.docker_cli))?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-        } else {
-            Err(format!(
-                "docker {} failed ({}): {}",
-                args.join(" "),
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))
-        }
+        super::docker_cli_try(&self.docker_cli, &self.docker_host, args)
     }
 
     pub fn docker(&self, args: &[&str]) -> String {

@@ -97,13 +97,18 @@ pub fn unique_name(label: &str) -> String {
 /// Run the docker client against the private daemon; Err carries the command and stderr.
 pub fn docker_try(args: &[&str]) -> Result<String, String> {
     let env = env();
-    let out = Command::new(&env.docker_cli)
+    docker_cli_try(&env.docker_cli, &env.docker_host, args)
+}
+
+/// Run docker client `cli` against daemon `host`; Err carries the command and stderr.
+pub fn docker_cli_try(cli: &str, host: &str, args: &[&str]) -> Result<String, String> {
+    let out = Command::new(cli)
         .args(args)
-        .env("DOCKER_HOST", &env.docker_host)
+        .env("DOCKER_HOST", host)
         .env_remove("DOCKER_CONTEXT")
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("cannot run {}: {e}", env.docker_cli))?;
+        .map_err(|e| format!("cannot run {cli}: {e}"))?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     } else {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::{Holder, Sample, mountinfo_entries};
+use super::{Holder, Sample, docker_flags, exporter_command, mountinfo_entries};
 
 /// The test instance's name (`scripts/testenv.sh` exports it): daemons started by tests put
 /// their directories under `/run/<instance>` and `/var/lib/<instance>`, which
@@ -260,4 +260,22 @@ pub fn tar_dir(dir: &Path, tar: &Path) {
         .status()
         .expect("run tar");
     assert!(status.success(), "tar of {} failed", dir.display());
+}
+
+/// The `scan` command (a fresh process asking the runtimes itself) with the test daemon's
+/// Docker flags and `runtime_flags`: it must exit 1 (leaks found); its text report.
+pub fn scan_text(runtime_flags: &[String]) -> String {
+    let out = exporter_command()
+        .arg("scan")
+        .args(docker_flags())
+        .args(runtime_flags)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "scan exit status; stdout:\n{text}"
+    );
+    text
 }
