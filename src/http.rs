@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Json, Response};
@@ -22,6 +23,15 @@ pub struct AppState {
     pub max_series: usize,
 }
 
+/// The handlers' state: the configured one and the last rendered exposition.
+struct Shared {
+    state: AppState,
+    /// The body rendered from a report, reused while that report is: scrapes within
+    /// `--scan.min-interval` (two Prometheus servers, say) render once. Weak, so the cache
+    /// never keeps an expired report alive.
+    rendered: std::sync::Mutex<Option<(std::sync::Weak<Report>, Bytes)>>,
+}
+
 pub fn router(state: AppState) -> Router {
     let telemetry = state.telemetry_path.clone();
     let mut router = Router::new()
@@ -34,34 +44,57 @@ pub fn router(state: AppState) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(30),
         ))
-        .with_state(state)
+        .with_state(Arc::new(Shared {
+            state,
+            rendered: Default::default(),
+        }))
 }
 
-async fn metrics_handler(State(state): State<AppState>) -> Response {
+async fn metrics_handler(State(shared): State<Arc<Shared>>) -> Response {
+    let state = &shared.state;
     let report = state.scanner.report().await;
+    let cached = shared
+        .rendered
+        .lock()
+        .expect("lock")
+        .as_ref()
+        .filter(|(r, _)| r.upgrade().is_some_and(|r| Arc::ptr_eq(&r, &report)))
+        .map(|(_, body)| body.clone());
+    if let Some(body) = cached {
+        return exposition(body);
+    }
     let options = metrics::RenderOptions {
         min_interval_secs: state.scanner.min_interval().as_secs_f64(),
         max_series: state.max_series,
     };
+    let weak = Arc::downgrade(&report);
     let rendered = tokio::task::spawn_blocking(move || {
         let body = metrics::render(report, options);
         crate::memory::release_free_memory();
         body
     });
     match rendered.await {
-        Ok(Ok(body)) => ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], body).into_response(),
+        Ok(Ok(body)) => {
+            let body = Bytes::from(body);
+            *shared.rendered.lock().expect("lock") = Some((weak, body.clone()));
+            exposition(body)
+        }
         Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
     }
 }
 
-async fn leaks(State(state): State<AppState>) -> Json<Arc<Report>> {
-    Json(state.scanner.report().await)
+fn exposition(body: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], body).into_response()
 }
 
-async fn index(State(state): State<AppState>) -> Html<String> {
-    let report = state.scanner.report().await;
-    Html(render_index(&report, &state.telemetry_path))
+async fn leaks(State(shared): State<Arc<Shared>>) -> Json<Arc<Report>> {
+    Json(shared.state.scanner.report().await)
+}
+
+async fn index(State(shared): State<Arc<Shared>>) -> Html<String> {
+    let report = shared.state.scanner.report().await;
+    Html(render_index(&report, &shared.state.telemetry_path))
 }
 
 fn esc(s: &str) -> String {

@@ -13,6 +13,10 @@ use mountleak_exporter::scanner::Scanner;
 use tower::ServiceExt;
 
 fn app(telemetry_path: &str) -> axum::Router {
+    app_with(telemetry_path, Duration::from_secs(5))
+}
+
+fn app_with(telemetry_path: &str, min_interval: Duration) -> axum::Router {
     let view = RuntimeView::new(
         true,
         vec!["/var/lib/docker".into()],
@@ -22,7 +26,7 @@ fn app(telemetry_path: &str) -> axum::Router {
     let scanner = Scanner::new(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/proc/incident"),
         Arc::new(StaticRuntime(Arc::new(view))),
-        Duration::from_secs(5),
+        min_interval,
     );
     router(AppState {
         scanner: Arc::new(scanner),
@@ -57,6 +61,27 @@ async fn metrics_are_served_in_the_text_format() {
         body.contains(r#"mountleak_unit_leaked_mounts{status="stale",unit="httpd.service"} 2"#),
         "{body}"
     );
+}
+
+fn last_scan(body: &str) -> &str {
+    body.lines()
+        .find(|l| l.starts_with("mountleak_last_scan_timestamp_seconds "))
+        .expect("last scan timestamp")
+}
+
+#[tokio::test]
+async fn a_reused_scan_is_served_as_rendered_and_a_new_scan_is_rendered_anew() {
+    // Within --scan.min-interval: the same scan, the same body.
+    let app = app("/metrics");
+    let (_, _, first) = get(&app, "/metrics").await;
+    let (_, _, second) = get(&app, "/metrics").await;
+    assert_eq!(first, second);
+    // Without it: every scrape scans, and the render cache must not serve the old body.
+    let app = app_with("/metrics", Duration::ZERO);
+    let (_, _, first) = get(&app, "/metrics").await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let (_, _, second) = get(&app, "/metrics").await;
+    assert_ne!(last_scan(&first), last_scan(&second));
 }
 
 #[tokio::test]
