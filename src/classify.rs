@@ -62,8 +62,10 @@ pub struct ContainerRef {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HoldingNamespace {
     pub key: NamespaceKey,
-    /// Its processes, ascending by pid.
+    /// Its processes whose details were read (the lowest pids), ascending.
     pub processes: Arc<[ProcessInfo]>,
+    /// All its processes, listed or not.
+    pub process_count: usize,
 }
 
 /// One leaked copy. Small: a host with K holders of M mounts has K x M of them, so what
@@ -171,6 +173,7 @@ pub fn classify(snapshot: &HostSnapshot, view: &RuntimeView) -> Classified {
             out.holders.push(HoldingNamespace {
                 key: ns.key.clone(),
                 processes: ns.processes.clone(),
+                process_count: ns.pids.len(),
             });
         }
     }

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use crate::config::Output;
+use crate::host::ScanOptions;
 use crate::report::{self, FirstSeen, Report};
 use crate::runtime::Runtime;
 use crate::scanner;
@@ -11,8 +12,13 @@ pub const EXIT_CLEAN: u8 = 0;
 pub const EXIT_LEAKS: u8 = 1;
 pub const EXIT_FAILED: u8 = 2;
 
-pub fn scan(procfs: &Path, runtime: &dyn Runtime, output: Output) -> (Report, String, u8) {
-    let report = scanner::scan_once(procfs, runtime, &mut FirstSeen::default());
+pub fn scan(
+    procfs: &Path,
+    runtime: &dyn Runtime,
+    options: &ScanOptions,
+    output: Output,
+) -> (Report, String, u8) {
+    let report = scanner::scan_once(procfs, runtime, options, &mut FirstSeen::default());
     let text = match output {
         Output::Json => serde_json::to_string_pretty(&report).expect("report serializes") + "\n",
         Output::Text => report::render_text(&report),

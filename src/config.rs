@@ -209,6 +209,17 @@ pub struct Config {
     #[arg(long = "scan.min-interval", env = "MOUNTLEAK_SCAN_MIN_INTERVAL", default_value = "5s", value_parser = parse_duration, global = true)]
     pub scan_min_interval: Duration,
 
+    /// Read the details (comm, unit, container) of at most this many processes per mount
+    /// namespace holding container mounts, lowest pids first (0: all). Their per-process
+    /// series are the ones exported; the namespace's process count stays exact.
+    #[arg(
+        long = "scan.max-processes-per-namespace",
+        env = "MOUNTLEAK_SCAN_MAX_PROCESSES_PER_NAMESPACE",
+        default_value_t = 16,
+        global = true
+    )]
+    pub scan_max_processes_per_namespace: usize,
+
     /// After start-up (web config read, port bound), drop every capability except
     /// cap_sys_ptrace, the one reading other processes' mount namespaces needs.
     #[arg(
@@ -312,6 +323,10 @@ mod tests {
         assert_eq!(c.telemetry_path, "/metrics");
         assert_eq!(c.procfs, PathBuf::from("/proc"));
         assert_eq!(c.scan_min_interval, Duration::from_secs(5));
+        assert_eq!(
+            c.scan_max_processes_per_namespace,
+            crate::host::ScanOptions::default().processes_per_namespace
+        );
         assert!(c.command.is_none());
         let c = Config::try_parse_from([
             "x",

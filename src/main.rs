@@ -4,6 +4,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Parser;
 use mountleak_exporter::config::{Command, Config, LogFormat};
+use mountleak_exporter::host::ScanOptions;
 use mountleak_exporter::http::{AppState, router};
 use mountleak_exporter::privilege;
 use mountleak_exporter::runtime::containerd::{ContainerdConfig, ContainerdRuntime};
@@ -165,13 +166,20 @@ async fn scan(config: &Config, output: mountleak_exporter::config::Output) -> an
     }
     let runtimes = Runtimes(enabled.iter().map(Enabled::runtime).collect());
     let procfs = config.procfs.clone();
+    let options = scan_options(config);
     let (_, text, code) = tokio::task::spawn_blocking(move || {
-        mountleak_exporter::cli::scan(&procfs, &runtimes, output)
+        mountleak_exporter::cli::scan(&procfs, &runtimes, &options, output)
     })
     .await
     .context("scan task")?;
     print!("{text}");
     Ok(code)
+}
+
+fn scan_options(config: &Config) -> ScanOptions {
+    ScanOptions {
+        processes_per_namespace: config.scan_max_processes_per_namespace,
+    }
 }
 
 fn capabilities(config: &Config) -> anyhow::Result<()> {
@@ -222,11 +230,14 @@ async fn serve(config: Config, prepared: Prepared) -> anyhow::Result<()> {
         e.spawn();
     }
     let runtimes = Runtimes(enabled.iter().map(Enabled::runtime).collect());
-    let scanner = Arc::new(Scanner::new(
-        config.procfs.clone(),
-        Arc::new(runtimes),
-        config.scan_min_interval,
-    ));
+    let scanner = Arc::new(
+        Scanner::new(
+            config.procfs.clone(),
+            Arc::new(runtimes),
+            config.scan_min_interval,
+        )
+        .with_options(scan_options(&config)),
+    );
     let app = router(AppState {
         scanner,
         telemetry_path: config.telemetry_path.clone(),

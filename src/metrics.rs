@@ -357,7 +357,7 @@ impl Collector for ReportCollector {
         let mut out = Vec::new();
         out.extend(gauge_vec(
             "process_leaked_mounts",
-            &format!("Leaked container mounts visible in this process's mount namespace{cached}."),
+            &format!("Leaked container mounts visible in this process's mount namespace; each namespace lists its lowest pids, see mountleak_holder_processes_unlisted{cached}."),
             &["pid", "comm", "unit", "status"],
             process,
         ));
@@ -401,6 +401,16 @@ impl Collector for ReportCollector {
             &format!("Unix time the exporter first saw this leaked mount in this holder's namespace; pid and comm are the namespace's oldest process{cached}."),
             &["unit", "pid", "comm", "runtime", "container_id", "container_name", "container_state", "kind", "status", "mountpoint"],
             first_seen,
+        ));
+        let unlisted: usize = r
+            .namespaces
+            .iter()
+            .map(|ns| ns.holder.process_count.saturating_sub(ns.processes.len()))
+            .sum();
+        out.extend(gauge(
+            "holder_processes_unlisted",
+            &format!("Processes in namespaces holding leaks without a mountleak_process_leaked_mounts series: beyond --scan.max-processes-per-namespace (each namespace lists its lowest pids) or gone while being read{cached}."),
+            unlisted as f64,
         ));
         out.extend(gauge(
             "propagated_mount_copies",

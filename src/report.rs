@@ -270,7 +270,7 @@ pub fn build(
                     unit: lead.and_then(|p| p.unit.clone()),
                     container_id: lead.and_then(|p| p.container_id.clone()),
                     container_engine: lead.and_then(|p| p.container_engine),
-                    process_count: h.processes.len(),
+                    process_count: h.process_count,
                 },
                 leaked_mounts,
                 processes: h.processes,
@@ -448,6 +448,7 @@ mod tests {
                     inode: ns,
                     root: "/".into(),
                 },
+                process_count: processes.len(),
                 processes: processes.into(),
             }],
             leaks: mount_ids
@@ -496,6 +497,7 @@ mod tests {
                     root: "/".into(),
                 },
                 processes: vec![process(4242, "sh", Some("session-1.scope"), Some(1))].into(),
+                process_count: 1,
             }],
             leaks: vec![Leak {
                 namespace: 0,

@@ -17,6 +17,7 @@ pub struct Scanner {
     procfs: PathBuf,
     runtime: Arc<dyn Runtime>,
     min_interval: Duration,
+    options: host::ScanOptions,
     state: Mutex<State>,
 }
 
@@ -32,8 +33,14 @@ impl Scanner {
             procfs,
             runtime,
             min_interval,
+            options: host::ScanOptions::default(),
             state: Mutex::new(State::default()),
         }
+    }
+
+    pub fn with_options(mut self, options: host::ScanOptions) -> Scanner {
+        self.options = options;
+        self
     }
 
     pub fn min_interval(&self) -> Duration {
@@ -53,10 +60,11 @@ impl Scanner {
         state.last = None;
         let procfs = self.procfs.clone();
         let runtime = self.runtime.clone();
+        let options = self.options;
         let mut first_seen = std::mem::take(&mut state.first_seen);
         // The scan blocks on /proc reads: keep it off the async workers.
         let joined = tokio::task::spawn_blocking(move || {
-            let report = scan_once(&procfs, runtime.as_ref(), &mut first_seen);
+            let report = scan_once(&procfs, runtime.as_ref(), &options, &mut first_seen);
             crate::memory::release_free_memory();
             (report, first_seen)
         })
@@ -100,6 +108,7 @@ fn failed(timestamp: f64, duration: f64, view: &RuntimeView, error: String) -> R
 pub fn scan_once(
     procfs: &std::path::Path,
     runtime: &dyn Runtime,
+    options: &host::ScanOptions,
     first_seen: &mut FirstSeen,
 ) -> Report {
     let span = tracing::info_span!("scan", procfs = %procfs.display(), runtime = runtime.name());
@@ -107,7 +116,7 @@ pub fn scan_once(
     let started = Instant::now();
     let timestamp = now();
     let view = runtime.view();
-    let snapshot = match host::scan(procfs, &view.layout()) {
+    let snapshot = match host::scan(procfs, &view.layout(), options) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "scan failed");

@@ -6,6 +6,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use mountleak_exporter::classify::Status;
+use mountleak_exporter::host::ScanOptions;
 use mountleak_exporter::layout::Kind;
 use mountleak_exporter::report::{FirstSeen, Report, render_text};
 use mountleak_exporter::runtime::{ContainerInfo, RuntimeKind, RuntimeView, StaticRuntime};
@@ -37,7 +38,12 @@ fn docker_view(up: bool) -> StaticRuntime {
 }
 
 fn scan(up: bool) -> Report {
-    scanner::scan_once(&fixture(), &docker_view(up), &mut FirstSeen::default())
+    scanner::scan_once(
+        &fixture(),
+        &docker_view(up),
+        &ScanOptions::default(),
+        &mut FirstSeen::default(),
+    )
 }
 
 /// Timestamps and durations vary from run to run; pin them for golden comparisons.
@@ -119,6 +125,45 @@ fn text_report_says_who_holds_what() {
     assert!(
         text.contains("fix: systemctl restart httpd.service"),
         "{text}"
+    );
+}
+
+#[test]
+fn a_namespace_beyond_the_process_limit_lists_its_lowest_pids_and_keeps_its_counts() {
+    let limited = ScanOptions {
+        processes_per_namespace: 3,
+    };
+    let r = scanner::scan_once(
+        &fixture(),
+        &docker_view(true),
+        &limited,
+        &mut FirstSeen::default(),
+    );
+    let ns = &r.namespaces[0];
+    let listed: Vec<u32> = ns.processes.iter().map(|p| p.pid).collect();
+    assert_eq!(listed, [11987, 12001, 12002]);
+    assert_eq!(ns.holder.pid, 11987);
+    assert_eq!(ns.holder.process_count, 8, "the count stays exact");
+    assert_eq!(r.leaks.len(), 3, "the leaks do not depend on the limit");
+    let text = render_text(&r);
+    assert!(text.contains("(pid 11987, httpd, 8 processes)"), "{text}");
+
+    let body = metrics::render(Arc::new(r), Default::default()).unwrap();
+    let lines = |name: &str| -> Vec<String> {
+        body.lines()
+            .filter(|l| l.starts_with(name))
+            .map(String::from)
+            .collect()
+    };
+    // 3 processes x 2 statuses (stale, at_risk).
+    assert_eq!(lines("mountleak_process_leaked_mounts{").len(), 6, "{body}");
+    assert_eq!(
+        lines("mountleak_holder_processes_unlisted "),
+        ["mountleak_holder_processes_unlisted 5"]
+    );
+    assert!(
+        body.contains("mountleak_unit_leaked_mounts{status=\"stale\",unit=\"httpd.service\"} 2"),
+        "{body}"
     );
 }
 
@@ -205,16 +250,16 @@ fn metrics_match_golden_and_pass_promtool() {
 fn first_seen_survives_rescans_and_resets_when_the_leak_goes() {
     let runtime = docker_view(true);
     let mut seen = FirstSeen::default();
-    let a = scanner::scan_once(&fixture(), &runtime, &mut seen);
+    let a = scanner::scan_once(&fixture(), &runtime, &ScanOptions::default(), &mut seen);
     std::thread::sleep(std::time::Duration::from_millis(20));
-    let b = scanner::scan_once(&fixture(), &runtime, &mut seen);
+    let b = scanner::scan_once(&fixture(), &runtime, &ScanOptions::default(), &mut seen);
     for (x, y) in a.leaks.iter().zip(&b.leaks) {
         assert_eq!(x.first_seen, y.first_seen);
     }
     assert!(b.scan.timestamp > a.scan.timestamp);
     let empty = tempfile::tempdir().unwrap();
-    scanner::scan_once(empty.path(), &runtime, &mut seen);
-    let c = scanner::scan_once(&fixture(), &runtime, &mut seen);
+    scanner::scan_once(empty.path(), &runtime, &ScanOptions::default(), &mut seen);
+    let c = scanner::scan_once(&fixture(), &runtime, &ScanOptions::default(), &mut seen);
     assert!(c.leaks[0].first_seen > a.leaks[0].first_seen);
 }
 
@@ -223,6 +268,7 @@ fn unreadable_procfs_fails_the_scan_clearly() {
     let r = scanner::scan_once(
         Path::new("/nonexistent/proc"),
         &docker_view(true),
+        &ScanOptions::default(),
         &mut FirstSeen::default(),
     );
     assert!(!r.scan.success);

@@ -62,7 +62,7 @@ fn a_zombie_is_counted_not_fatal() {
         );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    let snap = host::scan(Path::new("/proc"), &layout()).unwrap();
+    let snap = host::scan(Path::new("/proc"), &layout(), &Default::default()).unwrap();
     assert!(snap.errors.vanished >= 1, "{:?}", snap.errors);
     assert!(snap.namespaces.iter().all(|ns| !ns.pids.contains(&pid)));
     assert!(!snap.namespaces.is_empty() && snap.processes_scanned > 1);

@@ -3,7 +3,8 @@
 //! One scan costs one `ns/mnt` readlink per process, one table per distinct mount namespace
 //! (read through a process whose root is `/`: a chrooted one sees only part of it), one parse
 //! per distinct mount line (namespaces that copied the same mounts share it), and `stat` and
-//! `cgroup` only for processes in namespaces that hold container mounts. Mount points are
+//! `cgroup` only for processes in namespaces that hold container mounts, at most
+//! [`ScanOptions::processes_per_namespace`] of them per namespace. Mount points are
 //! only ever parsed as text: stat'ing a leaked mount point could hang on a dead NFS server.
 
 pub mod cgroup;
@@ -94,13 +95,32 @@ impl ContainerMount {
     }
 }
 
+/// How much of each namespace a scan reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScanOptions {
+    /// Details (`stat`, `cgroup`) are read for at most this many processes of a namespace
+    /// holding container mounts, lowest pids first; 0 reads all. Two reads per process cost
+    /// more than the namespace's whole share of the scan once a namespace has a few dozen
+    /// processes (a database's backends, a CI job's tree), and a per-process series for each
+    /// of them repeats the same count. The namespace's process count stays exact.
+    pub processes_per_namespace: usize,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions {
+            processes_per_namespace: 16,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct MountNamespace {
     pub key: NamespaceKey,
     /// Every pid seen in this namespace, ascending.
     pub pids: Vec<u32>,
-    /// Details of the pids, read only for namespaces (other than PID 1's) that hold
-    /// container mounts.
+    /// Details of the lowest readable pids (up to [`ScanOptions::processes_per_namespace`]),
+    /// read only for namespaces (other than PID 1's) that hold container mounts.
     pub processes: Arc<[ProcessInfo]>,
     pub container_mounts: Vec<ContainerMount>,
 }
@@ -159,7 +179,7 @@ pub struct HostSnapshot {
 
 /// Reads the host as seen through `procfs` (normally `/proc`, `/host/proc` in a container).
 /// Fails only when the process list itself cannot be read.
-pub fn scan(procfs: &Path, layout: &Layout) -> crate::Result<HostSnapshot> {
+pub fn scan(procfs: &Path, layout: &Layout, options: &ScanOptions) -> crate::Result<HostSnapshot> {
     let _span = tracing::debug_span!("host_scan", procfs = %procfs.display()).entered();
     let pids = list_pids(procfs)?;
     let mut errors = ScanErrors::default();
@@ -189,7 +209,7 @@ pub fn scan(procfs: &Path, layout: &Layout) -> crate::Result<HostSnapshot> {
         let processes = if mounts.is_empty() || pids.first() == Some(&1) {
             Arc::from([])
         } else {
-            processes(procfs, &pids, &mut errors)
+            processes(procfs, &pids, options.processes_per_namespace, &mut errors)
         };
         namespaces.push(MountNamespace {
             key: NamespaceKey {
@@ -239,7 +259,7 @@ pub fn scan_per_process(procfs: &Path, layout: &Layout) -> crate::Result<HostSna
         let processes = if mounts.is_empty() || pid == 1 {
             Arc::from([])
         } else {
-            processes(procfs, &[pid], &mut errors)
+            processes(procfs, &[pid], 0, &mut errors)
         };
         namespaces.push(MountNamespace {
             key: NamespaceKey {
@@ -491,10 +511,17 @@ impl Prefilter {
     }
 }
 
-/// Details of a namespace's processes. A process we may not read stays a holder (by pid,
-/// so the fix can name it); one that vanished is dropped.
-fn processes(procfs: &Path, pids: &[u32], errors: &mut ScanErrors) -> Arc<[ProcessInfo]> {
+/// Details of a namespace's processes, the lowest `limit` pids that are still there (0: all).
+/// A process we may not read stays a holder (by pid, so the fix can name it); one that
+/// vanished is dropped and the next pid taken.
+fn processes(
+    procfs: &Path,
+    pids: &[u32],
+    limit: usize,
+    errors: &mut ScanErrors,
+) -> Arc<[ProcessInfo]> {
     let mut buf = Vec::new();
+    let limit = if limit == 0 { usize::MAX } else { limit };
     pids.iter()
         .filter_map(|&pid| match process_info(procfs, pid, &mut buf) {
             Ok(p) => Some(p),
@@ -514,6 +541,7 @@ fn processes(procfs: &Path, pids: &[u32], errors: &mut ScanErrors) -> Arc<[Proce
                 None
             }
         })
+        .take(limit)
         .collect()
 }
 
@@ -630,11 +658,37 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         proc_dir(dir.path(), 100, 7, None);
         proc_dir(dir.path(), 101, 7, Some(SHM));
-        let snap = scan(dir.path(), &layout()).unwrap();
+        let snap = scan(dir.path(), &layout(), &ScanOptions::default()).unwrap();
         assert_eq!(snap.namespaces.len(), 1);
         assert_eq!(snap.namespaces[0].container_mounts.len(), 1, "nothing lost");
         assert_eq!(snap.namespaces[0].pids, vec![100, 101]);
         assert_eq!(snap.errors.vanished, 1);
+    }
+
+    #[test]
+    fn details_are_read_for_the_lowest_pids_up_to_the_limit_and_the_count_stays_exact() {
+        let dir = tempfile::tempdir().unwrap();
+        for pid in 100..120 {
+            proc_dir(dir.path(), pid, 7, Some(SHM));
+        }
+        // 101 vanishes before its details are read: the next pid takes its place.
+        std::fs::remove_file(dir.path().join("101/comm")).unwrap();
+        std::fs::remove_file(dir.path().join("101/cgroup")).unwrap();
+        let limited = ScanOptions {
+            processes_per_namespace: 4,
+        };
+        let snap = scan(dir.path(), &layout(), &limited).unwrap();
+        let ns = &snap.namespaces[0];
+        assert_eq!(ns.pids.len(), 20);
+        let listed: Vec<u32> = ns.processes.iter().map(|p| p.pid).collect();
+        assert_eq!(listed, [100, 102, 103, 104]);
+        assert_eq!(snap.errors.vanished, 1, "only the one read and found gone");
+
+        let all = ScanOptions {
+            processes_per_namespace: 0,
+        };
+        let snap = scan(dir.path(), &layout(), &all).unwrap();
+        assert_eq!(snap.namespaces[0].processes.len(), 19);
     }
 
     #[test]
@@ -657,7 +711,7 @@ mod tests {
         let bad = "garbage /var/lib/docker/containers/x/shm\n";
         proc_dir(dir.path(), 100, 7, Some(&format!("{SHM}{bad}")));
         proc_dir(dir.path(), 200, 8, Some(&format!("{other}{bad}")));
-        let snap = scan(dir.path(), &layout()).unwrap();
+        let snap = scan(dir.path(), &layout(), &ScanOptions::default()).unwrap();
         let [a, b] = &snap.namespaces[..] else {
             panic!("{:?}", snap.namespaces)
         };
@@ -676,7 +730,7 @@ mod tests {
         std::fs::remove_file(dir.path().join("100/root")).unwrap();
         std::os::unix::fs::symlink("/srv/jail", dir.path().join("100/root")).unwrap();
         proc_dir(dir.path(), 101, 7, Some(SHM));
-        let snap = scan(dir.path(), &layout()).unwrap();
+        let snap = scan(dir.path(), &layout(), &ScanOptions::default()).unwrap();
         assert_eq!(snap.namespaces.len(), 1);
         let ns = &snap.namespaces[0];
         assert_eq!(
@@ -698,7 +752,7 @@ mod tests {
         proc_dir(dir.path(), 100, 7, Some(line));
         std::fs::remove_file(dir.path().join("100/root")).unwrap();
         std::os::unix::fs::symlink("/var/lib", dir.path().join("100/root")).unwrap();
-        let snap = scan(dir.path(), &layout()).unwrap();
+        let snap = scan(dir.path(), &layout(), &ScanOptions::default()).unwrap();
         assert_eq!(snap.namespaces[0].key.root, "/var/lib");
         assert_eq!(snap.namespaces[0].container_mounts.len(), 1);
     }
@@ -772,7 +826,7 @@ mod tests {
         }
         assert!(text.len() > 1 << 20, "bigger than any fixed buffer");
         proc_dir(dir.path(), 100, 7, Some(&text));
-        let snap = scan(dir.path(), &layout()).unwrap();
+        let snap = scan(dir.path(), &layout(), &ScanOptions::default()).unwrap();
         assert_eq!(snap.namespaces[0].container_mounts.len(), 100);
         assert_eq!(snap.errors, ScanErrors::default());
     }
@@ -785,7 +839,7 @@ mod tests {
         let d = dir.path().join("200");
         std::fs::create_dir_all(d.join("ns")).unwrap();
         std::os::unix::fs::symlink("garbage", d.join("ns/mnt")).unwrap();
-        let snap = scan(dir.path(), &layout()).unwrap();
+        let snap = scan(dir.path(), &layout(), &ScanOptions::default()).unwrap();
         assert_eq!(snap.processes_scanned, 1);
         assert!(snap.namespaces.is_empty());
         assert_eq!(snap.errors.other, 1);
