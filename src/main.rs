@@ -172,7 +172,15 @@ async fn scan(config: &Config, output: mountleak_exporter::config::Output) -> an
     })
     .await
     .context("scan task")?;
-    print!("{text}");
+    // `scan | head` closes the pipe early: that is the reader's choice, not an error (print!
+    // would panic).
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            return Err(e).context("writing the report");
+        }
+        _ => {}
+    }
     Ok(code)
 }
 

@@ -304,3 +304,20 @@ fn series_cap_keeps_aggregates_and_counts_what_it_dropped() {
     // 2 unit + 3 container + 3 first-seen + 16 process series, 4 kept.
     assert!(body.contains("mountleak_series_dropped 20"), "{body}");
 }
+
+#[test]
+fn scan_into_a_closed_pipe_exits_with_its_verdict_not_a_panic() {
+    // `mountleak_exporter scan | head -1`: the reader is gone before the report is written.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_mountleak_exporter"))
+        .args(["scan", "--docker.host=unix:///nonexistent/docker.sock"])
+        .arg(format!("--path.procfs={}", fixture().display()))
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(1), "leaks found: {stderr}");
+}
