@@ -121,7 +121,12 @@ pub fn classify(snapshot: &HostSnapshot, view: &RuntimeView) -> Classified {
         }
     }
 
-    let mut out = Classified::default();
+    // Nearly every foreign copy is a leak in a leak storm: one allocation of the right size,
+    // not a doubling vector's slack and copies.
+    let mut out = Classified {
+        leaks: Vec::with_capacity(foreign.iter().map(|ns| ns.container_mounts.len()).sum()),
+        ..Classified::default()
+    };
     // Owners are looked up once per distinct mount, however many namespaces copied it.
     let mut owners: HashMap<*const MountTarget, Arc<MountOwner>> = HashMap::new();
     for ns in foreign {

@@ -487,6 +487,8 @@ pub fn render(report: Arc<Report>, options: RenderOptions) -> crate::Result<Stri
     registry.register(Box::new(ReportCollector::new(report, options)))?;
     let mut buf = Vec::new();
     TextEncoder::new().encode(&registry.gather(), &mut buf)?;
+    // The body is cached until the next scan: without the doubling vector's slack.
+    buf.shrink_to_fit();
     Ok(String::from_utf8(buf).expect("text encoder writes UTF-8"))
 }
 

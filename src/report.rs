@@ -180,28 +180,28 @@ pub struct FirstSeen(HashMap<NamespaceKey, Vec<(u32, f64)>>);
 
 impl FirstSeen {
     /// Sets each leak's `first_seen`.
+    /// One namespace at a time (the classifier keeps a holder's leaks together): each old
+    /// list is freed as its replacement is made, so a leak storm's history is not held twice.
     fn update(&mut self, classified: &mut Classified, now: f64) {
-        let mut next: HashMap<NamespaceKey, Vec<(u32, f64)>> = HashMap::new();
-        for l in &mut classified.leaks {
-            let key = &classified.holders[l.namespace].key;
-            let t = self
-                .0
-                .get(key)
-                .and_then(|v| {
-                    v.binary_search_by_key(&l.mount_id, |e| e.0)
-                        .ok()
-                        .map(|i| v[i].1)
-                })
-                .unwrap_or(now);
-            if !next.contains_key(key) {
-                next.insert(key.clone(), Vec::new());
+        let mut next: HashMap<NamespaceKey, Vec<(u32, f64)>> =
+            HashMap::with_capacity(classified.holders.len());
+        for chunk in classified
+            .leaks
+            .chunk_by_mut(|a, b| a.namespace == b.namespace)
+        {
+            let key = &classified.holders[chunk[0].namespace].key;
+            let old = self.0.remove(key).unwrap_or_default();
+            debug_assert!(!next.contains_key(key), "a holder's leaks are contiguous");
+            let mut new = Vec::with_capacity(chunk.len());
+            for l in chunk {
+                let t = old
+                    .binary_search_by_key(&l.mount_id, |e| e.0)
+                    .map_or(now, |i| old[i].1);
+                new.push((l.mount_id, t));
+                l.first_seen = t;
             }
-            next.get_mut(key).expect("inserted").push((l.mount_id, t));
-            l.first_seen = t;
-        }
-        for v in next.values_mut() {
-            v.sort_unstable_by_key(|e| e.0);
-            v.shrink_to_fit();
+            new.sort_unstable_by_key(|e| e.0);
+            next.insert(key.clone(), new);
         }
         self.0 = next;
     }

@@ -465,6 +465,8 @@ impl<'a> TableReader<'a> {
             }
             out.extend(found);
         }
+        // K namespaces' tables are all alive until classified: no doubling slack in each.
+        out.shrink_to_fit();
         out
     }
 }
