@@ -53,15 +53,16 @@ pub fn router(state: AppState) -> Router {
 async fn metrics_handler(State(shared): State<Arc<Shared>>) -> Response {
     let state = &shared.state;
     let report = state.scanner.report().await;
-    let cached = shared
-        .rendered
-        .lock()
-        .expect("lock")
-        .as_ref()
-        .filter(|(r, _)| r.upgrade().is_some_and(|r| Arc::ptr_eq(&r, &report)))
-        .map(|(_, body)| body.clone());
-    if let Some(body) = cached {
-        return exposition(body);
+    {
+        let mut rendered = shared.rendered.lock().expect("lock");
+        match rendered.as_ref() {
+            Some((r, body)) if r.upgrade().is_some_and(|r| Arc::ptr_eq(&r, &report)) => {
+                return exposition(body.clone());
+            }
+            // An older report's body is of no more use: not kept through the new render,
+            // the scrape's peak.
+            _ => *rendered = None,
+        }
     }
     let options = metrics::RenderOptions {
         min_interval_secs: state.scanner.min_interval().as_secs_f64(),
@@ -145,7 +146,7 @@ fn row(report: &Report, l: &LeakReport, now: f64) -> String {
         n = holder.process_count,
         container = esc(&container),
         kind = l.kind().as_str(),
-        age = age(l.first_seen, now),
+        age = age(l.first_seen.into(), now),
         mp = esc(l.mount_point()),
         fix = esc(&report.fix(l)),
     )

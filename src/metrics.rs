@@ -122,11 +122,11 @@ fn bump(series: &mut Series, labels: &[&str]) {
 }
 
 fn leak_labels<'a>(r: &'a Report, pids: &'a [String], l: &'a LeakReport) -> [&'a str; 10] {
-    let h = &r.namespaces[l.namespace].holder;
+    let h = &r.namespaces[l.namespace as usize].holder;
     let (cid, cname, cstate) = container_labels(l);
     [
         h.unit.as_deref().unwrap_or(""),
-        &pids[l.namespace],
+        &pids[l.namespace as usize],
         &h.comm,
         l.runtime().map(|r| r.as_str()).unwrap_or(""),
         cid,
@@ -184,47 +184,68 @@ fn first_seen_series(
     );
     let kind_rank = dense_ranks(r.leaks.iter().map(|l| (l.kind(), l.kind().as_str())));
     let status_rank = dense_ranks(r.leaks.iter().map(|l| (l.status, l.status.as_str())));
-    // 20 bytes per leak: this vector is the largest thing a render allocates.
-    let mut order: Vec<([u32; 5], u32)> = r
-        .leaks
-        .iter()
-        .enumerate()
-        .map(|(i, l)| {
-            let key = [
-                ns_rank[&l.namespace],
-                owner_rank[&(Arc::as_ptr(&l.owner) as usize)],
-                kind_rank[&l.kind()],
-                status_rank[&l.status],
-                target_rank[&(Arc::as_ptr(&l.target) as usize)],
-            ];
-            (key, i as u32)
-        })
-        .collect();
-    order.sort_unstable();
+    // The holder's labels lead the order: sort one holder (or the few that share those
+    // labels) at a time, not every leak at once (24 bytes per leak made that sort the
+    // largest thing a render allocated). Leak indices grouped by namespace, counting sort.
+    let mut starts = vec![0u32; r.namespaces.len() + 1];
+    for l in &r.leaks {
+        starts[l.namespace as usize + 1] += 1;
+    }
+    for i in 1..starts.len() {
+        starts[i] += starts[i - 1];
+    }
+    let mut by_ns = vec![0u32; r.leaks.len()];
+    let mut fill = starts.clone();
+    for (i, l) in r.leaks.iter().enumerate() {
+        let ns = l.namespace as usize;
+        by_ns[fill[ns] as usize] = i as u32;
+        fill[ns] += 1;
+    }
+    drop(fill);
+    let mut namespaces: Vec<usize> = (0..r.namespaces.len()).collect();
+    namespaces.sort_by_key(|i| ns_rank[i]);
     // Already in label order: a Vec, not a map (comparing long label values is the cost).
     let mut out: Vec<(Vec<String>, f64)> = Vec::new();
     let mut last = None;
     let mut distinct = 0;
-    for (k, i) in order {
-        let l = &r.leaks[i as usize];
-        if last == Some(k) {
-            if distinct <= *budget
-                && let Some((_, v)) = out.last_mut()
-            {
-                *v = v.min(l.first_seen);
+    let mut order: Vec<([u32; 5], u32)> = Vec::new();
+    for group in namespaces.chunk_by(|a, b| ns_rank[a] == ns_rank[b]) {
+        order.clear();
+        for &ns in group {
+            for &i in &by_ns[starts[ns] as usize..starts[ns + 1] as usize] {
+                let l = &r.leaks[i as usize];
+                let key = [
+                    ns_rank[&(l.namespace as usize)],
+                    owner_rank[&(Arc::as_ptr(&l.owner) as usize)],
+                    kind_rank[&l.kind()],
+                    status_rank[&l.status],
+                    target_rank[&(Arc::as_ptr(&l.target) as usize)],
+                ];
+                order.push((key, i));
             }
-            continue;
         }
-        last = Some(k);
-        distinct += 1;
-        if distinct <= *budget {
-            out.push((
-                leak_labels(r, &pids, l)
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect(),
-                l.first_seen,
-            ));
+        order.sort_unstable();
+        for &(k, i) in &order {
+            let l = &r.leaks[i as usize];
+            if last == Some(k) {
+                if distinct <= *budget
+                    && let Some((_, v)) = out.last_mut()
+                {
+                    *v = v.min(l.first_seen.into());
+                }
+                continue;
+            }
+            last = Some(k);
+            distinct += 1;
+            if distinct <= *budget {
+                out.push((
+                    leak_labels(r, &pids, l)
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect(),
+                    l.first_seen.into(),
+                ));
+            }
         }
     }
     let keep = out.len();
@@ -283,7 +304,7 @@ impl Collector for ReportCollector {
         // K namespaces x M mounts costs K x processes here, not K x M x processes.
         let mut per_ns = vec![[0u32; 2]; r.namespaces.len()];
         for l in &r.leaks {
-            per_ns[l.namespace][status_index(l.status)] += 1;
+            per_ns[l.namespace as usize][status_index(l.status)] += 1;
         }
         for (ns, counts) in r.namespaces.iter().zip(&per_ns) {
             let mut units: Vec<String> = ns.processes.iter().map(|p| opt(&p.unit)).collect();
@@ -564,7 +585,7 @@ mod tests {
                     namespace: if name.is_empty() { "" } else { "shop" }.into(),
                 }),
             }),
-            first_seen: 1.0,
+            first_seen: 1,
         };
         let report = Report {
             scan: Default::default(),
@@ -597,6 +618,118 @@ mod tests {
             r#"mountleak_volume_leaked_mounts{runtime="containerd",status="stale",volume="kubernetes.io~secret/token"} 2"#,
         ] {
             assert!(body.contains(want), "no {want} in\n{body}");
+        }
+    }
+
+    #[test]
+    fn first_seen_series_are_the_first_label_sets_in_label_order_whatever_the_budget() {
+        use crate::classify::{ContainerRef, MountOwner, Status};
+        use crate::host::MountTarget;
+        use crate::layout::{ContainerPath, Kind, Owner};
+        use crate::report::{Holder, LeakReport, NamespaceReport};
+        use std::collections::BTreeMap;
+        let targets: Vec<Arc<MountTarget>> = (0..5)
+            .map(|i| {
+                let kind = [Kind::Shm, Kind::Rootfs][i % 2];
+                Arc::new(MountTarget {
+                    major: 0,
+                    minor: i as u32,
+                    root: "/".into(),
+                    mount_point: format!("/var/lib/docker/m{}", 4 - i),
+                    fs_type: "tmpfs".into(),
+                    source: "tmpfs".into(),
+                    path: ContainerPath {
+                        kind,
+                        owner: Owner::Container(format!("c{}", i % 3)),
+                        canonical: format!("/var/lib/docker/m{}", 4 - i),
+                        runtime: Some(RuntimeKind::Docker),
+                    },
+                })
+            })
+            .collect();
+        let owners: Vec<Arc<MountOwner>> = (0..3)
+            .map(|i| {
+                Arc::new(MountOwner {
+                    container: (i != 1).then(|| ContainerRef {
+                        id: format!("c{i}"),
+                        name: ["web", "", "db"][i].into(),
+                        state: "exited".into(),
+                        runtime: RuntimeKind::Docker,
+                    }),
+                    volume: None,
+                    pod: None,
+                    runtime: Some(RuntimeKind::Docker),
+                })
+            })
+            .collect();
+        let ns = |pid: u32, unit: &str| NamespaceReport {
+            inode: pid as u64,
+            device: 4,
+            root: "/".into(),
+            holder: Holder {
+                pid,
+                comm: "sh".into(),
+                unit: Some(unit.into()),
+                container_id: None,
+                container_engine: None,
+                process_count: 1,
+            },
+            leaked_mounts: 0,
+            processes: Arc::from([]),
+        };
+        // Namespaces 1 and 3 carry the same holder labels: their leaks make one set each.
+        let namespaces = vec![
+            ns(30, "b.service"),
+            ns(20, "a.service"),
+            ns(40, "c.service"),
+            ns(20, "a.service"),
+        ];
+        let mut leaks = Vec::new();
+        for n in 0..60usize {
+            leaks.push(LeakReport {
+                // Interleaved, not grouped by namespace.
+                namespace: ((n * 7) % 4) as u32,
+                mount_id: n as u32,
+                target: targets[(n * 3) % 5].clone(),
+                status: [Status::Stale, Status::AtRisk][(n / 5) % 2],
+                owner: owners[(n * 5) % 3].clone(),
+                first_seen: 1000 - n as u32,
+            });
+        }
+        let report = Report {
+            scan: Default::default(),
+            namespaces,
+            leaks,
+        };
+        let pids: Vec<String> = report
+            .namespaces
+            .iter()
+            .map(|n| n.holder.pid.to_string())
+            .collect();
+        let mut naive: BTreeMap<Vec<String>, f64> = BTreeMap::new();
+        for l in &report.leaks {
+            let labels = leak_labels(&report, &pids, l)
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            let v = naive.entry(labels).or_insert(f64::INFINITY);
+            *v = v.min(l.first_seen.into());
+        }
+        for budget in [0, 1, 7, naive.len() - 1, naive.len(), naive.len() + 5] {
+            let (mut left, mut dropped) = (budget, 0);
+            let got = first_seen_series(&report, &mut left, &mut dropped);
+            let want: Vec<(Vec<String>, f64)> = naive
+                .iter()
+                .take(budget)
+                .map(|(k, v)| (k.clone(), *v))
+                .collect();
+            assert_eq!(got, want, "budget {budget}");
+            assert_eq!(
+                dropped,
+                naive.len().saturating_sub(budget),
+                "budget {budget}"
+            );
+            assert_eq!(left, budget - want.len());
         }
     }
 }

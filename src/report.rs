@@ -92,7 +92,7 @@ pub struct Report {
 
 impl Report {
     pub fn holder(&self, leak: &LeakReport) -> &Holder {
-        &self.namespaces[leak.namespace].holder
+        &self.namespaces[leak.namespace as usize].holder
     }
 
     /// The command that frees this copy.
@@ -138,7 +138,7 @@ impl Serialize for Report {
                 let r = self.0;
                 let mut seq = ser.serialize_seq(Some(r.leaks.len()))?;
                 for l in &r.leaks {
-                    let ns = &r.namespaces[l.namespace];
+                    let ns = &r.namespaces[l.namespace as usize];
                     let t = &l.target;
                     seq.serialize_element(&LeakJson {
                         mount_point: &t.mount_point,
@@ -158,7 +158,7 @@ impl Serialize for Report {
                             root: &ns.root,
                         },
                         holder: &ns.holder,
-                        first_seen: l.first_seen,
+                        first_seen: l.first_seen as f64,
                         fix: r.fix(l),
                     })?;
                 }
@@ -176,20 +176,22 @@ impl Serialize for Report {
 /// Remembers when each copy (namespace + mount id) was first seen; forgets copies that are gone.
 /// Per namespace, a vector sorted by mount id: 16 bytes a copy, for leak storms.
 #[derive(Debug, Default)]
-pub struct FirstSeen(HashMap<NamespaceKey, Vec<(u32, f64)>>);
+/// Per holding namespace, (mount id, first seen in whole Unix seconds), sorted by id.
+pub struct FirstSeen(HashMap<NamespaceKey, Vec<(u32, u32)>>);
 
 impl FirstSeen {
     /// Sets each leak's `first_seen`.
     /// One namespace at a time (the classifier keeps a holder's leaks together): each old
     /// list is freed as its replacement is made, so a leak storm's history is not held twice.
     fn update(&mut self, classified: &mut Classified, now: f64) {
-        let mut next: HashMap<NamespaceKey, Vec<(u32, f64)>> =
+        let now = now as u32;
+        let mut next: HashMap<NamespaceKey, Vec<(u32, u32)>> =
             HashMap::with_capacity(classified.holders.len());
         for chunk in classified
             .leaks
             .chunk_by_mut(|a, b| a.namespace == b.namespace)
         {
-            let key = &classified.holders[chunk[0].namespace].key;
+            let key = &classified.holders[chunk[0].namespace as usize].key;
             let old = self.0.remove(key).unwrap_or_default();
             debug_assert!(!next.contains_key(key), "a holder's leaks are contiguous");
             let mut new = Vec::with_capacity(chunk.len());
@@ -246,7 +248,7 @@ pub fn build(
     first_seen.update(&mut classified, scan.timestamp);
     let mut counts = vec![0; classified.holders.len()];
     for l in &classified.leaks {
-        counts[l.namespace] += 1;
+        counts[l.namespace as usize] += 1;
     }
     let namespaces = classified
         .holders
@@ -312,7 +314,7 @@ pub fn render_text(report: &Report) -> String {
             h.comm,
             h.process_count
         );
-        let mine = report.leaks.iter().filter(|l| l.namespace == n);
+        let mine = report.leaks.iter().filter(|l| l.namespace as usize == n);
         let mut owners: Vec<(String, Vec<&LeakReport>)> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
         for l in mine {
@@ -459,7 +461,7 @@ mod tests {
                     target: cm.target.clone(),
                     status: Status::Stale,
                     owner: owner.clone(),
-                    first_seen: 0.0,
+                    first_seen: 0,
                 })
                 .collect(),
             propagated: 0,
@@ -515,7 +517,7 @@ mod tests {
                     pod: None,
                     runtime: Some(RuntimeKind::Docker),
                 }),
-                first_seen: 0.0,
+                first_seen: 0,
             }],
             propagated: 0,
         };
@@ -536,19 +538,20 @@ mod tests {
         };
         let p = || vec![process(1, "x", None, None)];
         let mut seen = FirstSeen::default();
-        let times = |r: &Report| -> Vec<(u32, f64)> {
+        let times = |r: &Report| -> Vec<(u32, u32)> {
             r.leaks.iter().map(|l| (l.mount_id, l.first_seen)).collect()
         };
-        let r = build(at(10.0), classified(p(), 1, &[30, 10, 20]), &mut seen);
-        assert_eq!(times(&r), [(30, 10.0), (10, 10.0), (20, 10.0)]);
+        // Whole seconds: a scan at 10.7 says 10, and says it again at the next scan.
+        let r = build(at(10.7), classified(p(), 1, &[30, 10, 20]), &mut seen);
+        assert_eq!(times(&r), [(30, 10), (10, 10), (20, 10)]);
         let r = build(at(20.0), classified(p(), 1, &[20, 40]), &mut seen);
-        assert_eq!(times(&r), [(20, 10.0), (40, 20.0)], "kept, and new");
+        assert_eq!(times(&r), [(20, 10), (40, 20)], "kept, and new");
         // Mount 10 was gone in between: seen again, it is new again. Same ids in another
         // namespace are other copies.
         let r = build(at(30.0), classified(p(), 1, &[10, 40]), &mut seen);
-        assert_eq!(times(&r), [(10, 30.0), (40, 20.0)]);
+        assert_eq!(times(&r), [(10, 30), (40, 20)]);
         let r = build(at(40.0), classified(p(), 2, &[10, 40]), &mut seen);
-        assert_eq!(times(&r), [(10, 40.0), (40, 40.0)]);
+        assert_eq!(times(&r), [(10, 40), (40, 40)]);
     }
 
     #[test]

@@ -128,14 +128,13 @@ pub fn scan_once(
             );
         }
     };
-    let classified = classify::classify(&snapshot, &view);
     let (processes_scanned, mount_namespaces_scanned, errors) = (
         snapshot.processes_scanned,
         snapshot.namespaces.len() as u64,
         snapshot.errors,
     );
-    // The leaks share what they need of it: the tables go before the report is built.
-    drop(snapshot);
+    // The leaks share what they need of the snapshot: its tables go as they are classified.
+    let classified = classify::classify(snapshot, &view);
     let summary = ScanSummary {
         timestamp,
         duration_seconds: started.elapsed().as_secs_f64(),

@@ -51,7 +51,7 @@ fn pinned(mut r: Report) -> Report {
     r.scan.timestamp = 1_700_000_000.0;
     r.scan.duration_seconds = 0.004;
     for l in &mut r.leaks {
-        l.first_seen = 1_699_999_000.0;
+        l.first_seen = 1_699_999_000;
     }
     r
 }
@@ -259,6 +259,11 @@ fn first_seen_survives_rescans_and_resets_when_the_leak_goes() {
     assert!(b.scan.timestamp > a.scan.timestamp);
     let empty = tempfile::tempdir().unwrap();
     scanner::scan_once(empty.path(), &runtime, &ScanOptions::default(), &mut seen);
+    // First-seen times are whole seconds: seen again in a later second, it is new again.
+    let next_second = a.scan.timestamp.floor() + 1.0 - b.scan.timestamp;
+    std::thread::sleep(std::time::Duration::from_secs_f64(
+        next_second.max(0.0) + 0.05,
+    ));
     let c = scanner::scan_once(&fixture(), &runtime, &ScanOptions::default(), &mut seen);
     assert!(c.leaks[0].first_seen > a.leaks[0].first_seen);
 }

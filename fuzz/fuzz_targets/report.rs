@@ -113,7 +113,7 @@ fn run(data: &[u8]) {
         processes_scanned: 2,
         errors,
     };
-    let classified = classify(&snapshot, &view);
+    let classified = classify(snapshot, &view);
     let scan = ScanSummary {
         timestamp: 1_700_000_000.0,
         success: true,
