@@ -53,6 +53,14 @@ impl Drop for Exporter {
     }
 }
 
+/// Whether the server has closed its end (EOF or reset); does not block.
+fn closed(s: &TcpStream) -> bool {
+    s.set_nonblocking(true).unwrap();
+    let r = s.peek(&mut [0u8; 1]);
+    s.set_nonblocking(false).unwrap();
+    !matches!(r, Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock)
+}
+
 /// One plain HTTP/1.1 request; returns (status, body).
 fn get(port: u16, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -203,14 +211,22 @@ fn a_broken_web_config_stops_startup_with_a_clear_error() {
 #[test]
 fn connection_count_and_header_size_are_bounded() {
     let e = Exporter::start(&["--web.max-connections=4"]);
-    let idle: Vec<TcpStream> = (0..4)
-        .map(|_| TcpStream::connect(("127.0.0.1", e.port)).unwrap())
-        .collect();
-    // Once the server has taken the four (and let go of the readiness probe), a fifth is
-    // closed at accept: reading gives EOF or a reset, never a response. Under load the
-    // server may lag, so retry until the bound shows, up to a deadline.
+    let connect = || TcpStream::connect(("127.0.0.1", e.port)).unwrap();
+    let mut idle: Vec<TcpStream> = (0..4).map(|_| connect()).collect();
+    // Once the server holds the four, a fifth is closed at accept: reading gives EOF or a
+    // reset, never a response. Under load the server may lag, so retry until the bound
+    // shows, up to a deadline.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
+        // The four must all be held: one the server closed is replaced. Under load the
+        // server can still hold the readiness probe's connection when they arrive (the
+        // fourth is then refused), and an idle connection is closed after the header read
+        // timeout (10 s).
+        for s in idle.iter_mut() {
+            if closed(s) {
+                *s = connect();
+            }
+        }
         let mut fifth = TcpStream::connect(("127.0.0.1", e.port)).unwrap();
         fifth
             .set_read_timeout(Some(Duration::from_secs(5)))
