@@ -158,7 +158,7 @@ impl Serialize for Report {
                             root: &ns.root,
                         },
                         holder: &ns.holder,
-                        first_seen: l.first_seen as f64,
+                        first_seen: l.first_seen.into(),
                         fix: r.fix(l),
                     })?;
                 }
@@ -174,15 +174,14 @@ impl Serialize for Report {
 }
 
 /// Remembers when each copy (namespace + mount id) was first seen; forgets copies that are gone.
-/// Per namespace, a vector sorted by mount id: 16 bytes a copy, for leak storms.
+/// Per namespace, (mount id, whole Unix seconds) sorted by id: 8 bytes a copy, for leak storms.
 #[derive(Debug, Default)]
-/// Per holding namespace, (mount id, first seen in whole Unix seconds), sorted by id.
 pub struct FirstSeen(HashMap<NamespaceKey, Vec<(u32, u32)>>);
 
 impl FirstSeen {
-    /// Sets each leak's `first_seen`.
-    /// One namespace at a time (the classifier keeps a holder's leaks together): each old
-    /// list is freed as its replacement is made, so a leak storm's history is not held twice.
+    /// Sets each leak's `first_seen`, one namespace at a time (the classifier keeps a
+    /// holder's leaks together): each old list is freed as its replacement is made, so a
+    /// leak storm's history is not held twice.
     fn update(&mut self, classified: &mut Classified, now: f64) {
         let now = now as u32;
         let mut next: HashMap<NamespaceKey, Vec<(u32, u32)>> =
