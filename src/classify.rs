@@ -95,7 +95,7 @@ pub struct Classified {
 }
 
 fn is_reference(ns: &MountNamespace) -> bool {
-    ns.pids.first() == Some(&1)
+    ns.host
         || ns
             .processes
             .iter()
@@ -304,6 +304,7 @@ mod tests {
                 inode,
                 root: root.into(),
             },
+            host: pids.first().is_some_and(|p| p.0 == 1),
             pids: pids.iter().map(|p| p.0).collect(),
             processes: pids
                 .iter()

@@ -709,6 +709,16 @@ fn every_dashboard_query_returns_the_leak_during_the_scenario() {
         }),
     );
     checks.insert(
+        ("Processes and namespaces scanned", "C"),
+        Box::new(move |r| {
+            single(
+                r,
+                |v| v == 0.0,
+                "0 unlisted: the holder's few processes are all under the limit",
+            )
+        }),
+    );
+    checks.insert(
         ("Scan errors by reason", "A"),
         Box::new(|r| {
             let reasons: BTreeSet<&str> = r.iter().map(|x| x.l("reason")).collect();

@@ -94,6 +94,7 @@ fn run(data: &[u8]) {
     };
     let reference = MountNamespace {
         key: key(1),
+        host: true,
         pids: vec![1],
         processes: Arc::from(Vec::new()),
         container_mounts: if reference_holds_them {
@@ -104,6 +105,7 @@ fn run(data: &[u8]) {
     };
     let foreign = MountNamespace {
         key: key(2),
+        host: false,
         pids: vec![HOLDER_PID],
         processes: Arc::from(vec![holder.clone()]),
         container_mounts,

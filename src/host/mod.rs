@@ -117,6 +117,10 @@ impl Default for ScanOptions {
 #[derive(Debug, Clone)]
 pub struct MountNamespace {
     pub key: NamespaceKey,
+    /// The host's own: PID 1's, or the kernel's (kthreadd's, the initial mount namespace,
+    /// where PID 1 is not, as in some sandboxes). A reference for the classifier; its
+    /// processes' details are not read.
+    pub host: bool,
     /// Every pid seen in this namespace, ascending.
     pub pids: Vec<u32>,
     /// Details of the lowest readable pids (up to [`ScanOptions::processes_per_namespace`]),
@@ -206,12 +210,14 @@ pub fn scan(procfs: &Path, layout: &Layout, options: &ScanOptions) -> crate::Res
         let Some((root, mounts)) = reader.read_namespace(procfs, inode, &pids, &mut errors) else {
             continue;
         };
-        let processes = if mounts.is_empty() || pids.first() == Some(&1) {
+        let host = pids.iter().take(2).any(|&pid| is_host_pid(procfs, pid));
+        let processes = if mounts.is_empty() || host {
             Arc::from([])
         } else {
             processes(procfs, &pids, options.processes_per_namespace, &mut errors)
         };
         namespaces.push(MountNamespace {
+            host,
             key: NamespaceKey {
                 device: nsfs_device(procfs, pids[0]),
                 inode,
@@ -256,12 +262,14 @@ pub fn scan_per_process(procfs: &Path, layout: &Layout) -> crate::Result<HostSna
         let Some(mounts) = reader.read_table(&dir, pid, inode, &root, &mut errors) else {
             continue;
         };
-        let processes = if mounts.is_empty() || pid == 1 {
+        let host = is_host_pid(procfs, pid);
+        let processes = if mounts.is_empty() || host {
             Arc::from([])
         } else {
             processes(procfs, &[pid], 0, &mut errors)
         };
         namespaces.push(MountNamespace {
+            host,
             key: NamespaceKey {
                 device: nsfs_device(procfs, pid),
                 inode,
@@ -277,6 +285,16 @@ pub fn scan_per_process(procfs: &Path, layout: &Layout) -> crate::Result<HostSna
         processes_scanned: pids.len() as u64,
         errors,
     })
+}
+
+/// PID 1, or PID 2 when it is kthreadd: the kernel threads live in the initial mount
+/// namespace. Checked by name, since in a container's pid namespace 2 is any process.
+fn is_host_pid(procfs: &Path, pid: u32) -> bool {
+    match pid {
+        1 => true,
+        2 => std::fs::read(procfs.join("2/comm")).is_ok_and(|c| c == b"kthreadd\n"),
+        _ => false,
+    }
 }
 
 fn list_pids(procfs: &Path) -> crate::Result<Vec<u32>> {
@@ -691,6 +709,29 @@ mod tests {
         };
         let snap = scan(dir.path(), &layout(), &all).unwrap();
         assert_eq!(snap.namespaces[0].processes.len(), 19);
+    }
+
+    #[test]
+    fn the_kernels_namespace_is_the_hosts_even_where_pid_1_is_elsewhere() {
+        let dir = tempfile::tempdir().unwrap();
+        proc_dir(dir.path(), 1, 5, Some(""));
+        proc_dir(dir.path(), 2, 6, Some(SHM));
+        proc_dir(dir.path(), 300, 6, Some(SHM));
+        proc_dir(dir.path(), 400, 7, Some(SHM));
+        std::fs::write(dir.path().join("2/comm"), "kthreadd\n").unwrap();
+        let snap = scan(dir.path(), &layout(), &ScanOptions::default()).unwrap();
+        let host: Vec<(u32, bool, usize)> = snap
+            .namespaces
+            .iter()
+            .map(|n| (n.pids[0], n.host, n.processes.len()))
+            .collect();
+        assert_eq!(host, [(1, true, 0), (2, true, 0), (400, false, 1)]);
+
+        // In a container's pid namespace, 2 is any process.
+        std::fs::write(dir.path().join("2/comm"), "sh\n").unwrap();
+        let snap = scan(dir.path(), &layout(), &ScanOptions::default()).unwrap();
+        assert!(!snap.namespaces[1].host);
+        assert_eq!(snap.namespaces[1].processes.len(), 2);
     }
 
     #[test]
