@@ -348,20 +348,16 @@ fn containerd_task_rootfs_is_reported_from_running_to_gone() {
         id: &id,
         name: &id,
     };
-    let step = Duration::from_secs(30);
-    let wait = |what: &str, state: &str, status: &str, leaks: &[Leak]| {
-        let want = expected_series(&holder, &comm, &watched, state, status, leaks);
-        let started = Instant::now();
-        poll_until(what, step, || {
-            let got = scenario_series(&exporter.scrape(), &holder.unit, &id);
-            if got == want {
-                Ok(())
-            } else {
-                Err(diff(&want, &got))
-            }
-        });
-        eprintln!("{what}: seen after {:.1?}", started.elapsed());
+    let scenario = Scenario {
+        exporter: &exporter,
+        holder: &holder,
+        comm: &comm,
+        watched,
     };
+    let wait = |what: &str, state: &str, status: &str, leaks: &[Leak]| {
+        scenario.wait(what, state, status, leaks)
+    };
+    let step = Duration::from_secs(30);
 
     // (1) Running: the holder's private copy of the rootfs is at risk.
     wait(
@@ -371,16 +367,9 @@ fn containerd_task_rootfs_is_reported_from_running_to_gone() {
         std::slice::from_ref(&rootfs),
     );
     let samples = exporter.scrape();
+    assert_eq!(runtime_up(&samples, "containerd"), Some(1.0));
     assert_eq!(
-        one_value(
-            &samples,
-            "mountleak_runtime_up",
-            &[("runtime", "containerd")]
-        ),
-        Some(1.0)
-    );
-    assert_eq!(
-        one_value(&samples, "mountleak_runtime_up", &[("runtime", "docker")]),
+        runtime_up(&samples, "docker"),
         Some(1.0),
         "docker (the private test daemon) is watched at the same time"
     );
@@ -442,18 +431,8 @@ fn containerd_task_rootfs_is_reported_from_running_to_gone() {
         std::slice::from_ref(&rootfs),
     );
     let samples = exporter.scrape();
-    assert_eq!(
-        one_value(
-            &samples,
-            "mountleak_runtime_up",
-            &[("runtime", "containerd")]
-        ),
-        Some(0.0)
-    );
-    assert_eq!(
-        one_value(&samples, "mountleak_runtime_up", &[("runtime", "docker")]),
-        Some(1.0)
-    );
+    assert_eq!(runtime_up(&samples, "containerd"), Some(0.0));
+    assert_eq!(runtime_up(&samples, "docker"), Some(1.0));
 
     // (4) The holder goes: so does the leak.
     holder.kill();

@@ -350,25 +350,21 @@ fn podman_container_mounts_are_reported_from_at_risk_to_gone() {
             .unwrap_or_else(|| panic!("the holder has no copy of {}", l.mount_point));
         assert!(tags.is_empty(), "{} copy has tags {tags:?}", l.kind);
     }
-    let step = Duration::from_secs(30);
     let watched = Watched {
         runtime: "podman",
         id: &id,
         name: &name,
     };
-    let wait = |what: &str, state: &str, status: &str, leaks: &[Leak]| {
-        let want = expected_series(&holder, &comm, &watched, state, status, leaks);
-        let started = Instant::now();
-        poll_until(what, step, || {
-            let got = scenario_series(&exporter.scrape(), &holder.unit, &id);
-            if got == want {
-                Ok(())
-            } else {
-                Err(diff(&want, &got))
-            }
-        });
-        eprintln!("{what}: seen after {:.1?}", started.elapsed());
+    let scenario = Scenario {
+        exporter: &exporter,
+        holder: &holder,
+        comm: &comm,
+        watched,
     };
+    let wait = |what: &str, state: &str, status: &str, leaks: &[Leak]| {
+        scenario.wait(what, state, status, leaks)
+    };
+    let step = Duration::from_secs(30);
 
     // (1) Running: three private copies at risk, named after the container.
     wait(
@@ -378,12 +374,9 @@ fn podman_container_mounts_are_reported_from_at_risk_to_gone() {
         &[rootfs.clone(), shm.clone(), netns.clone()],
     );
     let samples = exporter.scrape();
+    assert_eq!(runtime_up(&samples, "podman"), Some(1.0));
     assert_eq!(
-        one_value(&samples, "mountleak_runtime_up", &[("runtime", "podman")]),
-        Some(1.0)
-    );
-    assert_eq!(
-        one_value(&samples, "mountleak_runtime_up", &[("runtime", "docker")]),
+        runtime_up(&samples, "docker"),
         Some(1.0),
         "docker (the private test daemon) is watched at the same time"
     );
@@ -451,14 +444,8 @@ fn podman_container_mounts_are_reported_from_at_risk_to_gone() {
         &stale_shm,
     );
     let samples = exporter.scrape();
-    assert_eq!(
-        one_value(&samples, "mountleak_runtime_up", &[("runtime", "podman")]),
-        Some(0.0)
-    );
-    assert_eq!(
-        one_value(&samples, "mountleak_runtime_up", &[("runtime", "docker")]),
-        Some(1.0)
-    );
+    assert_eq!(runtime_up(&samples, "podman"), Some(0.0));
+    assert_eq!(runtime_up(&samples, "docker"), Some(1.0));
     assert_eq!(one_value(&samples, "mountleak_docker_up", &[]), Some(1.0));
 
     // (4) The holder goes (what `systemctl restart` would do): its leak goes with it.

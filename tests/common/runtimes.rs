@@ -107,6 +107,36 @@ pub struct Watched<'a> {
     pub name: &'a str,
 }
 
+/// A runtime scenario's holder and container, to wait for the series they should make.
+pub struct Scenario<'a> {
+    pub exporter: &'a super::Exporter,
+    pub holder: &'a Holder,
+    pub comm: &'a str,
+    pub watched: Watched<'a>,
+}
+
+impl Scenario<'_> {
+    /// Scrapes until the scenario's series are exactly the expected ones (30 s at most).
+    pub fn wait(&self, what: &str, state: &str, status: &str, leaks: &[Leak]) {
+        let want = expected_series(self.holder, self.comm, &self.watched, state, status, leaks);
+        let started = std::time::Instant::now();
+        super::poll_until(what, std::time::Duration::from_secs(30), || {
+            let got = scenario_series(&self.exporter.scrape(), &self.holder.unit, self.watched.id);
+            if got == want {
+                Ok(())
+            } else {
+                Err(diff(&want, &got))
+            }
+        });
+        eprintln!("{what}: seen after {:.1?}", started.elapsed());
+    }
+}
+
+/// `mountleak_runtime_up{runtime}` in one scrape.
+pub fn runtime_up(samples: &[Sample], runtime: &str) -> Option<f64> {
+    one_value(samples, "mountleak_runtime_up", &[("runtime", runtime)])
+}
+
 /// The leak series naming the holder's unit or the container's id, as `name{labels}` ->
 /// value. First-seen timestamps are checked to be recent and replaced by 1; per-process
 /// series are left out (the unit series counts them).
