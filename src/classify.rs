@@ -94,8 +94,12 @@ pub struct Classified {
     pub propagated: u64,
 }
 
-fn is_reference(ns: &MountNamespace) -> bool {
+fn is_reference(ns: &MountNamespace, view: &RuntimeView) -> bool {
     ns.host
+        || view
+            .daemon_pids
+            .iter()
+            .any(|p| ns.pids.binary_search(p).is_ok())
         || ns
             .processes
             .iter()
@@ -112,7 +116,7 @@ pub fn classify(snapshot: HostSnapshot, view: &RuntimeView) -> Classified {
         .namespaces
         .into_iter()
         .filter(|ns| !ns.container_mounts.is_empty())
-        .partition(is_reference);
+        .partition(|ns| is_reference(ns, view));
     let mut reference: RefIndex = HashMap::new();
     for ns in &references {
         for cm in &ns.container_mounts {
@@ -420,6 +424,26 @@ mod tests {
             got.holders[got.leaks[0].namespace as usize].processes[0].pid,
             500
         );
+    }
+
+    #[test]
+    fn the_namespace_of_the_runtimes_socket_server_is_a_reference_unlisted_or_not() {
+        // The daemon (pid 340) is past the processes whose names were read: only the
+        // socket's peer pid tells its namespace apart.
+        let mut daemon = ns(1, "/", &[(300, "tini"), (310, "sh")], &[shm("0:57", "")]);
+        daemon.pids.push(340);
+        let leaker = ns(2, "/", &[(500, "httpd")], &[shm("0:57", "")]);
+        let by_name = run(
+            vec![daemon.clone(), leaker.clone()],
+            &RuntimeView::default(),
+        );
+        assert_eq!(statuses(&by_name), vec![Status::Stale, Status::Stale]);
+        let view = RuntimeView {
+            daemon_pids: vec![340],
+            ..RuntimeView::default()
+        };
+        let got = run(vec![daemon, leaker], &view);
+        assert_eq!(statuses(&got), vec![Status::AtRisk]);
     }
 
     #[test]

@@ -205,6 +205,8 @@ struct Known {
     warned: bool,
     /// containerd's root as its content store reports it.
     api_root: Option<String>,
+    /// containerd's pid (SO_PEERCRED on its socket), for its mount namespace.
+    daemon_pid: Option<u32>,
     /// By [`ContainerInfo::key`].
     containers: HashMap<String, ContainerInfo>,
     removed: VecDeque<String>,
@@ -381,7 +383,14 @@ impl ContainerdRuntime {
             .find(|p| p.r#type == "io.containerd.content.v1")
             .and_then(|p| p.exports.get("root"))
             .and_then(|r| r.rsplit_once('/').map(|(dir, _)| dir.to_string()));
-        self.known.write().expect("lock").api_root = api_root;
+        let daemon_pid =
+            super::socket_peer_pid(self.config.socket_path(), self.config.timeout).await;
+        tracing::debug!(runtime = "containerd", ?daemon_pid, "socket served by");
+        {
+            let mut known = self.known.write().expect("lock");
+            known.api_root = api_root;
+            known.daemon_pid = daemon_pid;
+        }
         for ns in &self.config.namespaces {
             self.resync(&client, ns).await?;
         }
@@ -556,12 +565,13 @@ impl ContainerdRuntime {
             .with(RootKind::ContainerdRoot, roots)
             .with(RootKind::NetnsDir, [super::podman::NETNS_DIR])
             .with(RootKind::KubeletRoot, [&self.config.kubelet_root]);
-        let view = RuntimeView::build(
+        let mut view = RuntimeView::build(
             RuntimeKind::Containerd,
             known.up,
             layout,
             known.containers.values().cloned(),
         );
+        view.daemon_pids.extend(known.daemon_pid);
         *self.view.write().expect("lock") = Arc::new(view);
     }
 }

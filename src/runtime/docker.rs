@@ -79,6 +79,8 @@ struct Known {
     /// Whether the current outage was logged at warn level (once per outage).
     warned: bool,
     docker_root: Option<String>,
+    /// The daemon's pid (SO_PEERCRED on its socket), for its mount namespace.
+    daemon_pid: Option<u32>,
     containers: HashMap<String, ContainerInfo>,
     removed: VecDeque<String>,
 }
@@ -159,8 +161,14 @@ impl DockerRuntime {
             .call("negotiate version", docker.negotiate_version())
             .await?;
         let info = self.call("info", docker.info()).await?;
+        let daemon_pid = match host.strip_prefix("unix://") {
+            Some(path) => super::socket_peer_pid(path, self.config.timeout).await,
+            None => None,
+        };
+        tracing::debug!(runtime = self.name(), ?daemon_pid, "socket served by");
         let mut known = self.known.write().expect("lock");
         known.docker_root = info.docker_root_dir;
+        known.daemon_pid = daemon_pid;
         Ok(docker)
     }
 
@@ -337,12 +345,13 @@ impl DockerRuntime {
         let layout = Layout::default()
             .with(data_kind, data_roots)
             .with(exec_kind, [&self.config.exec_root]);
-        let view = RuntimeView::build(
+        let mut view = RuntimeView::build(
             self.config.runtime,
             known.up,
             layout,
             known.containers.values().cloned(),
         );
+        view.daemon_pids.extend(known.daemon_pid);
         *self.view.write().expect("lock") = Arc::new(view);
     }
 }

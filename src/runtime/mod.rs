@@ -125,6 +125,10 @@ pub struct RuntimeView {
     pub volume_users: HashMap<(RuntimeKind, String), String>,
     /// Pod uid -> key of one of its containers (a live one preferred).
     pub pod_users: HashMap<String, String>,
+    /// Pids of the processes serving the runtimes' API sockets, as this process sees them
+    /// (SO_PEERCRED): their mount namespaces are references, however far down their
+    /// namespace's process list they are.
+    pub daemon_pids: Vec<u32>,
 }
 
 impl RuntimeView {
@@ -184,6 +188,7 @@ impl RuntimeView {
                 .extend(v.containers.iter().map(|(k, c)| (k.clone(), c.clone())));
             out.by_path
                 .extend(v.by_path.iter().map(|(k, c)| (k.clone(), c.clone())));
+            out.daemon_pids.extend(&v.daemon_pids);
         }
         out.index_users();
         out
@@ -213,6 +218,18 @@ impl RuntimeView {
     pub fn is_up(&self, runtime: RuntimeKind) -> bool {
         self.runtimes.get(&runtime).copied().unwrap_or(false)
     }
+}
+
+/// The pid of the process serving a unix socket, as this process sees it: `None` when it
+/// cannot connect in `timeout`, or when the server lives in a pid namespace this process
+/// cannot see (the kernel then says 0). One extra connection per (re)sync.
+pub async fn socket_peer_pid(path: &str, timeout: std::time::Duration) -> Option<u32> {
+    let stream = tokio::time::timeout(timeout, tokio::net::UnixStream::connect(path))
+        .await
+        .ok()?
+        .ok()?;
+    let pid = stream.peer_cred().ok()?.pid()?;
+    u32::try_from(pid).ok().filter(|&p| p > 0)
 }
 
 /// The directory a sandbox key lives in, as a root of the layout: Docker's
@@ -338,6 +355,21 @@ mod tests {
         assert_eq!(users("w"), "docker/b");
         assert!(view.is_up(RuntimeKind::Docker));
         assert!(!view.is_up(RuntimeKind::Podman));
+    }
+
+    #[tokio::test]
+    async fn a_sockets_server_is_named_by_its_pid() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("api.sock");
+        let _listener = tokio::net::UnixListener::bind(&path).unwrap();
+        let path = path.to_str().unwrap();
+        let timeout = std::time::Duration::from_secs(5);
+        assert_eq!(
+            socket_peer_pid(path, timeout).await,
+            Some(std::process::id())
+        );
+        let gone = dir.path().join("gone.sock");
+        assert_eq!(socket_peer_pid(gone.to_str().unwrap(), timeout).await, None);
     }
 
     #[test]
