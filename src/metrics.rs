@@ -122,7 +122,7 @@ fn bump(series: &mut Series, labels: &[&str]) {
 }
 
 fn leak_labels<'a>(r: &'a Report, pids: &'a [String], l: &'a LeakReport) -> [&'a str; 10] {
-    let h = &r.namespaces[l.namespace as usize].holder;
+    let h = r.holder(l);
     let (cid, cname, cstate) = container_labels(l);
     [
         h.unit.as_deref().unwrap_or(""),

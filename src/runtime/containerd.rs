@@ -385,7 +385,6 @@ impl ContainerdRuntime {
             .and_then(|r| r.rsplit_once('/').map(|(dir, _)| dir.to_string()));
         let daemon_pid =
             super::socket_peer_pid(self.config.socket_path(), self.config.timeout).await;
-        tracing::debug!(runtime = "containerd", ?daemon_pid, "socket served by");
         {
             let mut known = self.known.write().expect("lock");
             known.api_root = api_root;

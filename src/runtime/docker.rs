@@ -165,7 +165,6 @@ impl DockerRuntime {
             Some(path) => super::socket_peer_pid(path, self.config.timeout).await,
             None => None,
         };
-        tracing::debug!(runtime = self.name(), ?daemon_pid, "socket served by");
         let mut known = self.known.write().expect("lock");
         known.docker_root = info.docker_root_dir;
         known.daemon_pid = daemon_pid;

@@ -229,7 +229,9 @@ pub async fn socket_peer_pid(path: &str, timeout: std::time::Duration) -> Option
         .ok()?
         .ok()?;
     let pid = stream.peer_cred().ok()?.pid()?;
-    u32::try_from(pid).ok().filter(|&p| p > 0)
+    let pid = u32::try_from(pid).ok().filter(|&p| p > 0);
+    tracing::debug!(socket = path, ?pid, "socket served by");
+    pid
 }
 
 /// The directory a sandbox key lives in, as a root of the layout: Docker's
