@@ -270,12 +270,13 @@ clean_test_cgroups() {
 			fi
 			# cgroup files stat as empty: read them to know.
 			for ((i = 0; i < 50; i++)); do
-				procs="$(cat "$dir/cgroup.procs" 2>/dev/null || true)"
+				procs="$(find "$dir" -name cgroup.procs -exec cat {} + 2>/dev/null || true)"
 				[[ -n "$procs" ]] || break
 				for pid in $procs; do kill -KILL "$pid" 2>/dev/null || true; done
 				sleep 0.1
 			done
-			rmdir "$dir" 2>/dev/null || log "could not remove cgroup $dir"
+			# A holder in a delegated subtree has cgroups below its own: deepest first.
+			find "$dir" -depth -type d -exec rmdir {} + 2>/dev/null || log "could not remove cgroup $dir"
 		done
 		# We may have made system.slice ourselves (no systemd here); leave it if in use.
 		if [[ -d "$hier/system.slice" ]]; then rmdir "$hier/system.slice" 2>/dev/null || true; fi

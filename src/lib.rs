@@ -14,6 +14,7 @@ pub mod layout;
 pub mod memory;
 pub mod metrics;
 pub mod privilege;
+pub mod quote;
 pub mod report;
 pub mod runtime;
 pub mod scanner;

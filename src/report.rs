@@ -8,8 +8,10 @@ use serde::Serialize;
 use std::sync::Arc;
 
 use crate::classify::{Classified, ContainerRef, Status};
+use crate::host::cgroup::is_unit_name;
 use crate::host::{ContainerEngine, NamespaceKey, ProcessInfo, ScanErrors};
 use crate::layout::Kind;
+use crate::quote;
 use crate::runtime::{PodRef, RuntimeKind};
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -209,6 +211,9 @@ impl FirstSeen {
 }
 
 /// The command that frees the copy: restart what owns the namespace, or unmount inside it.
+/// Safe to paste as root whatever the names in it: every value is one shell word
+/// ([`quote`]), and `systemctl` is named only for a service of the system's manager (a
+/// user manager's unit is `user@<uid>.service/<unit>`, see `host::cgroup::owner_from_path`).
 pub fn fix(holder: &Holder, mount_point: &str) -> String {
     if let Some(id) = &holder.container_id {
         // Restarting the container gives it a fresh mount namespace.
@@ -219,22 +224,14 @@ pub fn fix(holder: &Holder, mount_point: &str) -> String {
     }
     match &holder.unit {
         // A scope (login session, transient unit) cannot be restarted.
-        Some(unit) if unit.ends_with(".service") => format!("systemctl restart {unit}"),
+        Some(unit) if unit.ends_with(".service") && is_unit_name(unit) => {
+            format!("systemctl restart {}", quote::shell(unit))
+        }
         _ => format!(
             "nsenter -t {} -m umount -l {}",
             holder.pid,
-            shell_quote(mount_point)
+            quote::shell_path(mount_point)
         ),
-    }
-}
-
-fn shell_quote(s: &str) -> String {
-    if s.bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"/._-:".contains(&b))
-    {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
     }
 }
 
@@ -295,7 +292,7 @@ pub fn render_text(report: &Report) -> String {
         let _ = writeln!(
             out,
             "scan failed: {}",
-            s.error.as_deref().unwrap_or("unknown error")
+            quote::terminal(s.error.as_deref().unwrap_or("unknown error"))
         );
         return out;
     }
@@ -306,11 +303,13 @@ pub fn render_text(report: &Report) -> String {
     // way an operator asks: who pins what.
     for (n, ns) in report.namespaces.iter().enumerate() {
         let h = &ns.holder;
+        // Every name here is someone's choice: none may move the cursor or start a line.
+        let t = quote::terminal;
         let who = format!(
             "{} (pid {}, {}, {} processes)",
-            h.unit.as_deref().unwrap_or("(no unit)"),
+            t(h.unit.as_deref().unwrap_or("(no unit)")),
             h.pid,
-            h.comm,
+            t(&h.comm),
             h.process_count
         );
         let mine = report.leaks.iter().filter(|l| l.namespace as usize == n);
@@ -330,8 +329,9 @@ pub fn render_text(report: &Report) -> String {
             let n = ls.len();
             let _ = writeln!(
                 out,
-                "{who} holds {n} mount{} of {owner}",
-                if n == 1 { "" } else { "s" }
+                "{who} holds {n} mount{} of {}",
+                if n == 1 { "" } else { "s" },
+                t(owner)
             );
             for l in ls {
                 let _ = writeln!(
@@ -339,12 +339,12 @@ pub fn render_text(report: &Report) -> String {
                     "  {:<7} {:<6} {}",
                     l.status.as_str(),
                     l.kind().as_str(),
-                    l.mount_point()
+                    t(l.mount_point())
                 );
             }
         }
         if let Some((_, ls)) = owners.first() {
-            let _ = writeln!(out, "  fix: {}", report.fix(ls[0]));
+            let _ = writeln!(out, "  fix: {}", t(&report.fix(ls[0])));
         }
     }
     let e = &s.errors;
@@ -576,6 +576,60 @@ mod tests {
             fix(&holder(Some(ContainerEngine::Docker)), mp),
             "docker restart 0123456789ab"
         );
+    }
+
+    #[test]
+    fn fixes_name_systemctl_only_for_a_system_service_and_quote_every_value() {
+        // Issue 12: (unit, mount point, fix).
+        let mp = "/var/lib/docker/volumes/v/_data";
+        let cases = [
+            (
+                Some("httpd.service"),
+                mp,
+                "systemctl restart httpd.service".to_string(),
+            ),
+            (
+                Some("systemd-fsck@dev-x\\x2d1.service"),
+                mp,
+                "systemctl restart 'systemd-fsck@dev-x\\x2d1.service'".into(),
+            ),
+            (
+                Some("x;id;$(id)`id`.service"),
+                mp,
+                format!("nsenter -t 7 -m umount -l {mp}"),
+            ),
+            (
+                Some("user@1000.service/docker.service"),
+                mp,
+                format!("nsenter -t 7 -m umount -l {mp}"),
+            ),
+            (
+                Some("session-3.scope"),
+                mp,
+                format!("nsenter -t 7 -m umount -l {mp}"),
+            ),
+            (
+                None,
+                "/v/a b'c",
+                r"nsenter -t 7 -m umount -l '/v/a b'\''c'".into(),
+            ),
+            (
+                None,
+                r"/v/a\012'",
+                r"nsenter -t 7 -m umount -l $'/v/a\012\047'".into(),
+            ),
+        ];
+        for (unit, mount_point, want) in cases {
+            let h = Holder {
+                pid: 7,
+                comm: "x".into(),
+                unit: unit.map(str::to_string),
+                container_id: None,
+                container_engine: None,
+                process_count: 1,
+            };
+            assert_eq!(fix(&h, mount_point), want, "{unit:?} {mount_point}");
+        }
     }
 
     #[test]

@@ -328,3 +328,51 @@ fn readme_lists_every_alert() {
         );
     }
 }
+
+/// Issue 12: every Fix line an alert prints (as promtool rendered it in rules_test.yml, the
+/// hostile names of its last group included) runs exactly the one command it names when
+/// pasted into a root shell, with the label values as its arguments, byte for byte.
+#[test]
+fn every_printed_fix_runs_one_command_with_the_labels_as_arguments() {
+    use common::paste::{paste, path_bytes};
+    let tests = yaml(RULES_TEST);
+    let mut checked = 0;
+    for t in tests["tests"].as_sequence().unwrap() {
+        for case in t["alert_rule_test"].as_sequence().unwrap() {
+            for alert in case["exp_alerts"].as_sequence().into_iter().flatten() {
+                let description = s(&alert["exp_annotations"], "description");
+                let Some((_, fix)) = description.rsplit_once("Fix: ") else {
+                    continue;
+                };
+                let fix = fix.lines().next().unwrap();
+                let labels = &alert["exp_labels"];
+                for shell in ["bash", "sh"] {
+                    let (calls, other) = paste(fix, shell);
+                    assert!(other.is_empty(), "{shell} ran more than `{fix}`: {other}");
+                    assert_eq!(calls.len(), 1, "{shell}: `{fix}` made {calls:?}");
+                    let call = &calls[0];
+                    let last = call.last().unwrap();
+                    let want: Vec<u8> = match call[0].as_slice() {
+                        b"nsenter" => path_bytes(s(labels, "mountpoint")),
+                        b"systemctl" => s(labels, "unit").as_bytes().to_vec(),
+                        _ => continue,
+                    };
+                    // dash reads bash's $'...' as `$` and a quoted word: a wrong path, one
+                    // argument, nothing run (checked above).
+                    if shell == "bash" || !fix.contains("$'") {
+                        assert_eq!(
+                            String::from_utf8_lossy(last),
+                            String::from_utf8_lossy(&want),
+                            "{shell}: `{fix}`"
+                        );
+                    }
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(
+        checked >= 10,
+        "only {checked} Fix lines found in {RULES_TEST}"
+    );
+}

@@ -2,15 +2,15 @@
 //! `ProcessCGroups::from_read` on the lossily decoded file, feeding `owner`), and
 //! `owner_from_path` on the raw text. Properties: no panic; a file procfs reads as it is
 //! gives the same owner; a unit
-//! is one `*.service`/`*.scope` component of the path it came from; a container id is 64
-//! lowercase hex digits spelled in that path (`docker-<id>.scope` or `docker/<id>`); climbing
+//! is a valid unit name, one component of the path it came from (or `user@<uid>.service/<unit>`,
+//! two); a container id is 64 lowercase hex digits spelled in that path; climbing
 //! out of a cgroup namespace (`/..` prefix) or doubled/trailing slashes change nothing; heap
 //! use is linear in the input.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use mountleak_exporter::host::cgroup::{
-    CgroupOwner, is_container_id, owner, owner_from_bytes, owner_from_path,
+    CgroupOwner, is_container_id, is_unit_name, owner, owner_from_bytes, owner_from_path,
 };
 use mountleak_exporter_fuzz::{assert_linear, measure};
 use procfs::{FromRead, ProcessCGroups};
@@ -22,27 +22,30 @@ fn check(o: &CgroupOwner, path: &str) {
         .filter(|c| !c.is_empty() && *c != "..")
         .collect();
     if let Some(unit) = &o.unit {
-        assert!(
-            unit.ends_with(".service") || unit.ends_with(".scope"),
-            "unit {unit:?} is not a unit name"
-        );
-        assert!(
-            components.contains(&unit.as_str()),
-            "unit {unit:?} is not in {path:?}"
-        );
+        let parts: Vec<&str> = unit.split('/').collect();
+        assert!(parts.len() <= 2, "unit {unit:?} has more than two parts");
+        if parts.len() == 2 {
+            assert!(
+                parts[0].starts_with("user@"),
+                "{unit:?} is not a user manager's"
+            );
+        }
+        for p in parts {
+            assert!(is_unit_name(p), "unit {unit:?} is not a unit name");
+            assert!(
+                components.iter().any(|c| c.trim_start_matches('_') == p),
+                "unit {unit:?} is not in {path:?}"
+            );
+        }
     }
-    if let Some(id) = &o.container_id {
+    if let Some((_, id)) = &o.container {
         assert!(
             is_container_id(id),
             "container id {id:?} is not 64 lowercase hex"
         );
         assert!(id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
-        let scoped = format!("docker-{id}.scope");
-        let cgroupfs = components
-            .windows(2)
-            .any(|w| w[0] == "docker" && w[1] == id.as_str());
         assert!(
-            components.contains(&scoped.as_str()) || cgroupfs,
+            components.iter().any(|c| c.contains(id.as_str())),
             "container id {id:?} is not spelled in {path:?}"
         );
     }

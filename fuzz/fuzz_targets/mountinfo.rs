@@ -6,14 +6,14 @@
 
 use libfuzzer_sys::fuzz_target;
 use mountleak_exporter::host::mountinfo::{Mount, mount_point_field, parse, parse_line, unescape};
-use mountleak_exporter_fuzz::{assert_linear, kernel_escape, measure};
+use mountleak_exporter_fuzz::{assert_linear, display_bytes, kernel_escape, measure};
 
 /// The line the kernel would print for this mount (options elided).
 fn kernel_line(m: &Mount) -> Vec<u8> {
     let mut line = format!("{} {} {}:{} ", m.mount_id, m.parent_id, m.major, m.minor).into_bytes();
-    line.extend(kernel_escape(m.root.as_bytes()));
+    line.extend(kernel_escape(&display_bytes(&m.root)));
     line.push(b' ');
-    line.extend(kernel_escape(m.mount_point.as_bytes()));
+    line.extend(kernel_escape(&display_bytes(&m.mount_point)));
     line.extend_from_slice(b" rw,relatime");
     if let Some(n) = m.propagation.shared {
         line.extend(format!(" shared:{n}").bytes());
@@ -22,9 +22,9 @@ fn kernel_line(m: &Mount) -> Vec<u8> {
         line.extend(format!(" master:{n}").bytes());
     }
     line.extend_from_slice(b" - ");
-    line.extend(kernel_escape(m.fs_type.as_bytes()));
+    line.extend(kernel_escape(&display_bytes(&m.fs_type)));
     line.push(b' ');
-    line.extend(kernel_escape(m.source.as_bytes()));
+    line.extend(kernel_escape(&display_bytes(&m.source)));
     line.extend_from_slice(b" rw");
     line
 }

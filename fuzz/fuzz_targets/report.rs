@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
 use mountleak_exporter::classify::classify;
-use mountleak_exporter::host::cgroup::{CgroupOwner, owner_from_bytes};
+use mountleak_exporter::host::cgroup::{CgroupOwner, is_unit_name, owner_from_bytes};
 use mountleak_exporter::host::mountinfo::parse_line;
 use mountleak_exporter::host::{
     ContainerMount, HostSnapshot, MountNamespace, NamespaceKey, ProcessInfo, ScanErrors,
@@ -184,7 +184,7 @@ fn run(data: &[u8]) {
             && !lead
                 .unit
                 .as_deref()
-                .is_some_and(|u| u.ends_with(".service"))
+                .is_some_and(|u| u.ends_with(".service") && is_unit_name(u))
         {
             let word = fix
                 .strip_prefix(&format!("nsenter -t {HOLDER_PID} -m umount -l "))

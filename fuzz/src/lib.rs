@@ -89,7 +89,8 @@ pub fn kernel_escape(raw: &[u8]) -> Vec<u8> {
 }
 
 /// Reference decoder: `\` and three octal digits (first 0-3, so the value fits a byte) is a
-/// byte; anything else is itself. Invalid UTF-8 then becomes U+FFFD.
+/// byte; anything else is itself. Then the display form (docs/interfaces.md): a backslash,
+/// a control character or a byte that is not UTF-8 becomes `\ooo` per byte.
 pub fn reference_unescape(field: &[u8]) -> String {
     let mut out = Vec::new();
     let mut rest = field;
@@ -105,7 +106,55 @@ pub fn reference_unescape(field: &[u8]) -> String {
             }
         }
     }
-    String::from_utf8_lossy(&out).into_owned()
+    display(&out)
+}
+
+/// The display form of raw path bytes, written independently of the exporter's.
+pub fn display(raw: &[u8]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < raw.len() {
+        // The longest valid UTF-8 prefix at i (at most 4 bytes a char).
+        let ch = (1..=4.min(raw.len() - i)).rev().find_map(|n| {
+            std::str::from_utf8(&raw[i..i + n])
+                .ok()
+                .filter(|s| s.chars().count() == 1)
+        });
+        match ch {
+            Some(c) if c != "\\" && !c.chars().next().unwrap().is_control() => {
+                out.push_str(c);
+                i += c.len();
+            }
+            Some(c) => {
+                for b in c.bytes() {
+                    out.push_str(&format!("\\{b:03o}"));
+                }
+                i += c.len();
+            }
+            None => {
+                out.push_str(&format!("\\{:03o}", raw[i]));
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// The raw bytes a display form names: each `\ooo` is a byte.
+pub fn display_bytes(display: &str) -> Vec<u8> {
+    let b = display.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 4 <= b.len() {
+            out.push(u8::from_str_radix(&display[i + 1..i + 4], 8).expect("display escape"));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    out
 }
 
 /// One sample line of the Prometheus text format.
@@ -231,13 +280,19 @@ impl Sample {
     }
 }
 
-/// What a POSIX shell makes of one word that is either bare or single-quoted with `'\''`
-/// for embedded quotes (the exporter's quoting); `None` when it would not be one word.
+/// What a POSIX shell makes of one word that is bare, single-quoted with `'\''` for
+/// embedded quotes, or bash's `$'...'` holding display-form escapes (the exporter's
+/// quoting); for the last, the display form it decodes to. `None` when it would not be one
+/// word.
 pub fn shell_word(word: &str) -> Option<String> {
+    if let Some(inner) = word.strip_prefix("$'").and_then(|w| w.strip_suffix('\'')) {
+        return (!inner.contains('\'')).then(|| inner.replace("\\047", "'"));
+    }
     if !word.starts_with('\'') {
-        let plain = word
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/._-:".contains(&b));
+        let plain = !word.is_empty()
+            && word
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/._-:@+=,".contains(&b));
         return plain.then(|| word.to_string());
     }
     let mut out = String::new();
@@ -264,7 +319,10 @@ mod tests {
     #[test]
     fn reference_helpers_agree_with_the_format() {
         assert_eq!(kernel_escape(b"a b\\"), b"a\\040b\\134".to_vec());
-        assert_eq!(reference_unescape(br"a\040b\134\9"), "a b\\\\9");
+        assert_eq!(reference_unescape(br"a\040b\134\9"), r"a b\134\1349");
+        assert_eq!(display(b"a\xff\n\\\xc3\xa9"), "a\\377\\012\\134\u{e9}");
+        assert_eq!(display_bytes(r"a\377\012"), b"a\xff\n".to_vec());
+        assert_eq!(shell_word(r"$'a\047b\012'").as_deref(), Some(r"a'b\012"));
         let s = parse_exposition(
             "# HELP x_y h\n# TYPE x_y gauge\nx_y{a=\"q\\\"\\n\\\\\",b=\"\"} 1\nz 2\n",
         )

@@ -6,17 +6,15 @@ use serde::Serialize;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CgroupOwner {
-    /// Last `*.service` or `*.scope` component of the systemd path.
+    /// The unit as systemd resolves it ([`owner_from_path`]): the system manager's unit, or
+    /// `user@<uid>.service/<unit>` for a unit of a user's manager.
     pub unit: Option<String>,
     /// The container the process itself runs in, of any engine (`docker-<id>.scope`,
     /// `/docker/<id>`, `libpod-<id>.scope`, `cri-containerd-<id>.scope`,
     /// `/kubepods/.../pod<uid>/<id>`, ...), and who runs it: the fix is
-    /// [`ContainerEngine::restart_command`].
+    /// [`ContainerEngine::restart_command`]. Only where the host's engines put containers:
+    /// never inside another unit's delegated subtree (see [`owner_from_path`]).
     pub container: Option<(ContainerEngine, String)>,
-    /// The same id when the engine is Docker, only: `report::fix` answers any holder
-    /// container with `docker restart`, which would be wrong for the others (they get the
-    /// in-place unmount until it uses `container`).
-    pub container_id: Option<String>,
 }
 
 /// What runs a container that holds a leak (not necessarily a runtime the exporter watches).
@@ -43,6 +41,7 @@ impl ContainerEngine {
     pub fn restart_command(self, container_id: &str) -> String {
         // Characters, not bytes: an id from elsewhere than a cgroup path may be any text.
         let short: String = container_id.chars().take(12).collect();
+        let short = crate::quote::shell(&short);
         match self {
             ContainerEngine::Docker => format!("docker restart {short}"),
             ContainerEngine::Podman => format!("podman restart {short}"),
@@ -79,36 +78,101 @@ pub fn owner_from_bytes(text: &[u8]) -> procfs::ProcResult<CgroupOwner> {
     Ok(owner(&groups.0))
 }
 
+/// Resolves a systemd cgroup path the way systemd does (src/basic/cgroup-util.c,
+/// `cg_path_get_unit`, `skip_slices`, `cg_path_get_user_unit`): slices are skipped and the
+/// first other component is the unit, if it is a valid unit name. Whatever lies below it
+/// is that unit's own (delegated) subtree, named by whoever runs in it: a process under
+/// `user@1000.service/app.slice/docker.service` belongs to user 1000's manager, not to the
+/// system's docker.service, so a lower component never names the unit.
 pub fn owner_from_path(path: &str) -> CgroupOwner {
     // Inside a cgroup namespace the path may climb out with `/..`: those parts name nothing.
     let parts: Vec<&str> = path
         .split('/')
         .filter(|p| !p.is_empty() && *p != "..")
         .collect();
-    let unit = parts
+    let system = first_unit(&parts);
+    let container = container_in(&parts, system.as_ref().map(|s| s.1));
+    let unit = system.map(|(unit, i)| match first_unit(&parts[i + 1..]) {
+        Some((inner, _)) if is_user_manager(&unit) => format!("{unit}/{inner}"),
+        _ => unit,
+    });
+    CgroupOwner { unit, container }
+}
+
+/// The first component after the slices, unescaped, when it is a unit name (not a slice),
+/// and its index.
+fn first_unit(parts: &[&str]) -> Option<(String, usize)> {
+    let i = parts
         .iter()
-        .rev()
-        .find(|p| p.ends_with(".service") || p.ends_with(".scope"))
-        .map(|p| p.to_string());
-    let mut container = None;
-    for (i, p) in parts.iter().enumerate() {
-        let parent = i.checked_sub(1).map(|j| parts[j]);
-        if let Some((engine, id)) = container_of(parts[0], parent, p)
-            && is_container_id(id)
-        {
-            // The innermost container wins (a container nested in another's cgroup).
-            container = Some((engine, id.to_string()));
+        .position(|p| !(p.ends_with(".slice") && is_unit_name(cg_unescape(p))))?;
+    let unit = cg_unescape(parts[i]);
+    (is_unit_name(unit) && !unit.ends_with(".slice")).then(|| (unit.to_string(), i))
+}
+
+fn is_user_manager(unit: &str) -> bool {
+    unit.starts_with("user@") && unit.ends_with(".service")
+}
+
+/// systemd prefixes a cgroup name with `_` where it would clash with a kernel name
+/// (`cg_escape`); `cg_unescape` drops it.
+fn cg_unescape(part: &str) -> &str {
+    part.strip_prefix('_').unwrap_or(part)
+}
+
+/// A unit name systemd would accept (src/basic/unit-name.c, `unit_name_is_valid` with
+/// plain and instance names): `prefix[@instance].type`, at most 255 bytes, the prefix and
+/// instance made of ASCII letters, digits and `:-_.\`, the type one systemd knows. So
+/// a valid name never holds a quote, a space or a shell metacharacter (the `\` of
+/// systemd's escaping is quoted like any other byte where a name is printed).
+pub fn is_unit_name(name: &str) -> bool {
+    const TYPES: &[&str] = &[
+        "service",
+        "socket",
+        "target",
+        "device",
+        "mount",
+        "automount",
+        "swap",
+        "timer",
+        "path",
+        "slice",
+        "scope",
+    ];
+    let valid = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b":-_.\\".contains(&b))
+    };
+    let Some((stem, suffix)) = name.rsplit_once('.') else {
+        return false;
+    };
+    if name.len() > 255 || !TYPES.contains(&suffix) {
+        return false;
+    }
+    match stem.split_once('@') {
+        Some((prefix, instance)) => {
+            valid(prefix) && (instance.is_empty() || valid(instance.replace('@', "").as_str()))
         }
+        None => valid(stem),
     }
-    let container_id = container
-        .as_ref()
-        .filter(|(engine, _)| *engine == ContainerEngine::Docker)
-        .map(|(_, id)| id.clone());
-    CgroupOwner {
-        unit,
-        container,
-        container_id,
-    }
+}
+
+/// The container a process runs in, where the host's engines put containers: a container
+/// scope that is itself the process's unit, or a cgroupfs-driver directory outside any unit
+/// (`/docker/<id>`, `/kubepods/...`). A container-shaped name inside another unit's
+/// subtree is whatever its delegate chose to call it (a user's manager, a rootless engine,
+/// an engine nested in a container): `docker restart <id>` as root would act on the host's
+/// engine, so it is not trusted. Nested containers resolve to the outermost one: restarting
+/// it gives everything inside a fresh namespace.
+fn container_in(parts: &[&str], unit_at: Option<usize>) -> Option<(ContainerEngine, String)> {
+    let last = unit_at
+        .unwrap_or(parts.len())
+        .min(parts.len().checked_sub(1)?);
+    (0..=last).find_map(|i| {
+        let parent = i.checked_sub(1).map(|j| parts[j]);
+        let (engine, id) = container_of(parts[0], parent, parts[i])?;
+        is_container_id(id).then(|| (engine, id.to_string()))
+    })
 }
 
 /// A cgroup path component that names a container, by the conventions of each engine's
@@ -161,6 +225,14 @@ mod tests {
     const ID: &str = "ca74eaa1b342c64a7f6c558299bedf74a5b7016c194e885bf290281161605d58";
     const ID2: &str = "9e1f2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
 
+    fn docker_id(owner: &CgroupOwner) -> Option<&str> {
+        owner
+            .container
+            .as_ref()
+            .filter(|c| c.0 == ContainerEngine::Docker)
+            .map(|c| c.1.as_str())
+    }
+
     fn parse(text: &str) -> CgroupOwner {
         let groups = ProcessCGroups::from_read(text.as_bytes()).unwrap();
         owner(&groups.0)
@@ -182,10 +254,105 @@ mod tests {
             got.unit.as_deref(),
             Some(format!("docker-{ID}.scope").as_str())
         );
-        assert_eq!(got.container_id.as_deref(), Some(ID));
+        assert_eq!(docker_id(&got), Some(ID));
+        // Not a unit name systemd could have made: no unit, so no `systemctl` line.
         let v2 = owner_from_bytes(b"0::/system.slice/web\xff.service\n").unwrap();
-        assert_eq!(v2.unit.as_deref(), Some("web\u{fffd}.service"));
+        assert_eq!(v2.unit, None);
         assert!(owner_from_bytes(b"garbage\n").is_err());
+    }
+
+    #[test]
+    fn a_delegated_subtree_names_neither_the_unit_nor_the_container() {
+        // Issue 12: a user names the cgroups below `user@<uid>.service` (systemd delegates
+        // them), and any name is possible on a host without systemd. `docker.service` down
+        // there is the user's; a host-looking container scope there is a rootless engine's.
+        let cases: Vec<(String, Option<String>, bool)> = vec![
+            (
+                "/user.slice/user-1000.slice/user@1000.service/app.slice/docker.service".into(),
+                Some("user@1000.service/docker.service".into()),
+                false,
+            ),
+            (
+                format!(
+                    "/user.slice/user-1000.slice/user@1000.service/user.slice/docker-{ID}.scope"
+                ),
+                Some(format!("user@1000.service/docker-{ID}.scope")),
+                false,
+            ),
+            (
+                "/user.slice/user-1000.slice/user@1000.service/init.scope".into(),
+                Some("user@1000.service/init.scope".into()),
+                false,
+            ),
+            (
+                "/user.slice/user-1000.slice/user@1000.service".into(),
+                Some("user@1000.service".into()),
+                false,
+            ),
+            (
+                format!("/system.slice/foo.service/docker-{ID}.scope"),
+                Some("foo.service".into()),
+                false,
+            ),
+            ("/system.slice/x;id;$(id)`id`.service".into(), None, false),
+            ("/x'y.service".into(), None, false),
+            ("/system.slice/a b.service".into(), None, false),
+            // systemd's own spellings: templates, escapes, the `_` of cg_escape.
+            (
+                "/system.slice/system-getty.slice/getty@tty1.service".into(),
+                Some("getty@tty1.service".into()),
+                false,
+            ),
+            (
+                "/system.slice/systemd-fsck@dev-disk-by\\x2duuid-0a.service".into(),
+                Some("systemd-fsck@dev-disk-by\\x2duuid-0a.service".into()),
+                false,
+            ),
+            (
+                "/system.slice/_cpu.service".into(),
+                Some("cpu.service".into()),
+                false,
+            ),
+            (
+                format!("/system.slice/docker-{ID}.scope"),
+                Some(format!("docker-{ID}.scope")),
+                true,
+            ),
+        ];
+        for (path, unit, container) in cases {
+            let got = owner_from_path(&path);
+            assert_eq!(got.unit, unit, "unit of {path}");
+            assert_eq!(got.container.is_some(), container, "container of {path}");
+        }
+    }
+
+    #[test]
+    fn unit_names_table() {
+        for ok in [
+            "a.service",
+            "getty@tty1.service",
+            "user@.service",
+            "a:b-c_d.e\\x2d.scope",
+        ] {
+            assert!(is_unit_name(ok), "{ok}");
+        }
+        let long = format!("{}.service", "a".repeat(250));
+        for bad in [
+            "",
+            ".service",
+            "a",
+            "a.serv",
+            "a b.service",
+            "a;b.service",
+            "a'b.service",
+            "a$(id).service",
+            "a`id`.service",
+            "@x.service",
+            "a/b.service",
+            &long,
+        ] {
+            assert!(!is_unit_name(bad), "{bad}");
+        }
     }
 
     #[test]
@@ -200,8 +367,9 @@ mod tests {
             // hybrid host without systemd: v1 at root, v2 tells
             ("9:name=systemd:/\n0::/system.slice/b.service\n".into(), Some("b.service"), None),
             ("0::/user.slice/user-1000.slice/session-3.scope\n".into(), Some("session-3.scope"), None),
-            // a service's sub-cgroup: the last unit component wins
+            // a service's sub-cgroup (its delegated subtree) is still the service's
             ("0::/system.slice/containerd.service/kubepods-burstable.slice\n".into(), Some("containerd.service"), None),
+            ("0::/system.slice/a.service/x/b.service\n".into(), Some("a.service"), None),
             // inside a cgroup namespace
             ("0::/../../system.slice/httpd.service\n".into(), Some("httpd.service"), None),
             ("0::/\n".into(), None, None),
@@ -214,7 +382,7 @@ mod tests {
         for (text, unit, container) in cases {
             let got = parse(&text);
             assert_eq!(got.unit.as_deref(), unit, "{text}");
-            assert_eq!(got.container_id.as_deref(), container, "{text}");
+            assert_eq!(docker_id(&got), container, "{text}");
         }
     }
 
@@ -291,11 +459,12 @@ mod tests {
                 None,
             ),
             ("/default/web".to_string(), None, None),
-            // A Docker container nested in a Podman one: the inner one holds the namespace.
+            // A Docker container nested in a Podman one: the host restarts the outer one (the
+            // inner name is whatever the Podman container's delegate wrote).
             (
                 format!("/machine.slice/libpod-{ID}.scope/docker/{ID2}"),
                 Some(format!("libpod-{ID}.scope")),
-                Some(Docker),
+                Some(Podman),
             ),
         ];
         for (path, unit, engine) in cases {
@@ -316,12 +485,6 @@ mod tests {
                         "{id} is not from {path}"
                     );
                 }
-                let docker_id = got
-                    .container
-                    .as_ref()
-                    .filter(|c| c.0 == Docker)
-                    .map(|c| c.1.clone());
-                assert_eq!(got.container_id, docker_id, "docker id of {text}");
             }
         }
     }
@@ -334,7 +497,7 @@ mod tests {
         assert_eq!(Cri.restart_command(ID), "crictl stop ca74eaa1b342");
         assert_eq!(
             Docker.restart_command("0123456789aé-more"),
-            "docker restart 0123456789aé"
+            "docker restart '0123456789aé'"
         );
     }
 }

@@ -45,27 +45,49 @@ fn bad(reason: &'static str) -> ParseError {
 }
 
 /// Decodes the kernel's octal escapes (`\040` space, `\011` tab, `\012` newline, `\134`
-/// backslash; any `\NNN`). The procfs crate leaves them encoded. Invalid UTF-8 becomes
-/// U+FFFD so the result is always a valid label value.
+/// backslash; any `\NNN`; the procfs crate leaves them encoded) into the exporter's
+/// display form of a path: the text itself, except that a backslash, a control character
+/// (C0, DEL, C1) or a byte that is not UTF-8 is written as the `\ooo` escape of each of
+/// its bytes. Every `\` in the result starts such an escape, so two paths never share a
+/// display form (a label, a JSON string), the original bytes can always be recovered (the
+/// fix's `$'...'`, see `quote::shell_path`), and no path can break a line of text.
 pub fn unescape(field: &[u8]) -> String {
-    if !field.contains(&b'\\') {
+    let plain = |b: &u8| b.is_ascii() && !b.is_ascii_control() && *b != b'\\';
+    if field.iter().all(plain) {
+        // Valid ASCII with nothing to escape: nearly every mount point.
         return String::from_utf8_lossy(field).into_owned();
     }
-    let mut out = Vec::with_capacity(field.len());
+    let mut raw = Vec::with_capacity(field.len());
     let mut i = 0;
     while i < field.len() {
         if field[i] == b'\\' && i + 3 < field.len() && is_octal_escape(&field[i + 1..i + 4]) {
             let v = (field[i + 1] - b'0') as u32 * 64
                 + (field[i + 2] - b'0') as u32 * 8
                 + (field[i + 3] - b'0') as u32;
-            out.push(v as u8);
+            raw.push(v as u8);
             i += 4;
         } else {
-            out.push(field[i]);
+            raw.push(field[i]);
             i += 1;
         }
     }
-    String::from_utf8_lossy(&out).into_owned()
+    let mut out = String::with_capacity(raw.len() + 8);
+    let escape = |out: &mut String, bytes: &[u8]| {
+        for b in bytes {
+            out.push_str(&format!("\\{b:03o}"));
+        }
+    };
+    for chunk in raw.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c == '\\' || c.is_control() {
+                escape(&mut out, c.encode_utf8(&mut [0; 4]).as_bytes());
+            } else {
+                out.push(c);
+            }
+        }
+        escape(&mut out, chunk.invalid());
+    }
+    out
 }
 
 fn is_octal_escape(d: &[u8]) -> bool {
@@ -212,14 +234,15 @@ mod tests {
         let cases: &[(&[u8], &str)] = &[
             (b"/plain", "/plain"),
             (br"/with\040space", "/with space"),
-            (br"/tab\011here", "/tab\there"),
-            (br"/nl\012x", "/nl\nx"),
-            (br"/back\134slash", "/back\\slash"),
-            (br"/trailing\04", "/trailing\\04"),
-            (br"/not\999octal", "/not\\999octal"),
-            (br"/end\", "/end\\"),
-            (b"/bad\xffutf8", "/bad\u{fffd}utf8"),
-            (br"/high\377", "/high\u{fffd}"),
+            (br"/tab\011here", r"/tab\011here"),
+            (br"/nl\012x", r"/nl\012x"),
+            (br"/back\134slash", r"/back\134slash"),
+            // Not escapes: the backslash itself is kept, in its own escape.
+            (br"/trailing\04", r"/trailing\13404"),
+            (br"/not\999octal", r"/not\134999octal"),
+            (br"/end\", r"/end\134"),
+            (b"/bad\xffutf8", r"/bad\377utf8"),
+            (br"/high\377", r"/high\377"),
         ];
         for (raw, want) in cases {
             assert_eq!(unescape(raw), *want, "{:?}", String::from_utf8_lossy(raw));
@@ -231,6 +254,28 @@ mod tests {
         let line = br"600 340 0:60 / /var/lib/docker/volumes/my\040vol/_data rw - tmpfs tmpfs rw";
         let m = parse_line(line).unwrap();
         assert_eq!(m.mount_point, "/var/lib/docker/volumes/my vol/_data");
+    }
+
+    #[test]
+    fn display_form_escapes_what_could_merge_or_break_a_line() {
+        // Issue 12: two non-UTF-8 names merged into one U+FFFD series, and a newline in a
+        // mount point could forge a line of the text report.
+        let cases: &[(&[u8], &str)] = &[
+            (b"/a/b", "/a/b"),
+            (br"/a\040b", "/a b"),
+            (br"/a\012fix:\040x", r"/a\012fix: x"),
+            (br"/a\134b", r"/a\134b"),
+            (b"/a\\b", r"/a\134b"),
+            (b"/x\xff", r"/x\377"),
+            (b"/x\xfe", r"/x\376"),
+            (b"/x\x1b[2J", r"/x\033[2J"),
+            ("/caf\u{e9}/\u{9b}".as_bytes(), "/caf\u{e9}/\\302\\233"),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(unescape(raw), *want, "{}", String::from_utf8_lossy(raw));
+        }
+        assert_ne!(unescape(b"/x\xff"), unescape(b"/x\xfe"));
+        assert_ne!(unescape(b"/x\xff"), unescape(br"/x\134377"));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! clean; scripts/testenv.sh down sweeps up after a test process that was killed outright.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod paste;
 pub mod promql;
 pub mod runtimes;
 
@@ -305,8 +306,9 @@ pub fn unit_cgroup_hierarchies() -> Vec<PathBuf> {
 /// PrivateTmp=true. The namespace holds a `sh` (the leader, [`Holder::pid`]) and `sleepers`
 /// `sleep` children. Drop kills the whole tree and removes the cgroup directories.
 pub struct Holder {
-    /// `mountleak-e2e-<test pid>-<n>-<label>.service`; scripts/testenv.sh down removes such
-    /// cgroups whose test pid is gone.
+    /// `mountleak-e2e-<test pid>-<n>-<label>.service`, the cgroup under `system.slice` (see
+    /// [`Holder::spawn_in`]); scripts/testenv.sh down removes such cgroups whose test pid is
+    /// gone.
     pub unit: String,
     /// The leader (`sh`); also the process group id of the tree.
     pub pid: u32,
@@ -336,16 +338,36 @@ impl Holder {
         sleepers: usize,
         keep: &[&str],
     ) -> Holder {
+        Holder::spawn_in(&format!("{label}.service"), "", propagation, sleepers, keep)
+    }
+
+    /// A holder in cgroup `system.slice/mountleak-e2e-<test pid>-<n>-<top>/<below>` (`below`
+    /// may be empty): a unit's delegated subtree, or a cgroup named as an attacker would.
+    pub fn spawn_in(
+        top: &str,
+        below: &str,
+        propagation: Propagation,
+        sleepers: usize,
+        keep: &[&str],
+    ) -> Holder {
         let unit = format!(
-            "mountleak-e2e-{}-{}-{label}.service",
+            "mountleak-e2e-{}-{}-{top}",
             std::process::id(),
             HOLDER_N.fetch_add(1, Ordering::Relaxed)
         );
         let mut cgroup_dirs = Vec::new();
+        let mut leaves = Vec::new();
         for hier in unit_cgroup_hierarchies() {
-            let dir = hier.join("system.slice").join(&unit);
+            // Removed deepest first.
+            let mut dir = hier.join("system.slice").join(&unit);
+            let mut made = vec![dir.clone()];
+            for part in below.split('/').filter(|p| !p.is_empty()) {
+                dir.push(part);
+                made.push(dir.clone());
+            }
             fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
-            cgroup_dirs.push(dir);
+            leaves.push(dir);
+            cgroup_dirs.extend(made.into_iter().rev());
         }
         for k in keep {
             assert!(
@@ -390,7 +412,7 @@ impl Holder {
         let mut cmd = Command::new("sh");
         cmd.arg("-c").arg(outer).arg("holder").arg(inner);
         cmd.env("HOLDER_KEEP", keep.join(" "));
-        for dir in &cgroup_dirs {
+        for dir in &leaves {
             cmd.arg(dir.join("cgroup.procs"));
         }
         let child = cmd

@@ -1,0 +1,197 @@
+//! Issue 12, attacks by whoever names a cgroup or a mount point, against the real binary:
+//! the fix it prints must run exactly one command when pasted into a root shell, a
+//! delegated cgroup must not pass for a host unit, and no name may forge a line of the
+//! text report or merge two mounts into one series.
+
+mod common;
+
+use common::paste::{paste, path_bytes};
+use common::*;
+use std::process::Command;
+
+/// The leaks of `scan --output json` held by namespace leader `pid`.
+fn leaks_of(json: &serde_json::Value, pid: u32) -> Vec<serde_json::Value> {
+    json["leaks"]
+        .as_array()
+        .expect("leaks")
+        .iter()
+        .filter(|l| l["holder"]["pid"] == pid)
+        .cloned()
+        .collect()
+}
+
+fn scan_json() -> serde_json::Value {
+    let out = run_scan(&["--output", "json"]);
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("scan JSON: {e}\n{}", String::from_utf8_lossy(&out.stderr)))
+}
+
+/// The fix pasted into bash runs one nsenter on the holder with the mount's real path.
+fn assert_fix_unmounts(leak: &serde_json::Value, pid: u32) {
+    let fix = leak["fix"].as_str().unwrap();
+    let mount_point = leak["mount_point"].as_str().unwrap();
+    let (calls, other) = paste(fix, "bash");
+    assert!(
+        other.is_empty(),
+        "`{fix}` ran more than one command: {other}"
+    );
+    let want: Vec<Vec<u8>> = [
+        b"nsenter".to_vec(),
+        b"-t".to_vec(),
+        pid.to_string().into_bytes(),
+        b"-m".to_vec(),
+        b"umount".to_vec(),
+        b"-l".to_vec(),
+        path_bytes(mount_point),
+    ]
+    .into();
+    assert_eq!(calls, vec![want], "`{fix}`");
+}
+
+#[test]
+fn a_hostile_unit_name_never_reaches_a_pasted_command() {
+    let env = env();
+    let (_volume, _container, holder) = leak_scene("hostile-name");
+    drop(holder);
+    let roots = [env.docker_root.as_str(), env.docker_exec_root.as_str()];
+    // Any user with a delegated cgroup can pick this name; the old fix pasted it into
+    // `systemctl restart`, running `id` three ways as root.
+    let hostile = Holder::spawn_in(
+        "x;id;$(id)`id`.service",
+        "",
+        Propagation::Private,
+        1,
+        &roots,
+    );
+    let json = scan_json();
+    let leaks = leaks_of(&json, hostile.pid);
+    assert!(
+        !leaks.is_empty(),
+        "no leak of the hostile holder in {json:#}"
+    );
+    for leak in &leaks {
+        // Not a unit name systemd could have made: no unit, so no systemctl.
+        assert_eq!(leak["holder"]["unit"], serde_json::Value::Null, "{leak:#}");
+        assert_fix_unmounts(leak, hostile.pid);
+    }
+    let text = String::from_utf8(run_scan(&[]).stdout).unwrap();
+    for line in text.lines().filter(|l| l.trim_start().starts_with("fix:")) {
+        let fix = line.trim_start().trim_start_matches("fix:").trim();
+        let (calls, other) = paste(fix, "bash");
+        assert!(
+            other.is_empty() && calls.len() == 1,
+            "`{fix}`: {calls:?} {other}"
+        );
+    }
+}
+
+#[test]
+fn a_users_own_docker_service_is_not_the_hosts() {
+    let env = env();
+    let (_volume, _container, holder) = leak_scene("user-unit");
+    drop(holder);
+    let roots = [env.docker_root.as_str(), env.docker_exec_root.as_str()];
+    // systemd delegates everything below user@1000.service to user 1000, who may call a
+    // cgroup docker.service: the old report said `systemctl restart docker.service`, which
+    // restarts every container on the host.
+    let spoof = Holder::spawn_in(
+        "u.slice",
+        "user@1000.service/app.slice/docker.service",
+        Propagation::Private,
+        1,
+        &roots,
+    );
+    let json = scan_json();
+    let leaks = leaks_of(&json, spoof.pid);
+    assert!(
+        !leaks.is_empty(),
+        "no leak of the spoofing holder in {json:#}"
+    );
+    for leak in &leaks {
+        assert_eq!(
+            leak["holder"]["unit"], "user@1000.service/docker.service",
+            "{leak:#}"
+        );
+        assert_fix_unmounts(leak, spoof.pid);
+    }
+}
+
+/// A holder's own mounts at container-shaped paths whose names carry a newline, a forged
+/// `fix:` line, an escape sequence and bytes that are not UTF-8 (in a scope: the fix is the
+/// in-place unmount, which names the path).
+#[test]
+fn names_cannot_forge_report_lines_or_merge_series() {
+    let env = env();
+    let holder = Holder::spawn_in("odd-names.scope", "", Propagation::Private, 1, &["/tmp"]);
+    let base = tempfile::tempdir_in("/tmp").unwrap();
+    let volumes = format!("{}{}/volumes", base.path().display(), env.docker_root);
+    // (name as bash's $'...' spells it, its display form)
+    let names = [
+        (r"a\377", r"a\377"),
+        (r"a\376", r"a\376"),
+        (r"x\n  fix: reboot", r"x\012  fix: reboot"),
+        (r"e\033[2Jz", r"e\033[2Jz"),
+    ];
+    let script: String = names
+        .iter()
+        .map(|(n, _)| {
+            format!(
+                "d={volumes}/$'{n}'/_data; mkdir -p \"$d\" && mount -t tmpfs t \"$d\" || exit 1\n"
+            )
+        })
+        .collect();
+    let out = Command::new("nsenter")
+        .args(["-t", &holder.pid.to_string(), "-m", "bash", "-c", &script])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "mounting in the holder: {out:?}");
+
+    let json = scan_json();
+    let leaks = leaks_of(&json, holder.pid);
+    for (_, display) in names {
+        let want = format!("{volumes}/{display}/_data");
+        let leak = leaks
+            .iter()
+            .find(|l| l["mount_point"] == want.as_str())
+            .unwrap_or_else(|| panic!("no leak at {want} in {leaks:#?}"));
+        assert_fix_unmounts(leak, holder.pid);
+    }
+
+    let text = String::from_utf8(run_scan(&[]).stdout).unwrap();
+    assert!(
+        !text.contains('\x1b') && !text.contains('\r'),
+        "control characters in the text report:\n{text}"
+    );
+    let fixes = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("fix:"))
+        .count();
+    let paragraphs = text
+        .lines()
+        .filter(|l| !l.starts_with(' ') && l.contains(" holds "))
+        .count();
+    assert!(
+        !text.lines().any(|l| l.trim() == "fix: reboot"),
+        "a mount point forged a fix line:\n{text}"
+    );
+    assert!(fixes <= paragraphs, "more fix lines than holders:\n{text}");
+
+    let ex = Exporter::start(&[]);
+    let samples = ex.scrape();
+    let series = select(&samples, "mountleak_leak_first_seen_timestamp_seconds", &[]);
+    for (_, display) in names {
+        let want = format!("{volumes}/{display}/_data");
+        assert_eq!(
+            series
+                .iter()
+                .filter(|s| s.label("mountpoint") == want)
+                .count(),
+            1,
+            "one series for {want}: {}",
+            show(&series)
+        );
+    }
+    drop(ex);
+    // Unmount in the holder before the directories go.
+    drop(holder);
+}
