@@ -92,6 +92,79 @@ pub struct Classified {
     pub leaks: Vec<Leak>,
     /// Foreign copies tied to the reference by propagation: not leaks.
     pub propagated: u64,
+    /// Copies nothing vouches for ([`verified`]): counted, never reported as leaks.
+    pub unverified: u64,
+}
+
+/// The mounts (path and device) seen in reference namespaces, now or in an earlier scan:
+/// a stale copy whose device a runtime once mounted at that path is a real leak even when
+/// nothing else knows its owner any more. Remembered like removed containers: everything
+/// the last scan saw, plus the [`ReferenceHistory::GONE`] most recently gone. Paths are
+/// kept as keyed hashes (16 bytes an entry, whatever the path's length).
+#[derive(Debug, Default)]
+pub struct ReferenceHistory {
+    hasher: std::collections::hash_map::RandomState,
+    /// (hash of the canonical path, major, minor) -> the scan that last saw it.
+    seen: HashMap<(u64, u32, u32), u64>,
+    scans: u64,
+}
+
+impl ReferenceHistory {
+    pub const GONE: usize = 4096;
+
+    fn key(&self, path: &str, major: u32, minor: u32) -> (u64, u32, u32) {
+        use std::hash::BuildHasher;
+        (self.hasher.hash_one(path), major, minor)
+    }
+
+    fn contains(&self, path: &str, major: u32, minor: u32) -> bool {
+        self.seen.contains_key(&self.key(path, major, minor))
+    }
+
+    /// Records one scan's reference mounts and forgets the oldest gone ones over the bound.
+    fn record<'a>(&mut self, mounts: impl Iterator<Item = (&'a str, u32, u32)>) {
+        self.scans += 1;
+        let mut now = 0;
+        for (path, major, minor) in mounts {
+            let key = self.key(path, major, minor);
+            self.seen.insert(key, self.scans);
+            now += 1;
+        }
+        let over = self.seen.len().saturating_sub(now + Self::GONE);
+        if over > 0 {
+            let mut gone: Vec<u64> = self
+                .seen
+                .values()
+                .copied()
+                .filter(|&s| s < self.scans)
+                .collect();
+            gone.sort_unstable();
+            let cut = gone[over - 1];
+            let mut left = over;
+            self.seen.retain(|_, s| {
+                let drop = left > 0 && *s <= cut;
+                left -= usize::from(drop);
+                !drop
+            });
+        }
+    }
+}
+
+/// Whether a stale-looking copy is a leak: the kernel and the runtimes must vouch for it,
+/// or a user could fake one (`unshare -Urm`, a tmpfs at any container-shaped path) and fire
+/// alerts with whatever text the path holds. A real leaked copy shares its device with a
+/// mount a runtime made in a reference namespace (seen now or earlier), or names what a
+/// runtime knows; and a namespace in the host's user namespace was made by a process
+/// privileged on the host, who could unmount anything anyway.
+fn verified(
+    ns: &MountNamespace,
+    target: &MountTarget,
+    owner: &MountOwner,
+    history: &ReferenceHistory,
+) -> bool {
+    ns.host_userns
+        || owner.known
+        || history.contains(&target.path.canonical, target.major, target.minor)
 }
 
 fn is_reference(ns: &MountNamespace, view: &RuntimeView) -> bool {
@@ -111,7 +184,11 @@ type RefIndex<'a> = HashMap<&'a str, Vec<(u32, u32, Option<u32>)>>;
 
 /// Takes the snapshot: each foreign namespace's table is freed once classified, so a leak
 /// storm's K tables and its K x M leaks are not all alive at once.
-pub fn classify(snapshot: HostSnapshot, view: &RuntimeView) -> Classified {
+pub fn classify(
+    snapshot: HostSnapshot,
+    view: &RuntimeView,
+    history: &mut ReferenceHistory,
+) -> Classified {
     let (references, foreign): (Vec<MountNamespace>, Vec<MountNamespace>) = snapshot
         .namespaces
         .into_iter()
@@ -127,6 +204,11 @@ pub fn classify(snapshot: HostSnapshot, view: &RuntimeView) -> Classified {
                 .push((t.major, t.minor, cm.propagation.shared));
         }
     }
+    history.record(
+        reference
+            .iter()
+            .flat_map(|(path, v)| v.iter().map(move |(maj, min, _)| (*path, *maj, *min))),
+    );
 
     // Nearly every foreign copy is a leak in a leak storm: one allocation of the right size,
     // not a doubling vector's slack and copies.
@@ -170,6 +252,10 @@ pub fn classify(snapshot: HostSnapshot, view: &RuntimeView) -> Classified {
                 .entry(Arc::as_ptr(t))
                 .or_insert_with(|| Arc::new(owner(&t.path, view)))
                 .clone();
+            if status == Status::Stale && !verified(&ns, t, &owner, history) {
+                out.unverified += 1;
+                continue;
+            }
             out.leaks.push(Leak {
                 namespace: holder as u32,
                 mount_id: cm.mount_id,
@@ -200,6 +286,8 @@ pub struct MountOwner {
     pub pod: Option<PodRef>,
     /// The container's runtime, else the path's (`None`: a pod volume of an unknown pod).
     pub runtime: Option<RuntimeKind>,
+    /// A runtime lists (or remembers) the container, volume user or pod the path names.
+    pub known: bool,
 }
 
 /// Ties a container path to a container (and volume, and pod) through the runtime view.
@@ -233,6 +321,7 @@ fn owner(path: &ContainerPath, view: &RuntimeView) -> MountOwner {
         }
     };
     let known: Option<&ContainerInfo> = key.as_ref().and_then(|k| view.containers.get(k));
+    let is_known = known.is_some();
     let pod = known.and_then(|c| c.pod.clone()).or_else(|| {
         pod_uid.clone().map(|uid| PodRef {
             uid,
@@ -273,6 +362,7 @@ fn owner(path: &ContainerPath, view: &RuntimeView) -> MountOwner {
         volume,
         pod,
         runtime,
+        known: is_known,
     }
 }
 
@@ -322,6 +412,8 @@ mod tests {
                 })
                 .collect(),
             container_mounts,
+            // As root's namespaces are: vouched for (see `verified`).
+            host_userns: true,
         }
     }
 
@@ -339,11 +431,99 @@ mod tests {
                 errors: ScanErrors::default(),
             },
             view,
+            &mut ReferenceHistory::default(),
         )
     }
 
     fn statuses(c: &Classified) -> Vec<Status> {
         c.leaks.iter().map(|l| l.status).collect()
+    }
+
+    #[test]
+    fn a_stale_copy_counts_only_when_something_vouches_for_it() {
+        // Issue 12: a user's `unshare -Urm` and a tmpfs at a container-shaped path.
+        let snapshot = |reference: Option<String>, userns: bool| {
+            let host = ns(
+                1,
+                "/",
+                &[(1, "systemd")],
+                &reference.into_iter().collect::<Vec<_>>(),
+            );
+            let mut faker = ns(2, "/", &[(500, "sh")], &[shm("0:99", "")]);
+            faker.host_userns = userns;
+            HostSnapshot {
+                namespaces: vec![host, faker],
+                processes_scanned: 0,
+                errors: ScanErrors::default(),
+            }
+        };
+        let empty = RuntimeView::default();
+        let mut history = ReferenceHistory::default();
+        // Nothing vouches: counted apart, not a leak.
+        let c = classify(snapshot(None, false), &empty, &mut history);
+        assert_eq!((statuses(&c), c.unverified), (vec![], 1));
+        // Root's namespace: a leak.
+        let c = classify(snapshot(None, true), &empty, &mut history);
+        assert_eq!((statuses(&c), c.unverified), (vec![Status::Stale], 0));
+        // The runtime knows the container the path names.
+        let known = RuntimeView::new(
+            true,
+            vec!["/var/lib/docker".into()],
+            vec!["/run/docker".into()],
+            [ContainerInfo::docker(ID, "etcd1", "exited")],
+        );
+        let c = classify(snapshot(None, false), &known, &mut history);
+        assert_eq!((statuses(&c), c.unverified), (vec![Status::Stale], 0));
+        // A reference had that device at that path in an earlier scan: remembered.
+        let c = classify(
+            snapshot(Some(shm("0:99", "shared:5")), false),
+            &empty,
+            &mut history,
+        );
+        assert_eq!(
+            c.unverified, 0,
+            "at risk, so verified by the reference itself"
+        );
+        let c = classify(snapshot(None, false), &empty, &mut history);
+        assert_eq!((statuses(&c), c.unverified), (vec![Status::Stale], 0));
+        // Another device at that path was never the runtime's.
+        let c = classify(
+            snapshot(Some(shm("0:98", "shared:5")), false),
+            &empty,
+            &mut history,
+        );
+        assert_eq!(
+            (statuses(&c), c.unverified),
+            (vec![Status::Stale], 0),
+            "0:99 remembered"
+        );
+        let mut fresh = ReferenceHistory::default();
+        let c = classify(
+            snapshot(Some(shm("0:98", "shared:5")), false),
+            &empty,
+            &mut fresh,
+        );
+        assert_eq!((statuses(&c), c.unverified), (vec![], 1));
+    }
+
+    #[test]
+    fn reference_history_keeps_the_present_and_the_most_recently_gone() {
+        let mut h = ReferenceHistory::default();
+        let paths: Vec<String> = (0..ReferenceHistory::GONE + 10)
+            .map(|i| format!("/p{i}"))
+            .collect();
+        for p in &paths {
+            h.record(std::iter::once((p.as_str(), 0, 1)));
+        }
+        h.record(std::iter::once(("/now", 0, 1)));
+        assert_eq!(h.seen.len(), ReferenceHistory::GONE + 1);
+        assert!(h.contains("/now", 0, 1));
+        assert!(h.contains(paths.last().unwrap(), 0, 1));
+        assert!(
+            !h.contains(&paths[0], 0, 1),
+            "the oldest gone is forgotten first"
+        );
+        assert!(!h.contains("/now", 0, 2));
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use crate::config::Output;
 use crate::host::ScanOptions;
-use crate::report::{self, FirstSeen, Report};
+use crate::report::{self, Report};
 use crate::runtime::Runtime;
 use crate::scanner;
 
@@ -18,7 +18,7 @@ pub fn scan(
     options: &ScanOptions,
     output: Output,
 ) -> (Report, String, u8) {
-    let report = scanner::scan_once(procfs, runtime, options, &mut FirstSeen::default());
+    let report = scanner::scan_once(procfs, runtime, options, &mut scanner::Memory::default());
     let text = match output {
         Output::Json => serde_json::to_string_pretty(&report).expect("report serializes") + "\n",
         Output::Text => report::render_text(&report),

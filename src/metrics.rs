@@ -439,6 +439,11 @@ impl Collector for ReportCollector {
             s.propagated_copies as f64,
         ));
         out.extend(gauge(
+            "unverified_mount_copies",
+            &format!("Copies at container-shaped paths that no runtime made: neither their device was seen in a reference namespace nor does a runtime know their owner, and their namespace was made inside a user namespace (unshare -Urm); not leaks{cached}."),
+            s.unverified_copies as f64,
+        ));
+        out.extend(gauge(
             "series_dropped",
             "Leak series left out of this scrape because of --metrics.max-series.",
             dropped as f64,
@@ -579,6 +584,7 @@ mod tests {
                 container: None,
                 volume: (kind == Kind::Volume).then(|| "kubernetes.io~secret/token".into()),
                 runtime: Some(RuntimeKind::Containerd),
+                known: false,
                 pod: Some(PodRef {
                     uid: uid.into(),
                     name: name.into(),
@@ -659,6 +665,7 @@ mod tests {
                     volume: None,
                     pod: None,
                     runtime: Some(RuntimeKind::Docker),
+                    known: false,
                 })
             })
             .collect();

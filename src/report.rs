@@ -31,6 +31,8 @@ pub struct ScanSummary {
     /// Each enabled runtime: whether its last API call succeeded.
     pub runtimes: BTreeMap<RuntimeKind, bool>,
     pub propagated_copies: u64,
+    /// Copies nothing vouches for (`classify::verified`): not leaks.
+    pub unverified_copies: u64,
 }
 
 /// A namespace holding leaks, reported once however many leaks it holds.
@@ -241,6 +243,7 @@ pub fn build(
     first_seen: &mut FirstSeen,
 ) -> Report {
     scan.propagated_copies = classified.propagated;
+    scan.unverified_copies = classified.unverified;
     first_seen.update(&mut classified, scan.timestamp);
     let mut counts = vec![0; classified.holders.len()];
     for l in &classified.leaks {
@@ -441,6 +444,7 @@ mod tests {
             volume: None,
             pod: None,
             runtime: None,
+            known: false,
         });
         Classified {
             holders: vec![crate::classify::HoldingNamespace {
@@ -464,6 +468,7 @@ mod tests {
                 })
                 .collect(),
             propagated: 0,
+            unverified: 0,
         }
     }
 
@@ -515,10 +520,12 @@ mod tests {
                     volume: None,
                     pod: None,
                     runtime: Some(RuntimeKind::Docker),
+                    known: false,
                 }),
                 first_seen: 0,
             }],
             propagated: 0,
+            unverified: 0,
         };
         let scan = ScanSummary {
             success: true,

@@ -24,7 +24,15 @@ pub struct Scanner {
 #[derive(Default)]
 struct State {
     last: Option<(Instant, Arc<Report>)>,
-    first_seen: FirstSeen,
+    memory: Memory,
+}
+
+/// What one scan leaves for the next: when each copy was first seen, and which mounts the
+/// reference namespaces have held.
+#[derive(Debug, Default)]
+pub struct Memory {
+    pub first_seen: FirstSeen,
+    pub references: classify::ReferenceHistory,
 }
 
 impl Scanner {
@@ -61,17 +69,17 @@ impl Scanner {
         let procfs = self.procfs.clone();
         let runtime = self.runtime.clone();
         let options = self.options;
-        let mut first_seen = std::mem::take(&mut state.first_seen);
+        let mut memory = std::mem::take(&mut state.memory);
         // The scan blocks on /proc reads: keep it off the async workers.
         let joined = tokio::task::spawn_blocking(move || {
-            let report = scan_once(&procfs, runtime.as_ref(), &options, &mut first_seen);
+            let report = scan_once(&procfs, runtime.as_ref(), &options, &mut memory);
             crate::memory::release_free_memory();
-            (report, first_seen)
+            (report, memory)
         })
         .await;
         let report = match joined {
-            Ok((report, first_seen)) => {
-                state.first_seen = first_seen;
+            Ok((report, memory)) => {
+                state.memory = memory;
                 report
             }
             Err(e) => failed(now(), 0.0, &self.runtime.view(), e.to_string()),
@@ -109,7 +117,7 @@ pub fn scan_once(
     procfs: &std::path::Path,
     runtime: &dyn Runtime,
     options: &host::ScanOptions,
-    first_seen: &mut FirstSeen,
+    memory: &mut Memory,
 ) -> Report {
     let span = tracing::info_span!("scan", procfs = %procfs.display(), runtime = runtime.name());
     let _enter = span.enter();
@@ -134,7 +142,7 @@ pub fn scan_once(
         snapshot.errors,
     );
     // The leaks share what they need of the snapshot: its tables go as they are classified.
-    let classified = classify::classify(snapshot, &view);
+    let classified = classify::classify(snapshot, &view, &mut memory.references);
     let summary = ScanSummary {
         timestamp,
         duration_seconds: started.elapsed().as_secs_f64(),
@@ -146,8 +154,9 @@ pub fn scan_once(
         docker_up: view.is_up(RuntimeKind::Docker),
         runtimes: view.runtimes.clone(),
         propagated_copies: 0,
+        unverified_copies: 0,
     };
-    let report = report::build(summary, classified, first_seen);
+    let report = report::build(summary, classified, &mut memory.first_seen);
     tracing::debug!(
         leaks = report.leaks.len(),
         processes = report.scan.processes_scanned,

@@ -99,7 +99,11 @@ fn children_in(ns: &str) -> usize {
 type Copies = BTreeSet<(u32, String, String, Status)>;
 
 fn copies(snapshot: &HostSnapshot, namespaces: &BTreeSet<u64>) -> Copies {
-    let c = classify::classify(snapshot.clone(), &RuntimeView::default());
+    let c = classify::classify(
+        snapshot.clone(),
+        &RuntimeView::default(),
+        &mut Default::default(),
+    );
     let mut out = Copies::new();
     for l in &c.leaks {
         let h = &c.holders[l.namespace as usize];

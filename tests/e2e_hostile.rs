@@ -187,11 +187,89 @@ fn names_cannot_forge_report_lines_or_merge_series() {
                 .filter(|s| s.label("mountpoint") == want)
                 .count(),
             1,
-            "one series for {want}: {}",
-            show(&series)
+            "one series for {want}: {}\n{}\n{}",
+            show(&series),
+            ex.get("/metrics"),
+            ex.log()
         );
     }
     drop(ex);
     // Unmount in the holder before the directories go.
     drop(holder);
+}
+
+/// Issue 12, item 3: any user can `unshare -Urm` and mount a tmpfs at a container-shaped
+/// path. Without a runtime behind it that is no leak: it is counted as unverified, never
+/// reported as stale (which would fire MountleakStaleLeak with the user's text in it).
+#[test]
+fn an_unprivileged_users_fake_container_mount_is_not_a_leak() {
+    let env = env();
+    let base = tempfile::tempdir_in("/tmp").unwrap();
+    let chmod = Command::new("chmod")
+        .args(["0777", &base.path().display().to_string()])
+        .status()
+        .unwrap();
+    assert!(chmod.success());
+    let fake_id = "f".repeat(64);
+    let shm = format!(
+        "{}{}/containers/{fake_id}/mounts/shm",
+        base.path().display(),
+        env.docker_root
+    );
+    // nobody, in a user and mount namespace of its own.
+    let mut faker = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .args(["unshare", "-Urm", "sh", "-c"])
+        .arg(r#"mkdir -p "$1" && mount -t tmpfs fake "$1" && exec sleep 1000000"#)
+        .args(["faker", &shm])
+        .spawn()
+        .expect("setpriv and unshare (util-linux) are needed");
+    let pid = faker.id();
+    poll_until(
+        "the unprivileged faker to mount its tmpfs (unprivileged user namespaces allowed?)",
+        std::time::Duration::from_secs(10),
+        || {
+            let mi = std::fs::read_to_string(format!("/proc/{pid}/mountinfo"))
+                .map_err(|e| e.to_string())?;
+            if mi.contains(&format!("/containers/{fake_id}/mounts/shm")) {
+                Ok(())
+            } else {
+                Err(format!("faker {pid} has no fake mount yet"))
+            }
+        },
+    );
+    let json = scan_json();
+    let fakes: Vec<_> = json["leaks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["mount_point"].as_str().unwrap_or("").contains(&fake_id))
+        .collect();
+    assert!(
+        fakes.is_empty(),
+        "a faked mount reported as a leak: {fakes:#?}"
+    );
+    assert!(
+        json["scan"]["unverified_copies"].as_u64().unwrap() >= 1,
+        "the fake copy is not counted: {:#}",
+        json["scan"]
+    );
+    let ex = Exporter::start(&[]);
+    let samples = ex.scrape();
+    let series = select(&samples, "mountleak_leak_first_seen_timestamp_seconds", &[]);
+    assert!(
+        !series
+            .iter()
+            .any(|s| s.label("mountpoint").contains(&fake_id)),
+        "a leak series for the fake: {}",
+        show(&series)
+    );
+    let unverified = select(&samples, "mountleak_unverified_mount_copies", &[]);
+    assert!(
+        unverified.len() == 1 && unverified[0].value >= 1.0,
+        "mountleak_unverified_mount_copies: {}",
+        show(&unverified)
+    );
+    let _ = faker.kill();
+    let _ = faker.wait();
 }

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use mountleak_exporter::classify::Status;
 use mountleak_exporter::host::ScanOptions;
 use mountleak_exporter::layout::Kind;
-use mountleak_exporter::report::{FirstSeen, Report, render_text};
+use mountleak_exporter::report::{Report, render_text};
 use mountleak_exporter::runtime::{ContainerInfo, RuntimeKind, RuntimeView, StaticRuntime};
+use mountleak_exporter::scanner::Memory;
 use mountleak_exporter::{metrics, scanner};
 
 const ETCD1: &str = "ca74eaa1b342c64a7f6c558299bedf74a5b7016c194e885bf290281161605d58";
@@ -42,7 +43,7 @@ fn scan(up: bool) -> Report {
         &fixture(),
         &docker_view(up),
         &ScanOptions::default(),
-        &mut FirstSeen::default(),
+        &mut Memory::default(),
     )
 }
 
@@ -137,7 +138,7 @@ fn a_namespace_beyond_the_process_limit_lists_its_lowest_pids_and_keeps_its_coun
         &fixture(),
         &docker_view(true),
         &limited,
-        &mut FirstSeen::default(),
+        &mut Memory::default(),
     );
     let ns = &r.namespaces[0];
     let listed: Vec<u32> = ns.processes.iter().map(|p| p.pid).collect();
@@ -249,7 +250,7 @@ fn metrics_match_golden_and_pass_promtool() {
 #[test]
 fn first_seen_survives_rescans_and_resets_when_the_leak_goes() {
     let runtime = docker_view(true);
-    let mut seen = FirstSeen::default();
+    let mut seen = Memory::default();
     let a = scanner::scan_once(&fixture(), &runtime, &ScanOptions::default(), &mut seen);
     std::thread::sleep(std::time::Duration::from_millis(20));
     let b = scanner::scan_once(&fixture(), &runtime, &ScanOptions::default(), &mut seen);
@@ -274,7 +275,7 @@ fn unreadable_procfs_fails_the_scan_clearly() {
         Path::new("/nonexistent/proc"),
         &docker_view(true),
         &ScanOptions::default(),
-        &mut FirstSeen::default(),
+        &mut Memory::default(),
     );
     assert!(!r.scan.success);
     assert!(

@@ -102,6 +102,7 @@ fn run(data: &[u8]) {
         } else {
             Vec::new()
         },
+        host_userns: false,
     };
     let foreign = MountNamespace {
         key: key(2),
@@ -109,13 +110,15 @@ fn run(data: &[u8]) {
         pids: vec![HOLDER_PID],
         processes: Arc::from(vec![holder.clone()]),
         container_mounts,
+        // Root's namespace: every stale copy is vouched for (classify::verified).
+        host_userns: true,
     };
     let snapshot = HostSnapshot {
         namespaces: vec![reference, foreign],
         processes_scanned: 2,
         errors,
     };
-    let classified = classify(snapshot, &view);
+    let classified = classify(snapshot, &view, &mut Default::default());
     let scan = ScanSummary {
         timestamp: 1_700_000_000.0,
         success: true,

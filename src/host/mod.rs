@@ -127,6 +127,13 @@ pub struct MountNamespace {
     /// read only for namespaces (other than PID 1's) that hold container mounts.
     pub processes: Arc<[ProcessInfo]>,
     pub container_mounts: Vec<ContainerMount>,
+    /// Its processes are in the host's user namespace (the host namespace's own `ns/user`),
+    /// so whoever made its mounts was privileged on the host: an unprivileged user can make
+    /// a mount namespace only inside a user namespace of its own (mount_namespaces(7):
+    /// creating one needs CAP_SYS_ADMIN in the owning user namespace; setns(2) into one
+    /// owned by the initial user namespace needs it there too). Read only for namespaces
+    /// other than the host's that hold container mounts; false when unreadable.
+    pub host_userns: bool,
 }
 
 /// What a scan could not see, by reason. None of it fails the scan.
@@ -226,8 +233,10 @@ pub fn scan(procfs: &Path, layout: &Layout, options: &ScanOptions) -> crate::Res
             pids,
             processes,
             container_mounts: mounts,
+            host_userns: false,
         });
     }
+    mark_host_userns(procfs, &mut namespaces);
     namespaces.sort_by(|a, b| a.pids.first().cmp(&b.pids.first()));
     Ok(HostSnapshot {
         namespaces,
@@ -278,13 +287,38 @@ pub fn scan_per_process(procfs: &Path, layout: &Layout) -> crate::Result<HostSna
             pids: vec![pid],
             processes,
             container_mounts: mounts,
+            host_userns: false,
         });
     }
+    mark_host_userns(procfs, &mut namespaces);
     Ok(HostSnapshot {
         namespaces,
         processes_scanned: pids.len() as u64,
         errors,
     })
+}
+
+/// Sets [`MountNamespace::host_userns`] for the namespaces holding container mounts: one
+/// `ns/user` readlink each (through its first pid that answers), against the host's.
+fn mark_host_userns(procfs: &Path, namespaces: &mut [MountNamespace]) {
+    let user_ns = |pid: u32| {
+        std::fs::read_link(procfs.join(pid.to_string()).join("ns/user"))
+            .ok()
+            .map(|l| l.into_os_string())
+    };
+    let Some(host) = namespaces
+        .iter()
+        .filter(|n| n.host)
+        .find_map(|n| n.pids.iter().find_map(|&p| user_ns(p)))
+    else {
+        return;
+    };
+    for ns in namespaces
+        .iter_mut()
+        .filter(|n| !n.host && !n.container_mounts.is_empty())
+    {
+        ns.host_userns = ns.pids.iter().find_map(|&p| user_ns(p)) == Some(host.clone());
+    }
 }
 
 /// PID 1, or PID 2 when it is kthreadd: the kernel threads live in the initial mount
@@ -668,6 +702,30 @@ mod tests {
     }
 
     const SHM: &str = "596 340 0:57 / /var/lib/docker/containers/ca74eaa1b342c64a7f6c558299bedf74a5b7016c194e885bf290281161605d58/shm rw - tmpfs shm rw\n";
+
+    #[test]
+    fn a_namespace_made_in_a_user_namespace_of_its_own_is_told_apart() {
+        // Issue 12: `unshare -Urm` lets any user make mounts at container-shaped paths.
+        let dir = tempfile::tempdir().unwrap();
+        let user = |pid: u32, ns: &str| {
+            std::os::unix::fs::symlink(ns, dir.path().join(format!("{pid}/ns/user"))).unwrap();
+        };
+        proc_dir(dir.path(), 1, 1, Some(""));
+        user(1, "user:[4026531837]");
+        // root's PrivateTmp unit, a user's unshare -Urm, a namespace whose ns/user is hidden
+        for (pid, ns) in [(100, 2), (200, 3), (300, 4)] {
+            proc_dir(dir.path(), pid, ns, Some(SHM));
+        }
+        user(100, "user:[4026531837]");
+        user(200, "user:[4026532900]");
+        let snap = scan(dir.path(), &layout(), &ScanOptions::default()).unwrap();
+        let got: Vec<(u32, bool)> = snap
+            .namespaces
+            .iter()
+            .map(|n| (n.pids[0], n.host_userns))
+            .collect();
+        assert_eq!(got, [(1, false), (100, true), (200, false), (300, false)]);
+    }
 
     fn layout() -> Layout {
         Layout::new(["/var/lib/docker"], ["/run/docker"])
