@@ -380,7 +380,6 @@ mod tests {
         let layout = Layout::new(["/var/lib/docker"], ["/run/docker"])
             .with(RootKind::PodmanGraph, [PODMAN_ROOT])
             .with(RootKind::NetnsDir, ["/run/netns"])
-            .with(RootKind::ContainerdRoot, ["/var/lib/containerd"])
             .with(RootKind::ContainerdState, ["/run/containerd"])
             .with(RootKind::KubeletRoot, ["/var/lib/kubelet"]);
         let container_mounts = lines
@@ -793,7 +792,7 @@ mod tests {
         };
         let view = RuntimeView::build(RuntimeKind::Containerd, true, Layout::default(), [sandbox]);
         let lines = [
-            "700 1 0:80 / /var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/s1/shm rw - tmpfs shm rw".to_string(),
+            "700 1 0:80 / /run/containerd/io.containerd.grpc.v1.cri/sandboxes/s1/shm rw - tmpfs shm rw".to_string(),
             "701 1 0:4 net:[4026532300] /run/netns/cni-0b3c rw - nsfs nsfs rw".to_string(),
             "702 1 0:81 / /run/containerd/io.containerd.runtime.v2.task/k8s.io/c9/rootfs rw - overlay overlay rw".to_string(),
             format!("703 1 0:82 / /var/lib/kubelet/pods/{uid}/volumes/kubernetes.io~secret/token rw - tmpfs tmpfs rw"),
@@ -828,6 +827,13 @@ mod tests {
         let s1 = Some(("web-7d9f".to_string(), "running".to_string()));
         let want: Vec<Row> = vec![
             (
+                "/run/containerd/io.containerd.grpc.v1.cri/sandboxes/s1/shm".into(),
+                containerd,
+                s1.clone(),
+                None,
+                Some(pod.clone()),
+            ),
+            (
                 "/run/containerd/io.containerd.runtime.v2.task/k8s.io/c9/rootfs".into(),
                 containerd,
                 Some((String::new(), "removed".into())),
@@ -838,13 +844,6 @@ mod tests {
                 "/run/netns/cni-0b3c".into(),
                 containerd,
                 s1.clone(),
-                None,
-                Some(pod.clone()),
-            ),
-            (
-                "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/s1/shm".into(),
-                containerd,
-                s1,
                 None,
                 Some(pod.clone()),
             ),

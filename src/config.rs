@@ -143,7 +143,8 @@ pub struct Config {
     )]
     pub containerd_namespaces: Vec<String>,
 
-    /// containerd's root directory (CRI sandbox shm lives under it; the API's is added).
+    /// Accepted for compatibility, unused: nothing per-container lives under containerd's
+    /// root (the CRI sandbox shm is under its state directory).
     #[arg(
         long = "containerd.root",
         env = "MOUNTLEAK_CONTAINERD_ROOT",

@@ -101,9 +101,8 @@ pub enum RootKind {
     /// The `ip netns` directory (`/run/netns`): Podman's `netns-<uuid>`, CRI's `cni-<uuid>`.
     /// Other names there are not containers'.
     NetnsDir,
-    /// containerd's root (`/var/lib/containerd`): CRI sandbox shm.
-    ContainerdRoot,
-    /// containerd's state (`/run/containerd`): task rootfs.
+    /// containerd's state (`/run/containerd`): task rootfs, CRI sandbox shm. Nothing
+    /// per-container lives under its root (`/var/lib/containerd`): content and snapshots.
     ContainerdState,
     /// kubelet's root directory (`/var/lib/kubelet`): pod volumes.
     KubeletRoot,
@@ -283,10 +282,10 @@ fn classify_rest(root: RootKind, rest: &str) -> Option<Classified> {
                 },
                 RuntimeKind::Containerd,
             ),
-            _ => return None,
-        },
-        RootKind::ContainerdRoot => match p.as_slice() {
-            // CRI's sandboxes live in the k8s.io namespace.
+            // The CRI plugin's volatile sandbox directory is under the state directory
+            // (containerd internal/cri/server/podsandbox/helpers.go: getSandboxDevShm is
+            // getVolatileSandboxRootDir(id)/shm, in <state>/io.containerd.grpc.v1.cri; the
+            // same in 1.6 and 1.7's pkg/cri/server). Its sandboxes live in namespace k8s.io.
             ["io.containerd.grpc.v1.cri", "sandboxes", id, "shm"] => (
                 Kind::Shm,
                 Owner::Task {
@@ -525,7 +524,6 @@ mod tests {
         let layout = Layout::default()
             .with(RootKind::PodmanGraph, ["/var/lib/containers/storage"])
             .with(RootKind::NetnsDir, ["/var/run/netns"])
-            .with(RootKind::ContainerdRoot, ["/var/lib/containerd"])
             .with(RootKind::ContainerdState, ["/run/containerd"])
             .with(RootKind::KubeletRoot, ["/var/lib/kubelet"]);
         let id = "2cca1d7e22633a4ec426115333d8918b59253843c396163ab535797f295bcb88";
@@ -595,13 +593,18 @@ mod tests {
                 )),
             ),
             (
-                "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/s1/shm".into(),
+                "/run/containerd/io.containerd.grpc.v1.cri/sandboxes/s1/shm".into(),
                 Some((
                     Kind::Shm,
                     task("k8s.io", "s1"),
-                    "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/s1/shm",
+                    "/run/containerd/io.containerd.grpc.v1.cri/sandboxes/s1/shm",
                     containerd,
                 )),
+            ),
+            // Never there: the root holds content and snapshots only.
+            (
+                "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/s1/shm".into(),
+                None,
             ),
             (
                 format!("/var/lib/kubelet/pods/{uid}/volumes/kubernetes.io~secret/token"),

@@ -138,7 +138,6 @@ fn enabled_runtimes(config: &Config) -> Vec<Enabled> {
             ContainerdConfig {
                 address: config.containerd_address.clone(),
                 namespaces: config.containerd_namespaces.clone(),
-                root: config.containerd_root.clone(),
                 state: config.containerd_state.clone(),
                 kubelet_root: config.kubelet_root_dir.clone(),
                 timeout: config.docker_timeout,

@@ -10,7 +10,7 @@
 //! The messages are declared here with only the fields we read (protobuf skips the rest):
 //! the `containerd-client` crate generates its bindings at build time with `protoc`, which a
 //! plain `cargo build` on a fresh machine does not have. Only read-only calls are made
-//! (Version, Introspection.Plugins, Containers.List, Tasks.List, Events.Subscribe).
+//! (Version, Containers.List, Tasks.List, Events.Subscribe).
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -112,28 +112,6 @@ pub mod api {
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
-    pub struct PluginsRequest {
-        #[prost(string, repeated, tag = "1")]
-        pub filters: Vec<String>,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct PluginsResponse {
-        #[prost(message, repeated, tag = "1")]
-        pub plugins: Vec<Plugin>,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Plugin {
-        #[prost(string, tag = "1")]
-        pub r#type: String,
-        #[prost(string, tag = "2")]
-        pub id: String,
-        #[prost(map = "string, string", tag = "5")]
-        pub exports: HashMap<String, String>,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
     pub struct SubscribeRequest {
         #[prost(string, repeated, tag = "1")]
         pub filters: Vec<String>,
@@ -150,7 +128,6 @@ pub mod api {
 }
 
 const VERSION: &str = "/containerd.services.version.v1.Version/Version";
-const PLUGINS: &str = "/containerd.services.introspection.v1.Introspection/Plugins";
 const CONTAINERS: &str = "/containerd.services.containers.v1.Containers/List";
 const TASKS: &str = "/containerd.services.tasks.v1.Tasks/List";
 const SUBSCRIBE: &str = "/containerd.services.events.v1.Events/Subscribe";
@@ -160,8 +137,6 @@ pub struct ContainerdConfig {
     /// The gRPC socket (a path, or `unix://<path>`).
     pub address: String,
     pub namespaces: Vec<String>,
-    /// containerd's root (`/var/lib/containerd`); the content store's root, from the API, is added.
-    pub root: String,
     /// containerd's state (`/run/containerd`); the socket's directory is added.
     pub state: String,
     /// kubelet's root directory (pod volumes).
@@ -204,7 +179,6 @@ struct Known {
     up: bool,
     warned: bool,
     /// containerd's root as its content store reports it.
-    api_root: Option<String>,
     /// containerd's pid (SO_PEERCRED on its socket), for its mount namespace.
     daemon_pid: Option<u32>,
     /// By [`ContainerInfo::key`].
@@ -373,21 +347,10 @@ impl ContainerdRuntime {
         client
             .unary::<_, api::VersionResponse>(VERSION, None, api::Empty {})
             .await?;
-        let plugins: api::PluginsResponse = client
-            .unary(PLUGINS, None, api::PluginsRequest::default())
-            .await?;
-        // The content store lives at <root>/io.containerd.content.v1.content.
-        let api_root = plugins
-            .plugins
-            .iter()
-            .find(|p| p.r#type == "io.containerd.content.v1")
-            .and_then(|p| p.exports.get("root"))
-            .and_then(|r| r.rsplit_once('/').map(|(dir, _)| dir.to_string()));
         let daemon_pid =
             super::socket_peer_pid(self.config.socket_path(), self.config.timeout).await;
         {
             let mut known = self.known.write().expect("lock");
-            known.api_root = api_root;
             known.daemon_pid = daemon_pid;
         }
         for ns in &self.config.namespaces {
@@ -554,14 +517,11 @@ impl ContainerdRuntime {
         if let Some((dir, _)) = self.config.socket_path().rsplit_once('/') {
             states.push(dir.to_string());
         }
-        let mut roots = vec![self.config.root.clone()];
-        roots.extend(known.api_root.clone());
         let layout = Layout::default()
             .with(
                 RootKind::ContainerdState,
                 states.iter().map(|s| normalize_root(s)),
             )
-            .with(RootKind::ContainerdRoot, roots)
             .with(RootKind::NetnsDir, [super::podman::NETNS_DIR])
             .with(RootKind::KubeletRoot, [&self.config.kubelet_root]);
         let mut view = RuntimeView::build(
