@@ -326,7 +326,13 @@ pub const CRI_NAMESPACE: &str = "k8s.io";
 fn docker_data_path(p: &[&str]) -> Option<(Kind, Owner)> {
     let layer = |id: &str| Some((Kind::Rootfs, Owner::Layer(id.to_string())));
     match p {
-        ["overlay2" | "overlay", id, "merged"] => layer(id),
+        // fuse-overlayfs (rootless Docker's driver where overlay is not allowed) lays its
+        // layers out as overlay2 does: moby daemon/graphdriver/fuse-overlayfs/fuseoverlayfs.go.
+        ["overlay2" | "overlay" | "fuse-overlayfs", id, "merged"] => layer(id),
+        // The containerd image store mounts a container's rootfs at
+        // `<root>/rootfs/<snapshotter>/<container id>` (moby daemon/snapshotter/mount.go,
+        // `filepath.Join(home, "rootfs", snapshotter, containerID)`): the id is the container's.
+        ["rootfs", _snapshotter, id] => Some((Kind::Rootfs, Owner::Container(id.to_string()))),
         ["aufs", "mnt", id] | ["devicemapper", "mnt", id] => layer(id),
         ["btrfs", "subvolumes", id] | ["zfs", "graph", id] => layer(id),
         ["containers", id, "shm"] | ["containers", id, "mounts", "shm"] => {
@@ -399,6 +405,39 @@ mod tests {
                     Kind::Rootfs,
                     l("abc"),
                     "/var/lib/docker/overlay/abc/merged".into(),
+                )),
+            ),
+            (
+                "/var/lib/docker/fuse-overlayfs/abc/merged".into(),
+                Some((
+                    Kind::Rootfs,
+                    l("abc"),
+                    "/var/lib/docker/fuse-overlayfs/abc/merged".into(),
+                )),
+            ),
+            // the containerd image store: the container's own id, whatever the snapshotter
+            (
+                format!("/var/lib/docker/rootfs/overlayfs/{id}"),
+                Some((
+                    Kind::Rootfs,
+                    c(id),
+                    format!("/var/lib/docker/rootfs/overlayfs/{id}"),
+                )),
+            ),
+            (
+                format!("/var/lib/docker/rootfs/stargz/{id}"),
+                Some((
+                    Kind::Rootfs,
+                    c(id),
+                    format!("/var/lib/docker/rootfs/stargz/{id}"),
+                )),
+            ),
+            (
+                format!("/rootfs/var/lib/docker/rootfs/overlayfs/{id}"),
+                Some((
+                    Kind::Rootfs,
+                    c(id),
+                    format!("/var/lib/docker/rootfs/overlayfs/{id}"),
                 )),
             ),
             (
@@ -479,6 +518,11 @@ mod tests {
             ("/var/lib/docker/overlay2".into(), None),
             ("/var/lib/docker/overlay2/abc/diff".into(), None),
             ("/var/lib/docker/overlay2/abc/merged/proc".into(), None),
+            ("/var/lib/docker/fuse-overlayfs/abc/diff".into(), None),
+            ("/var/lib/docker/rootfs".into(), None),
+            ("/var/lib/docker/rootfs/overlayfs".into(), None),
+            (format!("/var/lib/docker/rootfs/overlayfs/{id}/proc"), None),
+            (format!("/var/lib/docker/rootfs//{id}"), None),
             ("/var/lib/docker/volumes/data/_data/sub".into(), None),
             ("/var/lib/dockerx/overlay2/abc/merged".into(), None),
             ("/run/docker/netns".into(), None),
