@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # THE test command (README, .ci/run): on a Debian 12 machine as root it installs what the
-# tests need, starts a private dockerd (scripts/testenv.sh), then runs format, lint and every
+# tests need, fetches Debian unstable's Docker 28 into target/ and starts private Docker 20.10
+# and 28 daemons (scripts/testenv.sh), then runs format, lint and every
 # test, end-to-end ones included. The private daemon and everything the tests made are torn
 # down on any exit, Ctrl-C included.
 set -euo pipefail

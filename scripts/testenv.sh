@@ -3,7 +3,11 @@
 # socket, and a FROM scratch busybox image. Nothing here touches the host's own Docker.
 #
 #   scripts/testenv.sh install   apt-install what the tests need (the APT_PACKAGES array)
-#   scripts/testenv.sh up        install, start the private daemon, build the test image
+#   scripts/testenv.sh fetch     fetch Debian unstable's docker.io and containerd into
+#                                target/debian-unstable (cached; --refresh fetches again)
+#   scripts/testenv.sh up        install, fetch, start the private daemon of each setup
+#                                (below), build the test image in each
+#   scripts/testenv.sh up-one    the same for this instance's setup alone
 #   scripts/testenv.sh down      remove everything `up` and the tests made (safe to repeat)
 #   scripts/testenv.sh env       print `export` lines for the tests (eval "$(... env)")
 #   scripts/testenv.sh status    say whether the private daemon answers
@@ -16,6 +20,19 @@
 #
 # MOUNTLEAK_TEST_INSTANCE (default mountleak-test) names the instance, so two developers
 # on one machine can each run their own daemon. Needs root.
+#
+# A setup is the engine and image store an instance runs (MOUNTLEAK_TEST_SETUP):
+#   debian12              Debian 12's docker.io 20.10 + containerd 1.6, overlay2 (the main instance)
+#   unstable              Debian unstable's docker.io 28 + containerd 2.1, overlay2
+#   unstable-containerd   the same with the containerd image store (daemon.json
+#                         {"features": {"containerd-snapshotter": true}}; default on fresh
+#                         Docker Engine 29 installs)
+# `up` starts the main instance (debian12) and one instance <instance>-<setup> of each
+# other setup, registered as its children (`down` takes them along); `env` exports
+# MOUNTLEAK_TEST_SETUPS, the instances of every setup, for the tests that run on each.
+# The unstable binaries are not installed: `fetch` downloads the packages with an apt
+# configuration of its own under target/ (the machine's apt sources are left alone) and
+# unpacks them with dpkg -x; they run on Debian 12 beside Debian 12's runc.
 set -euo pipefail
 
 # Debian packages the tests need. Helpers adding a live test (Prometheus, a browser, ...)
@@ -45,6 +62,11 @@ APT_PACKAGES=(
 	containernetworking-plugins
 )
 
+# The setups `up` starts beside the main instance's debian12.
+EXTRA_SETUPS=(unstable unstable-containerd)
+# Debian unstable's packages for those setups: what `fetch` downloads and unpacks.
+UNSTABLE_PACKAGES=(docker.io docker-cli containerd)
+
 INSTANCE="${MOUNTLEAK_TEST_INSTANCE:-mountleak-test}"
 case "$INSTANCE" in
 *[!a-z0-9-]* | '') echo "MOUNTLEAK_TEST_INSTANCE must be [a-z0-9-]+" >&2 && exit 2 ;;
@@ -61,11 +83,36 @@ DOCKERD_PIDFILE="$RUN_DIR/dockerd.pid"
 CONTAINERD_PIDFILE="$RUN_DIR/containerd.pid"
 LOG_DIR="/var/log/$INSTANCE"
 IMAGE="$INSTANCE/busybox:latest"
-# Debian's client matches the 20.10 daemon; /usr/local/bin/docker on these machines is a
-# newer client whose builder needs plugins we do not have.
-DOCKER_CLI="${MOUNTLEAK_TEST_DOCKER_CLI:-/usr/bin/docker}"
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 IMAGE_CONTEXT="$REPO_ROOT/tests/fixtures/images/busybox"
+UNSTABLE_DIR="$REPO_ROOT/target/debian-unstable"
+UNSTABLE_ROOT="$UNSTABLE_DIR/root"
+# The setup an instance runs and its binaries. An instance that is up remembers its setup
+# in its run directory, which wins over MOUNTLEAK_TEST_SETUP (the tests inherit the main
+# instance's); `up` takes MOUNTLEAK_TEST_SETUP (default debian12).
+set_setup() {
+	SETUP="$1"
+	case "$SETUP" in
+	debian12)
+		# Debian's client matches the 20.10 daemon; /usr/local/bin/docker on these machines
+		# is a newer client whose builder needs plugins we do not have.
+		DOCKER_CLI="${MOUNTLEAK_TEST_DOCKER_CLI:-/usr/bin/docker}"
+		DOCKERD=/usr/sbin/dockerd
+		CONTAINERD=/usr/bin/containerd
+		ENGINE_PATH="$PATH"
+		;;
+	unstable | unstable-containerd)
+		DOCKER_CLI="$UNSTABLE_ROOT/usr/bin/docker"
+		DOCKERD="$UNSTABLE_ROOT/usr/sbin/dockerd"
+		CONTAINERD="$UNSTABLE_ROOT/usr/bin/containerd"
+		# The shim (containerd-shim-runc-v2), docker-init and docker-proxy come from the
+		# unpacked packages; runc from Debian 12.
+		ENGINE_PATH="$UNSTABLE_ROOT/usr/sbin:$UNSTABLE_ROOT/usr/bin:$PATH"
+		;;
+	*) echo "MOUNTLEAK_TEST_SETUP must be debian12, unstable or unstable-containerd" >&2 && exit 2 ;;
+	esac
+}
+set_setup "$(cat "$RUN_DIR/setup" 2>/dev/null || echo "${MOUNTLEAK_TEST_SETUP:-debian12}")"
 
 log() { printf '[testenv] %s\n' "$*" >&2; }
 
@@ -105,6 +152,81 @@ cmd_install() {
 	fi
 	if ((made_policy)); then rm -f /usr/sbin/policy-rc.d; fi
 	return "$rc"
+}
+
+# apt-get on Debian unstable with a sources list, lists, cache and (empty) dpkg status of its
+# own under target/: the machine's sources and package state are neither read nor changed.
+# Its apt.conf.d is read (a proxy, or a mirror's date checks, apply here too).
+unstable_apt() {
+	local apt="$UNSTABLE_DIR/apt"
+	mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$apt/prefs"
+	touch "$apt/status"
+	# Debian 12's debian-archive-keyring holds the keys that sign unstable's Release file.
+	echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian unstable main" >"$apt/sources.list"
+	apt-get -q \
+		-o Dir::Etc::SourceList="$apt/sources.list" -o Dir::Etc::SourceParts=- \
+		-o Dir::Etc::Preferences="$apt/prefs/none" -o Dir::Etc::PreferencesParts="$apt/prefs" \
+		-o Dir::State="$apt" -o Dir::State::Lists="$apt/lists" -o Dir::State::status="$apt/status" \
+		-o Dir::Cache="$apt/cache" -o APT::Architecture=amd64 -o APT::Sandbox::User=root \
+		"$@"
+}
+
+# Fetch and unpack Debian unstable's docker.io, docker-cli and containerd, once: the
+# unpacked tree and a stamp naming its versions stay until `fetch --refresh`.
+cmd_fetch() {
+	local stamp="$UNSTABLE_DIR/fetched" refresh=0
+	[[ "${1:-}" == --refresh ]] && refresh=1
+	local bins=("$UNSTABLE_ROOT/usr/sbin/dockerd" "$UNSTABLE_ROOT/usr/bin/containerd"
+		"$UNSTABLE_ROOT/usr/bin/containerd-shim-runc-v2" "$UNSTABLE_ROOT/usr/bin/docker")
+	mkdir -p "$UNSTABLE_DIR"
+	# One fetch at a time: the `up`s of several instances share this cache.
+	exec 9>"$UNSTABLE_DIR/lock"
+	flock 9
+	local bin missing=()
+	for bin in "${bins[@]}"; do
+		[[ -x "$bin" ]] || missing+=("${bin#"$UNSTABLE_ROOT"}")
+	done
+	if ((refresh == 0 && ${#missing[@]} == 0)) && [[ -f "$stamp" ]]; then
+		exec 9>&-
+		return 0
+	fi
+	if [[ "$(dpkg --print-architecture)" != amd64 ]]; then
+		echo "fetch: Debian unstable's engines are fetched for amd64 only" >&2
+		return 1
+	fi
+	log "fetching Debian unstable's ${UNSTABLE_PACKAGES[*]} into $UNSTABLE_DIR"
+	if ! unstable_apt update >"$UNSTABLE_DIR/update.log" 2>&1; then
+		cat "$UNSTABLE_DIR/update.log" >&2
+		echo "fetch: cannot read Debian unstable's package lists from deb.debian.org (above);" >&2
+		echo "       the Docker 28 setups need ${UNSTABLE_PACKAGES[*]} from there" >&2
+		return 1
+	fi
+	local debs="$UNSTABLE_DIR/debs"
+	rm -rf "$debs" "$UNSTABLE_ROOT" "$stamp"
+	mkdir -p "$debs"
+	# apt-get download checks each package's hash against the signed lists.
+	if ! (cd "$debs" && unstable_apt download "${UNSTABLE_PACKAGES[@]}") >"$UNSTABLE_DIR/download.log" 2>&1; then
+		cat "$UNSTABLE_DIR/download.log" >&2
+		echo "fetch: cannot download ${UNSTABLE_PACKAGES[*]} from Debian unstable (above)" >&2
+		return 1
+	fi
+	local deb
+	for deb in "$debs"/*.deb; do
+		dpkg -x "$deb" "$UNSTABLE_ROOT"
+	done
+	rm -rf "$debs"
+	missing=()
+	for bin in "${bins[@]}"; do
+		[[ -x "$bin" ]] || missing+=("${bin#"$UNSTABLE_ROOT"}")
+	done
+	if ((${#missing[@]})); then
+		echo "fetch: Debian unstable's ${UNSTABLE_PACKAGES[*]} no longer ship ${missing[*]}" >&2
+		return 1
+	fi
+	"${bins[0]}" --version >"$stamp"
+	"${bins[1]}" --version >>"$stamp"
+	log "fetched: $(paste -sd ';' "$stamp")"
+	exec 9>&-
 }
 
 # Print mount points at or below $1 from our own mountinfo, deepest first.
@@ -165,13 +287,18 @@ stop_pidfile() {
 
 start_containerd() {
 	mkdir -p "$CONTAINERD_ROOT" "$CONTAINERD_STATE" "$LOG_DIR"
+	# No CRI: Docker does not use it (containerd 2 splits it into three plugins).
+	local DISABLED_PLUGINS='"io.containerd.grpc.v1.cri"'
+	if [[ "$SETUP" != debian12 ]]; then
+		DISABLED_PLUGINS+=', "io.containerd.cri.v1.images", "io.containerd.cri.v1.runtime"'
+	fi
 	# Our own containerd: dockerd 20.10 would otherwise share a host containerd at
 	# /run/containerd if one runs, and with it the "moby" namespace of the host's Docker.
 	cat >"$RUN_DIR/containerd.toml" <<EOF
 version = 2
 root = "$CONTAINERD_ROOT"
 state = "$CONTAINERD_STATE"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
+disabled_plugins = [$DISABLED_PLUGINS]
 [grpc]
   address = "$CONTAINERD_SOCK"
 [ttrpc]
@@ -179,7 +306,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 [debug]
   address = "$CONTAINERD_STATE/debug.sock"
 EOF
-	setsid containerd --config "$RUN_DIR/containerd.toml" >>"$LOG_DIR/containerd.log" 2>&1 </dev/null &
+	PATH="$ENGINE_PATH" setsid "$CONTAINERD" --config "$RUN_DIR/containerd.toml" >>"$LOG_DIR/containerd.log" 2>&1 </dev/null &
 	echo $! >"$CONTAINERD_PIDFILE"
 	local i
 	for ((i = 0; i < 300; i++)); do
@@ -194,15 +321,22 @@ EOF
 
 start_dockerd() {
 	mkdir -p "$LOG_DIR"
-	echo '{}' >"$RUN_DIR/daemon.json"
-	setsid dockerd \
+	local store=(--storage-driver overlay2)
+	if [[ "$SETUP" == unstable-containerd ]]; then
+		# The containerd image store; its snapshotter is containerd's overlayfs.
+		echo '{"features": {"containerd-snapshotter": true}}' >"$RUN_DIR/daemon.json"
+		store=()
+	else
+		echo '{}' >"$RUN_DIR/daemon.json"
+	fi
+	PATH="$ENGINE_PATH" setsid "$DOCKERD" \
 		--config-file "$RUN_DIR/daemon.json" \
 		--host "$DOCKER_HOST_URL" \
 		--data-root "$DATA_ROOT" \
 		--exec-root "$EXEC_ROOT" \
 		--pidfile "$DOCKERD_PIDFILE" \
 		--containerd "$CONTAINERD_SOCK" \
-		--storage-driver overlay2 \
+		"${store[@]}" \
 		--exec-opt native.cgroupdriver=cgroupfs \
 		--bridge=none --iptables=false --ip-forward=false --ip-masq=false \
 		>>"$LOG_DIR/dockerd.log" 2>&1 </dev/null &
@@ -236,23 +370,56 @@ build_image() {
 	for applet in $("$busybox" --list); do
 		[[ "$applet" == busybox ]] || ln -s busybox "$ctx/rootfs/bin/$applet"
 	done
-	DOCKER_BUILDKIT=0 dk build --quiet --network none -t "$IMAGE" "$ctx" >/dev/null
+	# The legacy builder (no buildx here) works on every setup, the containerd image store
+	# included; newer clients warn that it is deprecated: say it only if the build fails.
+	local out
+	if ! out="$(DOCKER_BUILDKIT=0 dk build --quiet --network none -t "$IMAGE" "$ctx" 2>&1)"; then
+		echo "$out" >&2
+		echo "building the test image on $INSTANCE ($SETUP) failed" >&2
+		return 1
+	fi
 	# The image must run: sh and an applet through its link.
 	dk run --rm --network none "$IMAGE" sh -c 'sleep 0' >/dev/null
 }
 
-cmd_up() {
+# This instance alone, running MOUNTLEAK_TEST_SETUP (default debian12).
+cmd_up_one() {
 	need_root
 	cmd_install
 	cmd_down
-	log "starting private containerd + dockerd ($INSTANCE)"
+	set_setup "${MOUNTLEAK_TEST_SETUP:-debian12}"
+	if [[ "$SETUP" != debian12 ]]; then cmd_fetch; fi
+	log "starting private containerd + dockerd ($INSTANCE: $SETUP)"
 	mkdir -p "$RUN_DIR" "$DATA_ROOT" "$EXEC_ROOT"
+	echo "$SETUP" >"$RUN_DIR/setup"
 	make_shared_bind "$DATA_ROOT"
 	make_shared_bind "$EXEC_ROOT"
 	start_containerd
 	start_dockerd
 	build_image
-	log "up: DOCKER_HOST=$DOCKER_HOST_URL image=$IMAGE"
+	log "up: DOCKER_HOST=$DOCKER_HOST_URL image=$IMAGE ($(dk version --format '{{.Server.Version}}'))"
+}
+
+# This instance, and when it runs debian12 a child instance of each other setup.
+cmd_up() {
+	cmd_up_one
+	[[ "$SETUP" == debian12 ]] || return 0
+	local setup
+	for setup in "${EXTRA_SETUPS[@]}"; do
+		mkdir -p "$RUN_DIR/children"
+		touch "$RUN_DIR/children/$INSTANCE-$setup"
+		MOUNTLEAK_TEST_INSTANCE="$INSTANCE-$setup" MOUNTLEAK_TEST_SETUP="$setup" \
+			"$REPO_ROOT/scripts/testenv.sh" up-one
+	done
+}
+
+# The instances of every setup: this one and its setup children.
+setup_instances() {
+	local out="$INSTANCE" setup
+	if [[ "$SETUP" == debian12 ]]; then
+		for setup in "${EXTRA_SETUPS[@]}"; do out+=" $INSTANCE-$setup"; done
+	fi
+	echo "$out"
 }
 
 # Holder cgroups made by tests are named system.slice/mountleak-e2e-<test pid>-...; those
@@ -329,7 +496,7 @@ cmd_down() {
 	if [[ -d "$RUN_DIR/children" ]]; then
 		for child in "$RUN_DIR"/children/*; do
 			[[ -e "$child" ]] || continue
-			MOUNTLEAK_TEST_INSTANCE="${child##*/}" "$REPO_ROOT/scripts/testenv.sh" down || log "could not tear down child ${child##*/}"
+			MOUNTLEAK_TEST_INSTANCE="${child##*/}" MOUNTLEAK_TEST_SETUP='' "$REPO_ROOT/scripts/testenv.sh" down || log "could not tear down child ${child##*/}"
 			rm -f "$child"
 		done
 	fi
@@ -368,6 +535,8 @@ export MOUNTLEAK_TEST_DOCKER_EXEC_ROOT='$EXEC_ROOT'
 export MOUNTLEAK_TEST_DOCKER_CLI='$DOCKER_CLI'
 export MOUNTLEAK_TEST_IMAGE='$IMAGE'
 export MOUNTLEAK_TEST_DOCKERD_PIDFILE='$DOCKERD_PIDFILE'
+export MOUNTLEAK_TEST_SETUP='$SETUP'
+export MOUNTLEAK_TEST_SETUPS='$(setup_instances)'
 EOF
 }
 
@@ -384,7 +553,7 @@ cmd_child_up() {
 	child="$(child_instance "$1")"
 	mkdir -p "$RUN_DIR/children"
 	touch "$RUN_DIR/children/$child"
-	MOUNTLEAK_TEST_INSTANCE="$child" "$REPO_ROOT/scripts/testenv.sh" up
+	MOUNTLEAK_TEST_INSTANCE="$child" "$REPO_ROOT/scripts/testenv.sh" up-one
 }
 
 cmd_child_down() {
@@ -406,7 +575,9 @@ cmd_status() {
 
 case "${1:-}" in
 install) need_root && cmd_install ;;
+fetch) need_root && cmd_fetch "${2:-}" ;;
 up) cmd_up ;;
+up-one) cmd_up_one ;;
 down) cmd_down ;;
 env) cmd_env ;;
 status) cmd_status ;;
@@ -415,7 +586,7 @@ dockerd-start) need_root && start_dockerd ;;
 child-up) cmd_child_up "${2:-}" ;;
 child-down) cmd_child_down "${2:-}" ;;
 *)
-	echo "usage: $0 install|up|down|env|status|dockerd-stop|dockerd-start|child-up NAME|child-down NAME" >&2
+	echo "usage: $0 install|fetch [--refresh]|up|up-one|down|env|status|dockerd-stop|dockerd-start|child-up NAME|child-down NAME" >&2
 	exit 2
 	;;
 esac
