@@ -30,9 +30,14 @@ pub mod scraper;
 // ---------------------------------------------------------------------------------------
 // The test environment
 
-/// What scripts/testenv.sh exports for the tests.
+/// One private daemon of the test environment, as scripts/testenv.sh exports it.
 #[derive(Debug)]
 pub struct TestEnv {
+    /// Its scripts/testenv.sh instance (`mountleak-test`, `mountleak-test-unstable`, ...).
+    pub instance: String,
+    /// What it runs: `debian12` (docker.io 20.10, overlay2), `unstable` (docker.io 28,
+    /// overlay2) or `unstable-containerd` (docker.io 28, the containerd image store).
+    pub setup: String,
     /// `unix:///run/mountleak-test/docker.sock`
     pub docker_host: String,
     /// The private daemon's `--data-root` (its DockerRootDir).
@@ -61,6 +66,8 @@ pub fn env() -> &'static TestEnv {
     static ENV: OnceLock<TestEnv> = OnceLock::new();
     ENV.get_or_init(|| {
         let env = TestEnv {
+            instance: required_var("MOUNTLEAK_TEST_INSTANCE"),
+            setup: std::env::var("MOUNTLEAK_TEST_SETUP").unwrap_or_else(|_| "debian12".into()),
             docker_host: required_var("MOUNTLEAK_TEST_DOCKER_HOST"),
             docker_root: required_var("MOUNTLEAK_TEST_DOCKER_ROOT"),
             docker_exec_root: required_var("MOUNTLEAK_TEST_DOCKER_EXEC_ROOT"),
@@ -74,6 +81,108 @@ pub fn env() -> &'static TestEnv {
         );
         env
     })
+}
+
+/// The daemon running `setup` (scripts/testenv.sh `up` starts one of each and lists them in
+/// MOUNTLEAK_TEST_SETUPS). Panics with what to run when it is not up.
+pub fn setup_env(setup: &str) -> &'static TestEnv {
+    static SETUPS: OnceLock<Vec<TestEnv>> = OnceLock::new();
+    let all = SETUPS.get_or_init(|| {
+        let main = env();
+        required_var("MOUNTLEAK_TEST_SETUPS")
+            .split_whitespace()
+            .map(|instance| {
+                let vars = testenv_vars(instance).unwrap_or_else(|e| panic!("{e}"));
+                let var = |name: &str| {
+                    vars.get(name)
+                        .cloned()
+                        .unwrap_or_else(|| panic!("testenv.sh env of {instance} printed no {name}"))
+                };
+                TestEnv {
+                    instance: instance.to_string(),
+                    setup: var("MOUNTLEAK_TEST_SETUP"),
+                    docker_host: var("MOUNTLEAK_TEST_DOCKER_HOST"),
+                    docker_root: var("MOUNTLEAK_TEST_DOCKER_ROOT"),
+                    docker_exec_root: var("MOUNTLEAK_TEST_DOCKER_EXEC_ROOT"),
+                    docker_cli: var("MOUNTLEAK_TEST_DOCKER_CLI"),
+                    image: var("MOUNTLEAK_TEST_IMAGE"),
+                }
+            })
+            .filter(|e| e.instance != main.instance)
+            .collect()
+    });
+    let main = env();
+    if main.setup == setup {
+        return main;
+    }
+    let found = all.iter().find(|e| e.setup == setup).unwrap_or_else(|| {
+        panic!(
+            "no daemon of setup {setup} among MOUNTLEAK_TEST_SETUPS: scripts/testenv.sh up \
+             starts one of each (run the tests with scripts/test.sh)"
+        )
+    });
+    if let Err(e) = found.docker_try(&["version", "--format", "{{.Server.Version}}"]) {
+        panic!(
+            "the {setup} daemon ({}) does not answer: {e}; scripts/testenv.sh up starts it",
+            found.instance
+        );
+    }
+    found
+}
+
+/// The `export NAME='value'` lines of `scripts/testenv.sh env` for an instance.
+pub fn testenv_vars(instance: &str) -> Result<BTreeMap<String, String>, String> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/testenv.sh");
+    let out = Command::new(script)
+        .arg("env")
+        .env("MOUNTLEAK_TEST_INSTANCE", instance)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {script}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "MOUNTLEAK_TEST_INSTANCE={instance} {script} env failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (name, value) = l.strip_prefix("export ")?.split_once('=')?;
+            let value = value.strip_prefix('\'')?.strip_suffix('\'')?;
+            Some((name.to_string(), value.to_string()))
+        })
+        .collect())
+}
+
+impl TestEnv {
+    /// Run this daemon's docker client against it; Err carries the command and stderr.
+    pub fn docker_try(&self, args: &[&str]) -> Result<String, String> {
+        docker_cli_try(&self.docker_cli, &self.docker_host, args)
+    }
+
+    /// Like [`TestEnv::docker_try`], panicking on failure.
+    pub fn docker(&self, args: &[&str]) -> String {
+        self.docker_try(args).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Whether it keeps images and container filesystems in containerd (the containerd
+    /// image store, `"features": {"containerd-snapshotter": true}`).
+    pub fn containerd_store(&self) -> bool {
+        self.setup == "unstable-containerd"
+    }
+
+    /// The flags that point the exporter at this daemon.
+    pub fn exporter_flags(&self) -> Vec<String> {
+        vec![
+            format!("--docker.host={}", self.docker_host),
+            format!("--docker.exec-root={}", self.docker_exec_root),
+            // A loaded CI machine can make the test daemon slow; tests that want a short
+            // timeout pass their own (the last value of a flag wins).
+            "--docker.timeout=15s".to_string(),
+        ]
+    }
 }
 
 fn is_root() -> bool {
@@ -97,8 +206,7 @@ pub fn unique_name(label: &str) -> String {
 
 /// Run the docker client against the private daemon; Err carries the command and stderr.
 pub fn docker_try(args: &[&str]) -> Result<String, String> {
-    let env = env();
-    docker_cli_try(&env.docker_cli, &env.docker_host, args)
+    env().docker_try(args)
 }
 
 /// Run docker client `cli` against daemon `host`; Err carries the command and stderr.
@@ -132,13 +240,19 @@ pub fn docker(args: &[&str]) -> String {
 /// Declare it before the containers that use it so they are dropped (removed) first.
 pub struct Volume {
     pub name: String,
+    daemon: &'static TestEnv,
     removed: bool,
 }
 
 impl Volume {
     pub fn create_tmpfs(label: &str) -> Volume {
+        Volume::create_tmpfs_on(env(), label)
+    }
+
+    /// [`Volume::create_tmpfs`] on another of the test daemons.
+    pub fn create_tmpfs_on(daemon: &'static TestEnv, label: &str) -> Volume {
         let name = unique_name(label);
-        docker(&[
+        daemon.docker(&[
             "volume",
             "create",
             "--opt",
@@ -149,18 +263,19 @@ impl Volume {
         ]);
         Volume {
             name,
+            daemon,
             removed: false,
         }
     }
 
     /// `<docker root>/volumes/<name>/_data`
     pub fn mount_point(&self) -> String {
-        format!("{}/volumes/{}/_data", env().docker_root, self.name)
+        format!("{}/volumes/{}/_data", self.daemon.docker_root, self.name)
     }
 
     /// `docker volume rm`, asserting it succeeds.
     pub fn remove(&mut self) {
-        docker(&["volume", "rm", &self.name]);
+        self.daemon.docker(&["volume", "rm", &self.name]);
         self.removed = true;
     }
 }
@@ -168,7 +283,7 @@ impl Volume {
 impl Drop for Volume {
     fn drop(&mut self) {
         if !self.removed {
-            let _ = docker_try(&["volume", "rm", "-f", &self.name]);
+            let _ = self.daemon.docker_try(&["volume", "rm", "-f", &self.name]);
         }
     }
 }
@@ -177,18 +292,29 @@ impl Drop for Volume {
 pub struct Container {
     pub id: String,
     pub name: String,
+    daemon: &'static TestEnv,
     removed: bool,
 }
 
 impl Container {
     /// `docker run -d --name <unique> <run_args> <image> <cmd>`.
     pub fn run(label: &str, run_args: &[&str], cmd: &[&str]) -> Container {
+        Container::run_on(env(), label, run_args, cmd)
+    }
+
+    /// [`Container::run`] on another of the test daemons.
+    pub fn run_on(
+        daemon: &'static TestEnv,
+        label: &str,
+        run_args: &[&str],
+        cmd: &[&str],
+    ) -> Container {
         let name = unique_name(label);
         let mut args = vec!["run", "-d", "--name", &name];
         args.extend_from_slice(run_args);
-        args.push(&env().image);
+        args.push(&daemon.image);
         args.extend_from_slice(cmd);
-        let id = docker(&args);
+        let id = daemon.docker(&args);
         assert!(
             id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()),
             "docker run printed {id:?}, not a container id"
@@ -196,18 +322,38 @@ impl Container {
         Container {
             id,
             name,
+            daemon,
             removed: false,
         }
     }
 
     /// `docker inspect -f <format>`.
     pub fn inspect(&self, format: &str) -> String {
-        docker(&["inspect", "-f", format, &self.id])
+        self.daemon.docker(&["inspect", "-f", format, &self.id])
     }
 
     /// `GraphDriver.Data.MergedDir`: the rootfs mount point.
     pub fn merged_dir(&self) -> String {
         self.inspect("{{.GraphDriver.Data.MergedDir}}")
+    }
+
+    /// Where the engine mounts the container's rootfs: inspect's `GraphDriver.Data.MergedDir`
+    /// for a graph driver; under the containerd image store, which has no MergedDir (asserted),
+    /// `<root>/rootfs/<snapshotter>/<id>` (moby daemon/snapshotter/mount.go), the snapshotter
+    /// being containerd's `overlayfs`, which inspect's `GraphDriver.Name` says.
+    pub fn rootfs_mount_point(&self) -> String {
+        if !self.daemon.containerd_store() {
+            return self.merged_dir();
+        }
+        let graph = self.inspect("{{json .GraphDriver}}");
+        let graph: serde_json::Value = serde_json::from_str(&graph)
+            .unwrap_or_else(|e| panic!("GraphDriver {graph:?} is not JSON: {e}"));
+        assert!(
+            graph["Data"].get("MergedDir").is_none(),
+            "the containerd image store gave a MergedDir: {graph}"
+        );
+        assert_eq!(graph["Name"], "overlayfs", "the snapshotter: {graph}");
+        format!("{}/rootfs/overlayfs/{}", self.daemon.docker_root, self.id)
     }
 
     /// `NetworkSettings.SandboxKey` with `/var/run` spelt `/run`, as mountinfo shows it.
@@ -221,7 +367,10 @@ impl Container {
 
     /// `<docker root>/containers/<id>/mounts/shm` (Docker 18+ with shareable IPC).
     pub fn shm_mount_point(&self) -> String {
-        format!("{}/containers/{}/mounts/shm", env().docker_root, self.id)
+        format!(
+            "{}/containers/{}/mounts/shm",
+            self.daemon.docker_root, self.id
+        )
     }
 
     pub fn state(&self) -> String {
@@ -229,12 +378,12 @@ impl Container {
     }
 
     pub fn stop(&self) {
-        docker(&["stop", "-t", "1", &self.id]);
+        self.daemon.docker(&["stop", "-t", "1", &self.id]);
     }
 
     /// `docker rm` (not forced: the container must be stopped).
     pub fn remove(&mut self) {
-        docker(&["rm", &self.id]);
+        self.daemon.docker(&["rm", &self.id]);
         self.removed = true;
     }
 }
@@ -242,7 +391,7 @@ impl Container {
 impl Drop for Container {
     fn drop(&mut self) {
         if !self.removed {
-            let _ = docker_try(&["rm", "-f", "-v", &self.id]);
+            let _ = self.daemon.docker_try(&["rm", "-f", "-v", &self.id]);
         }
     }
 }
@@ -586,14 +735,7 @@ pub fn exporter_bin() -> &'static str {
 
 /// The flags that point the exporter at the private test daemon.
 pub fn docker_flags() -> Vec<String> {
-    let env = env();
-    vec![
-        format!("--docker.host={}", env.docker_host),
-        format!("--docker.exec-root={}", env.docker_exec_root),
-        // A loaded CI machine can make the test daemon slow; tests that want a short
-        // timeout pass their own (the last value of a flag wins).
-        "--docker.timeout=15s".to_string(),
-    ]
+    env().exporter_flags()
 }
 
 /// A Command for the exporter binary with a clean environment (no DOCKER_HOST or
@@ -612,10 +754,15 @@ pub fn exporter_command() -> Command {
 
 /// `mountleak_exporter scan <args> <docker flags>`: the one-shot report.
 pub fn run_scan(args: &[&str]) -> Output {
+    run_scan_on(env(), args)
+}
+
+/// [`run_scan`] against another of the test daemons.
+pub fn run_scan_on(daemon: &TestEnv, args: &[&str]) -> Output {
     exporter_command()
         .arg("scan")
         .args(args)
-        .args(docker_flags())
+        .args(daemon.exporter_flags())
         .output()
         .expect("run mountleak_exporter scan")
 }
