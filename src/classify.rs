@@ -150,6 +150,38 @@ impl ReferenceHistory {
     }
 }
 
+/// Which peer group is a slave of which, from the copies that are both (`shared:N master:M`:
+/// group N receives M's events and passes them on). A copy that is a peer or slave of such a
+/// group heals when the reference's mount goes, however long the chain (a PrivateTmp unit,
+/// whose namespace systemd makes a shared slave of the host's, and a child of it that ran
+/// `unshare --propagation slave`); mount_namespaces(7), "Propagation type transitions".
+struct Masters(HashMap<u32, u32>);
+
+impl Masters {
+    fn of(namespaces: &[MountNamespace]) -> Masters {
+        let pairs = namespaces
+            .iter()
+            .flat_map(|ns| &ns.container_mounts)
+            .filter_map(|cm| Some((cm.propagation.shared?, cm.propagation.master?)));
+        Masters(pairs.collect())
+    }
+
+    /// Whether group `g` is one of `groups` or a slave of one through a chain of masters.
+    /// Bounded: the kernel's chains are short, and a cycle in a torn read must end.
+    fn reaches(&self, mut g: u32, groups: &[u32]) -> bool {
+        for _ in 0..64 {
+            if groups.contains(&g) {
+                return true;
+            }
+            match self.0.get(&g) {
+                Some(&m) => g = m,
+                None => return false,
+            }
+        }
+        false
+    }
+}
+
 /// Whether a stale-looking copy is a leak: the kernel and the runtimes must vouch for it,
 /// or a user could fake one (`unshare -Urm`, a tmpfs at any container-shaped path) and fire
 /// alerts with whatever text the path holds. A real leaked copy shares its device with a
@@ -210,6 +242,7 @@ pub fn classify(
             .flat_map(|(path, v)| v.iter().map(move |(maj, min, _)| (*path, *maj, *min))),
     );
 
+    let masters = Masters::of(&foreign);
     // Nearly every foreign copy is a leak in a leak storm: one allocation of the right size,
     // not a doubling vector's slack and copies.
     let mut out = Classified {
@@ -237,7 +270,7 @@ pub fn classify(
                 let tied = [cm.propagation.shared, cm.propagation.master]
                     .into_iter()
                     .flatten()
-                    .any(|g| groups.contains(&g));
+                    .any(|g| masters.reaches(g, &groups));
                 if tied {
                     out.propagated += 1;
                     continue;
@@ -591,6 +624,48 @@ mod tests {
                 "ref {reference:?} holder {holder}"
             );
         }
+    }
+
+    #[test]
+    fn a_chain_of_slaves_heals_by_propagation() {
+        // Issue 14: a PrivateTmp unit's namespace (a shared slave of the host's: shared:9
+        // master:5) and a child of it that ran `unshare --propagation slave` (master:9).
+        let host = || ns(1, "/", &[(1, "systemd")], &[shm("0:57", "shared:5")]);
+        let unit = || {
+            ns(
+                2,
+                "/",
+                &[(500, "httpd")],
+                &[shm("0:57", "shared:9 master:5")],
+            )
+        };
+        let child = |opt: &str| ns(3, "/", &[(600, "worker")], &[shm("0:57", opt)]);
+        let got = run(
+            vec![host(), unit(), child("master:9")],
+            &RuntimeView::default(),
+        );
+        assert_eq!((statuses(&got), got.propagated), (vec![], 2));
+        let got = run(
+            vec![host(), unit(), child("shared:9")],
+            &RuntimeView::default(),
+        );
+        assert_eq!((statuses(&got), got.propagated), (vec![], 2));
+        // A chain that ends elsewhere, and a cycle (a torn read), are not ties.
+        let other = ns(
+            2,
+            "/",
+            &[(500, "httpd")],
+            &[shm("0:57", "shared:9 master:8")],
+        );
+        let got = run(
+            vec![host(), other, child("master:9")],
+            &RuntimeView::default(),
+        );
+        assert_eq!(statuses(&got), vec![Status::AtRisk, Status::AtRisk]);
+        let a = ns(2, "/", &[(500, "a")], &[shm("0:57", "shared:9 master:10")]);
+        let b = ns(3, "/", &[(600, "b")], &[shm("0:57", "shared:10 master:9")]);
+        let got = run(vec![host(), a, b], &RuntimeView::default());
+        assert_eq!(statuses(&got), vec![Status::AtRisk, Status::AtRisk]);
     }
 
     #[test]
