@@ -26,11 +26,12 @@ pub struct Config {
     )]
     pub listen_address: String,
 
-    /// Path under which to expose metrics.
+    /// Path under which to expose metrics (not `/`, `/healthz` or `/api/v1/leaks`).
     #[arg(
         long = "web.telemetry-path",
         env = "MOUNTLEAK_WEB_TELEMETRY_PATH",
         default_value = "/metrics",
+        value_parser = parse_telemetry_path,
         global = true
     )]
     pub telemetry_path: String,
@@ -291,6 +292,34 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(secs).map_err(|e| format!("invalid duration {s:?}: {e}"))
 }
 
+/// The paths the server answers besides the telemetry path (http::router).
+pub const RESERVED_PATHS: [&str; 3] = ["/", "/healthz", "/api/v1/leaks"];
+
+/// A path the router can serve metrics at: absolute, one literal route (no `{param}` or
+/// `*wildcard`, which the router would read as patterns, and no empty segment), and none of
+/// the other pages. A bad value is a usage error (exit 2), not a panic at startup.
+pub fn parse_telemetry_path(s: &str) -> Result<String, String> {
+    if !s.starts_with('/') {
+        return Err(format!("{s:?} must start with /, e.g. /metrics"));
+    }
+    if RESERVED_PATHS.contains(&s) {
+        return Err(format!(
+            "{s:?} is taken by another page ({}): choose another, e.g. /metrics",
+            RESERVED_PATHS.join(", ")
+        ));
+    }
+    let literal = |c: char| c.is_ascii_alphanumeric() || "-._~/".contains(c);
+    if let Some(c) = s.chars().find(|&c| !literal(c)) {
+        return Err(format!(
+            "{s:?}: {c:?} is not allowed; use letters, digits and - . _ ~ /"
+        ));
+    }
+    if s[1..].split('/').any(str::is_empty) {
+        return Err(format!("{s:?}: empty path segment"));
+    }
+    Ok(s.to_string())
+}
+
 impl Config {
     /// `:port` means every interface, as in other Prometheus exporters.
     pub fn socket_address(&self) -> String {
@@ -352,6 +381,31 @@ mod tests {
             Duration::from_secs(2),
             "the last value wins"
         );
+    }
+
+    #[test]
+    fn telemetry_path_is_one_literal_path_of_its_own() {
+        for ok in ["/metrics", "/custom/metrics", "/x-y_z.~1"] {
+            assert_eq!(parse_telemetry_path(ok).unwrap(), ok);
+        }
+        for (bad, why) in [
+            ("metrics", "must start with /"),
+            ("", "must start with /"),
+            ("/", "taken by another page"),
+            ("/healthz", "taken by another page"),
+            ("/api/v1/leaks", "taken by another page"),
+            ("/{x}", "is not allowed"),
+            ("/*rest", "is not allowed"),
+            ("/m etrics", "is not allowed"),
+            ("/metrics?x", "is not allowed"),
+            ("//metrics", "empty path segment"),
+            ("/metrics/", "empty path segment"),
+        ] {
+            let err = parse_telemetry_path(bad).unwrap_err();
+            assert!(err.contains(why), "{bad:?}: {err}");
+        }
+        let err = Config::try_parse_from(["x", "--web.telemetry-path=metrics"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2, "a usage error: {err}");
     }
 
     #[test]

@@ -346,3 +346,29 @@ fn sigterm_shuts_down_gracefully() {
         .unwrap();
     assert!(log.contains("shut down"), "{log}");
 }
+
+#[test]
+fn a_bad_telemetry_path_is_a_usage_error_not_a_panic() {
+    for (path, why) in [
+        ("metrics", "must start with /"),
+        ("/", "taken by another page"),
+        ("/healthz", "taken by another page"),
+        ("/api/v1/leaks", "taken by another page"),
+        ("/{id}", "is not allowed"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_mountleak_exporter"))
+            .args([
+                "--web.listen-address=127.0.0.1:0",
+                &format!("--web.telemetry-path={path}"),
+            ])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{path:?}: {err}");
+        assert!(
+            err.contains("--web.telemetry-path") && err.contains(why),
+            "{path:?}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{path:?}: {err}");
+    }
+}
