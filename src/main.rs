@@ -64,19 +64,40 @@ fn main() -> ExitCode {
     }
 }
 
+/// Crates of the runtime API clients. At debug and trace they log requests and responses
+/// whole (bollard 0.21, src/docker.rs: `Decoded into string: <body>`, inspect output with each
+/// container's environment among it).
+const CLIENT_TARGETS: [&str; 6] = ["bollard", "hyper", "hyper_util", "h2", "tonic", "tower"];
+
+/// An event of a client crate above info: never logged, whatever the directives say (a
+/// blanket `bollard=info` directive is not enough, `bollard::docker=debug` is more specific).
+fn client_chatter(meta: &tracing::Metadata) -> bool {
+    *meta.level() > tracing::Level::INFO
+        && CLIENT_TARGETS.iter().any(|c| {
+            meta.target()
+                .strip_prefix(c)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+        })
+}
+
 fn init_tracing(config: &Config) {
-    // bollard logs every API response whole at debug, inspect output with the containers'
-    // environment (secrets) among it: keep it at info whatever level is asked.
+    use tracing_subscriber::filter::{FilterExt, filter_fn};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{Layer, fmt};
     let filter = EnvFilter::try_new(&config.log_level)
         .unwrap_or_else(|_| EnvFilter::new("info"))
-        .add_directive("bollard=info".parse().expect("a valid directive"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match config.log_format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Logfmt => builder.with_ansi(false).init(),
-    }
+        .and(filter_fn(|meta| !client_chatter(meta)));
+    let layer = match config.log_format {
+        LogFormat::Json => fmt::layer().json().with_writer(std::io::stderr).boxed(),
+        LogFormat::Logfmt => fmt::layer()
+            .with_ansi(false)
+            .with_writer(std::io::stderr)
+            .boxed(),
+    };
+    tracing_subscriber::registry()
+        .with(layer.with_filter(filter))
+        .init();
 }
 
 fn docker_config(config: &Config) -> DockerConfig {
