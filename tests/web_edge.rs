@@ -99,6 +99,12 @@ fn curl(args: &[&str]) -> Output {
 
 fn tls_files(dir: &Path) -> (PathBuf, PathBuf) {
     let (crt, key) = (dir.join("tls.crt"), dir.join("tls.key"));
+    make_cert(&crt, &key, "localhost");
+    (crt, key)
+}
+
+/// A self-signed certificate for localhost and 127.0.0.1 whose subject is `CN=<cn>`.
+fn make_cert(crt: &Path, key: &Path, cn: &str) {
     let out = tool("openssl")
         .args([
             "req",
@@ -109,13 +115,13 @@ fn tls_files(dir: &Path) -> (PathBuf, PathBuf) {
             "-days",
             "1",
             "-subj",
-            "/CN=localhost",
+            &format!("/CN={cn}"),
         ])
         .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
         .arg("-keyout")
-        .arg(&key)
+        .arg(key)
         .arg("-out")
-        .arg(&crt)
+        .arg(crt)
         .output()
         .unwrap();
     assert!(
@@ -123,7 +129,6 @@ fn tls_files(dir: &Path) -> (PathBuf, PathBuf) {
         "openssl: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    (crt, key)
 }
 
 #[test]
@@ -371,4 +376,157 @@ fn a_bad_telemetry_path_is_a_usage_error_not_a_panic() {
         );
         assert!(!err.contains("panicked"), "{path:?}: {err}");
     }
+}
+
+/// Runs the binary with `yaml` as its web config; returns its log once it exits with a
+/// failure. Panics if it starts serving instead (it accepted the config).
+fn refused(dir: &Path, yaml: &str) -> String {
+    let web = dir.join("web.yml");
+    std::fs::write(&web, yaml).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mountleak_exporter"))
+        .args([
+            "--web.listen-address=127.0.0.1:0",
+            "--docker.host=unix:///nonexistent/docker.sock",
+            &format!("--web.config.file={}", web.display()),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the exporter started with this web config:\n{yaml}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = child.wait().unwrap();
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(!status.success(), "{yaml}: {log}");
+    assert!(!log.contains("panicked"), "{log}");
+    log
+}
+
+#[test]
+fn web_config_mistakes_are_refused_at_startup_and_values_never_echoed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (crt, key) = tls_files(dir.path());
+    let tls = format!(
+        "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
+        crt.display(),
+        key.display()
+    );
+    // A CA without a policy used to turn client certificates off: a client without one got 200.
+    let log = refused(
+        dir.path(),
+        &format!("{tls}  client_ca_file: {}\n", crt.display()),
+    );
+    assert!(log.contains("client_auth_type"), "{log}");
+    // A malformed hash used to be accepted, and every login then failed.
+    let log = refused(dir.path(), "basic_auth_users:\n  prometheus: $2b$garbage\n");
+    assert!(log.contains("not a bcrypt hash"), "{log}");
+    // A plain password where a hash belongs, typed as a number: never in the error.
+    let log = refused(dir.path(), "basic_auth_users:\n  prometheus: 271828182\n");
+    assert!(
+        log.contains("basic_auth_users") && !log.contains("271828182"),
+        "{log}"
+    );
+    // Response headers that frame the response, or any header exporter-toolkit does not allow.
+    let log = refused(
+        dir.path(),
+        "http_server_config:\n  headers:\n    Content-Length: '0'\n",
+    );
+    assert!(log.contains("cannot be configured"), "{log}");
+    // A cost above the cap: each check would hold authentication for seconds.
+    let cost14 = bcrypt::hash_with_salt("x", 4, [7; 16])
+        .unwrap()
+        .format_for_version(bcrypt::Version::TwoB)
+        .replacen("$04$", "$14$", 1);
+    let log = refused(
+        dir.path(),
+        &format!("basic_auth_users:\n  prometheus: '{cost14}'\n"),
+    );
+    assert!(log.contains("cost 14"), "{log}");
+}
+
+/// The subject of the certificate a new TLS connection to `port` is served.
+fn served_subject(port: u16) -> String {
+    let out = tool("openssl")
+        .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let pem = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut x509 = tool("openssl")
+        .args(["x509", "-noout", "-subject"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    x509.stdin
+        .take()
+        .unwrap()
+        .write_all(pem.as_bytes())
+        .unwrap();
+    let out = x509.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn a_rotated_certificate_is_served_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (crt, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    make_cert(&crt, &key, "before-rotation");
+    let web = dir.path().join("web.yml");
+    std::fs::write(
+        &web,
+        format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
+            crt.display(),
+            key.display()
+        ),
+    )
+    .unwrap();
+    let e = Exporter::start(&[&format!("--web.config.file={}", web.display())]);
+    assert!(served_subject(e.port).contains("CN = before-rotation"));
+    // Rotated in place, as a renewal script would (cp over the old files).
+    let (new_crt, new_key) = (dir.path().join("new.crt"), dir.path().join("new.key"));
+    make_cert(&new_crt, &new_key, "after-rotation");
+    std::fs::copy(&new_key, &key).unwrap();
+    std::fs::copy(&new_crt, &crt).unwrap();
+    let subject = served_subject(e.port);
+    assert!(subject.contains("CN = after-rotation"), "{subject}");
+    // Rotated by renaming new files over the old ones (cert-manager, atomic writers).
+    make_cert(&new_crt, &new_key, "third");
+    std::fs::rename(&new_key, &key).unwrap();
+    std::fs::rename(&new_crt, &crt).unwrap();
+    let subject = served_subject(e.port);
+    assert!(subject.contains("CN = third"), "{subject}");
+    // A half-written rotation (certificate without its key) keeps the last good pair.
+    make_cert(&new_crt, &new_key, "fourth");
+    std::fs::copy(&new_crt, &crt).unwrap();
+    let subject = served_subject(e.port);
+    assert!(subject.contains("CN = third"), "{subject}");
+    std::fs::copy(&new_key, &key).unwrap();
+    let subject = served_subject(e.port);
+    assert!(subject.contains("CN = fourth"), "{subject}");
+    // And the exporter still answers over TLS with it.
+    let ok = curl(&[
+        "--cacert",
+        new_crt.to_str().unwrap(),
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        &format!("https://localhost:{}/healthz", e.port),
+    ]);
+    assert_eq!(String::from_utf8_lossy(&ok.stdout), "200");
 }
