@@ -1,27 +1,27 @@
 //! The network edge: listener, connection limits, slow-client timeouts, and the Prometheus
 //! exporter-toolkit web configuration file (`--web.config.file`: TLS, basic auth, headers).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 
+mod auth;
 mod tls;
 
 #[derive(Debug, thiserror::Error)]
@@ -211,118 +211,14 @@ impl WebConfig {
     }
 }
 
-/// Basic auth against bcrypt hashes. bcrypt is slow on purpose; successful checks are
-/// remembered (as SHA-256 of user and password) so a scrape every few seconds costs nothing.
-#[derive(Clone)]
-pub struct BasicAuth {
-    users: Arc<BTreeMap<String, String>>,
-    verified: Arc<Mutex<HashSet<[u8; 32]>>>,
-}
-
-impl BasicAuth {
-    pub fn new(users: BTreeMap<String, String>) -> BasicAuth {
-        BasicAuth {
-            users: Arc::new(users),
-            verified: Arc::default(),
-        }
-    }
-
-    fn check(&self, authorization: Option<&HeaderValue>) -> bool {
-        let Some((user, pass)) = authorization.and_then(decode_basic) else {
-            return false;
-        };
-        let Some(hash) = self.users.get(&user) else {
-            return false;
-        };
-        let digest: [u8; 32] = Sha256::new()
-            .chain_update(user.as_bytes())
-            .chain_update([0])
-            .chain_update(pass.as_bytes())
-            .chain_update([0])
-            .chain_update(hash.as_bytes())
-            .finalize()
-            .into();
-        if self.verified.lock().expect("lock").contains(&digest) {
-            return true;
-        }
-        let ok = bcrypt::verify(&pass, hash).unwrap_or(false);
-        if ok {
-            self.verified.lock().expect("lock").insert(digest);
-        }
-        ok
-    }
-}
-
-fn decode_basic(v: &HeaderValue) -> Option<(String, String)> {
-    let encoded = v.to_str().ok()?.strip_prefix("Basic ")?;
-    let decoded = base64_decode(encoded.trim())?;
-    let text = String::from_utf8(decoded).ok()?;
-    let (user, pass) = text.split_once(':')?;
-    Some((user.to_string(), pass.to_string()))
-}
-
-/// Standard base64 (RFC 4648) with padding; enough for Authorization headers.
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let val = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let bytes = s.as_bytes();
-    if !bytes.len().is_multiple_of(4) {
-        return None;
-    }
-    let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
-    for chunk in bytes.chunks(4) {
-        let pad = chunk.iter().rev().take_while(|&&c| c == b'=').count();
-        if pad > 2 {
-            return None;
-        }
-        let mut n = 0u32;
-        for &c in &chunk[..4 - pad] {
-            n = (n << 6) | val(c)?;
-        }
-        n <<= 6 * pad as u32;
-        let b = n.to_be_bytes();
-        out.extend_from_slice(&b[1..4 - pad]);
-    }
-    Some(out)
-}
-
 /// Wraps the router with the web config's auth and headers.
 pub fn apply(router: Router, config: &WebConfig) -> Result<Router, WebConfigError> {
     let mut router = router;
     if !config.basic_auth_users.is_empty() {
-        let auth = BasicAuth::new(config.basic_auth_users.clone());
-        router = router.layer(axum::middleware::from_fn(
-            move |req: Request, next: Next| {
-                let auth = auth.clone();
-                async move {
-                    let header = req.headers().get(header::AUTHORIZATION).cloned();
-                    let ok = tokio::task::spawn_blocking(move || auth.check(header.as_ref()))
-                        .await
-                        .unwrap_or(false);
-                    if ok {
-                        next.run(req).await
-                    } else {
-                        (
-                            StatusCode::UNAUTHORIZED,
-                            [(
-                                header::WWW_AUTHENTICATE,
-                                "Basic realm=\"mountleak_exporter\"",
-                            )],
-                            "Unauthorized\n",
-                        )
-                            .into_response()
-                    }
-                }
-            },
-        ));
+        let auth = auth::BasicAuth::new(config.basic_auth_users.clone());
+        router = router.layer(axum::middleware::from_fn(move |req, next| {
+            auth::require(auth.clone(), req, next)
+        }));
     }
     let headers = config
         .headers()
@@ -455,33 +351,6 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64() {
-        assert_eq!(base64_decode("dXNlcjpwYXNz").unwrap(), b"user:pass");
-        assert_eq!(base64_decode("YQ==").unwrap(), b"a");
-        assert_eq!(base64_decode("YWI=").unwrap(), b"ab");
-        assert!(base64_decode("YQ=").is_none());
-        assert!(base64_decode("Y!==").is_none());
-        assert!(base64_decode("====").is_none());
-    }
-
-    #[test]
-    fn basic_auth_checks_user_and_password() {
-        let hash = bcrypt::hash("secret", 4).unwrap();
-        let auth = BasicAuth::new(BTreeMap::from([("prom".to_string(), hash)]));
-        let h = |s: &str| HeaderValue::from_str(s).unwrap();
-        // prom:secret, prom:wrong, other:secret
-        assert!(auth.check(Some(&h("Basic cHJvbTpzZWNyZXQ="))));
-        assert!(
-            auth.check(Some(&h("Basic cHJvbTpzZWNyZXQ="))),
-            "cached path"
-        );
-        assert!(!auth.check(Some(&h("Basic cHJvbTp3cm9uZw=="))));
-        assert!(!auth.check(Some(&h("Basic b3RoZXI6c2VjcmV0"))));
-        assert!(!auth.check(Some(&h("Bearer x"))));
-        assert!(!auth.check(None));
-    }
 
     #[test]
     fn config_rejects_typos_and_plain_passwords() {
