@@ -1,13 +1,13 @@
 //! HTTP: `/metrics`, the landing page `/`, `/healthz`, `/api/v1/leaks`.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Json, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tower_http::timeout::TimeoutLayer;
 
@@ -15,21 +15,62 @@ use crate::metrics;
 use crate::report::{LeakReport, Report};
 use crate::runtime::RuntimeKind;
 use crate::scanner::Scanner;
+use crate::web::EdgeCounters;
 
 #[derive(Clone)]
 pub struct AppState {
     pub scanner: Arc<Scanner>,
     pub telemetry_path: String,
     pub max_series: usize,
+    /// What the server counts about connections (`web::serve`), shown in the metrics.
+    pub edge: Arc<EdgeCounters>,
 }
 
-/// The handlers' state: the configured one and the last rendered exposition.
+/// The handlers' state: the configured one and the bodies last rendered.
 struct Shared {
     state: AppState,
-    /// The body rendered from a report, reused while that report is: scrapes within
-    /// `--scan.min-interval` (two Prometheus servers, say) render once. Weak, so the cache
-    /// never keeps an expired report alive.
-    rendered: std::sync::Mutex<Option<(std::sync::Weak<Report>, Bytes)>>,
+    metrics: Rendered,
+    leaks: Rendered,
+    index: Rendered,
+}
+
+/// A body rendered from one report (and one value of what else it shows), reused while that
+/// report is: scrapes within `--scan.min-interval` (two Prometheus servers, say) render once,
+/// concurrent requests wait for one render, and clients that read slowly or never hold one
+/// shared copy, not one each (fifty such clients on /api/v1/leaks used to hold fifty). Weak,
+/// so the cache never keeps an expired report alive.
+#[derive(Default)]
+struct Rendered(tokio::sync::Mutex<Option<(Weak<Report>, u64, Bytes)>>);
+
+impl Rendered {
+    async fn get(
+        &self,
+        report: Arc<Report>,
+        version: u64,
+        render: impl FnOnce(Arc<Report>) -> Result<Vec<u8>, String> + Send + 'static,
+    ) -> Result<Bytes, String> {
+        let mut slot = self.0.lock().await;
+        if let Some((r, v, body)) = slot.as_ref()
+            && *v == version
+            && r.upgrade().is_some_and(|r| Arc::ptr_eq(&r, &report))
+        {
+            return Ok(body.clone());
+        }
+        // An older report's body is of no more use: not kept through the new render, the
+        // request's peak.
+        *slot = None;
+        let weak = Arc::downgrade(&report);
+        let body = tokio::task::spawn_blocking(move || {
+            let body = render(report);
+            crate::memory::release_free_memory();
+            body
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        let body = Bytes::from(body);
+        *slot = Some((weak, version, body.clone()));
+        Ok(body)
+    }
 }
 
 pub fn router(state: AppState) -> Router {
@@ -46,56 +87,59 @@ pub fn router(state: AppState) -> Router {
         ))
         .with_state(Arc::new(Shared {
             state,
-            rendered: Default::default(),
+            metrics: Rendered::default(),
+            leaks: Rendered::default(),
+            index: Rendered::default(),
         }))
+}
+
+fn body(content_type: &'static str, rendered: Result<Bytes, String>) -> Response {
+    match rendered {
+        Ok(body) => ([(header::CONTENT_TYPE, content_type)], body).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    }
 }
 
 async fn metrics_handler(State(shared): State<Arc<Shared>>) -> Response {
     let state = &shared.state;
     let report = state.scanner.report().await;
-    {
-        let mut rendered = shared.rendered.lock().expect("lock");
-        match rendered.as_ref() {
-            Some((r, body)) if r.upgrade().is_some_and(|r| Arc::ptr_eq(&r, &report)) => {
-                return exposition(body.clone());
-            }
-            // An older report's body is of no more use: not kept through the new render,
-            // the scrape's peak.
-            _ => *rendered = None,
-        }
-    }
     let options = metrics::RenderOptions {
         min_interval_secs: state.scanner.min_interval().as_secs_f64(),
         max_series: state.max_series,
+        connections_rejected: state.edge.connections_rejected(),
     };
-    let weak = Arc::downgrade(&report);
-    let rendered = tokio::task::spawn_blocking(move || {
-        let body = metrics::render(report, options);
-        crate::memory::release_free_memory();
-        body
-    });
-    match rendered.await {
-        Ok(Ok(body)) => {
-            let body = Bytes::from(body);
-            *shared.rendered.lock().expect("lock") = Some((weak, body.clone()));
-            exposition(body)
-        }
-        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
-    }
+    let rendered = shared
+        .metrics
+        .get(report, options.connections_rejected, move |r| {
+            metrics::render(r, options)
+                .map(String::into_bytes)
+                .map_err(|e| e.to_string())
+        })
+        .await;
+    body(metrics::CONTENT_TYPE, rendered)
 }
 
-fn exposition(body: Bytes) -> Response {
-    ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], body).into_response()
-}
-
-async fn leaks(State(shared): State<Arc<Shared>>) -> Json<Arc<Report>> {
-    Json(shared.state.scanner.report().await)
-}
-
-async fn index(State(shared): State<Arc<Shared>>) -> Html<String> {
+async fn leaks(State(shared): State<Arc<Shared>>) -> Response {
     let report = shared.state.scanner.report().await;
-    Html(render_index(&report, &shared.state.telemetry_path))
+    let rendered = shared
+        .leaks
+        .get(report, 0, |r| {
+            serde_json::to_vec(&*r).map_err(|e| e.to_string())
+        })
+        .await;
+    body("application/json", rendered)
+}
+
+async fn index(State(shared): State<Arc<Shared>>) -> Response {
+    let report = shared.state.scanner.report().await;
+    let telemetry_path = shared.state.telemetry_path.clone();
+    let rendered = shared
+        .index
+        .get(report, 0, move |r| {
+            Ok(render_index(&r, &telemetry_path).into_bytes())
+        })
+        .await;
+    body("text/html; charset=utf-8", rendered)
 }
 
 fn esc(s: &str) -> String {

@@ -266,10 +266,12 @@ async fn serve(config: Config, prepared: Prepared) -> anyhow::Result<()> {
         )
         .with_options(scan_options(&config)),
     );
+    let edge = Arc::new(web::EdgeCounters::default());
     let app = router(AppState {
         scanner,
         telemetry_path: config.telemetry_path.clone(),
         max_series: config.max_series,
+        edge: edge.clone(),
     });
     let app = web::apply(app, &web_config)?;
     let listener = tokio::net::TcpListener::from_std(listener).context("listener")?;
@@ -289,7 +291,7 @@ async fn serve(config: Config, prepared: Prepared) -> anyhow::Result<()> {
         max_connections: config.web_max_connections.max(1),
         ..Default::default()
     };
-    web::serve(listener, app, tls, limits, shutdown())
+    web::serve(listener, app, tls, limits, edge, shutdown())
         .await
         .context("http server")?;
     tracing::info!("shut down");

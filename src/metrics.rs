@@ -26,6 +26,8 @@ pub struct RenderOptions {
     pub min_interval_secs: f64,
     /// Cap on leak series over all leak families, so a leak storm cannot flood Prometheus.
     pub max_series: usize,
+    /// Connections the HTTP server refused at `--web.max-connections` since it started.
+    pub connections_rejected: u64,
 }
 
 impl Default for RenderOptions {
@@ -33,6 +35,7 @@ impl Default for RenderOptions {
         RenderOptions {
             min_interval_secs: 5.0,
             max_series: 10_000,
+            connections_rejected: 0,
         }
     }
 }
@@ -84,6 +87,13 @@ fn gauge(name: &str, help: &str, v: f64) -> Vec<MetricFamily> {
         .expect("static metric definition");
     g.set(v);
     g.collect()
+}
+
+fn counter(name: &str, help: &str, v: u64) -> Vec<MetricFamily> {
+    let c = prometheus::IntCounter::with_opts(Opts::new(name, help).namespace(NAMESPACE))
+        .expect("static metric definition");
+    c.inc_by(v);
+    c.collect()
 }
 
 fn b(v: bool) -> f64 {
@@ -496,6 +506,11 @@ impl Collector for ReportCollector {
             "Whether the last call to this enabled container runtime's API succeeded (1) or not (0).",
             &["runtime"],
             up,
+        ));
+        out.extend(counter(
+            "http_connections_rejected_total",
+            "Connections the HTTP server closed at accept because --web.max-connections were open.",
+            self.options.connections_rejected,
         ));
         out.extend(gauge_vec(
             "build_info",

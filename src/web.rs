@@ -2,10 +2,8 @@
 //! exporter-toolkit web configuration file (`--web.config.file`: TLS, basic auth, headers).
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -13,16 +11,15 @@ use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use serde::Deserialize;
-use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 
 mod auth;
+mod serve;
 mod tls;
+
+pub use serve::{EdgeCounters, Limits, serve};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebConfigError {
@@ -240,112 +237,6 @@ pub fn apply(router: Router, config: &WebConfig) -> Result<Router, WebConfigErro
         ));
     }
     Ok(router)
-}
-
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// Connections served at once; further ones are closed at accept.
-    pub max_connections: usize,
-    /// Time a client gets to send its request headers (slowloris).
-    pub header_read_timeout: Duration,
-    /// Bound on buffered request bytes (headers) per connection.
-    pub max_buf_size: usize,
-    /// Time a client gets to finish the TLS handshake.
-    pub tls_handshake_timeout: Duration,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_connections: 512,
-            header_read_timeout: Duration::from_secs(10),
-            max_buf_size: 16 * 1024,
-            tls_handshake_timeout: Duration::from_secs(10),
-        }
-    }
-}
-
-/// Serves `app` until `shutdown` resolves, then waits (bounded) for open requests.
-pub async fn serve(
-    listener: TcpListener,
-    app: Router,
-    tls: Option<TlsAcceptor>,
-    limits: Limits,
-    shutdown: impl Future<Output = ()>,
-) -> std::io::Result<()> {
-    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
-    let graceful = GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // EMFILE and friends: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            _ = &mut shutdown => break,
-        };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            tracing::debug!(%peer, "connection limit reached; closing");
-            drop(stream);
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let app = app.clone();
-        let tls = tls.clone();
-        let limits = limits.clone();
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            let _permit = permit;
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_read_timeout)
-                .max_buf_size(limits.max_buf_size);
-            let service = TowerToHyperService::new(app);
-            let result = match tls {
-                Some(acceptor) => {
-                    let stream = match tokio::time::timeout(
-                        limits.tls_handshake_timeout,
-                        acceptor.accept(stream),
-                    )
-                    .await
-                    {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!(%peer, "TLS handshake timed out");
-                            return;
-                        }
-                    };
-                    let conn = builder.serve_connection(TokioIo::new(stream), service);
-                    watcher.watch(conn).await
-                }
-                None => {
-                    let conn = builder.serve_connection(TokioIo::new(stream), service);
-                    watcher.watch(conn).await
-                }
-            };
-            if let Err(e) = result {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("open connections did not finish within 10s of shutdown");
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -32,6 +32,7 @@ fn app_with(telemetry_path: &str, min_interval: Duration) -> axum::Router {
         scanner: Arc::new(scanner),
         telemetry_path: telemetry_path.into(),
         max_series: 10_000,
+        edge: Default::default(),
     })
 }
 
