@@ -71,29 +71,31 @@ pub struct Config {
     )]
     pub procfs: PathBuf,
 
-    /// Watch Docker (`--runtime.docker=false` to turn it off).
+    /// Watch Docker (`--runtime.docker=false` to turn it off; `auto`: if its socket exists at start-up).
     #[arg(
         long = "runtime.docker",
         env = "MOUNTLEAK_RUNTIME_DOCKER",
-        default_value_t = true,
+        value_enum,
+        default_value = "true",
         action = ArgAction::Set,
         num_args = 0..=1,
         default_missing_value = "true",
         global = true
     )]
-    pub runtime_docker: bool,
+    pub runtime_docker: Toggle,
 
-    /// Watch Podman through its API service (`podman system service`).
+    /// Watch Podman through its API service (`podman system service`; `auto`: if its socket exists at start-up).
     #[arg(
         long = "runtime.podman",
         env = "MOUNTLEAK_RUNTIME_PODMAN",
-        default_value_t = false,
+        value_enum,
+        default_value = "false",
         action = ArgAction::Set,
         num_args = 0..=1,
         default_missing_value = "true",
         global = true
     )]
-    pub runtime_podman: bool,
+    pub runtime_podman: Toggle,
 
     /// Podman API service address (unix:// or tcp://).
     #[arg(
@@ -113,17 +115,18 @@ pub struct Config {
     )]
     pub podman_root: String,
 
-    /// Watch containerd through its gRPC API (Kubernetes nodes).
+    /// Watch containerd through its gRPC API (Kubernetes nodes; `auto`: if its socket exists at start-up).
     #[arg(
         long = "runtime.containerd",
         env = "MOUNTLEAK_RUNTIME_CONTAINERD",
-        default_value_t = false,
+        value_enum,
+        default_value = "false",
         action = ArgAction::Set,
         num_args = 0..=1,
         default_missing_value = "true",
         global = true
     )]
-    pub runtime_containerd: bool,
+    pub runtime_containerd: Toggle,
 
     /// containerd's gRPC socket.
     #[arg(
@@ -264,6 +267,37 @@ pub enum Command {
 pub enum Output {
     Text,
     Json,
+}
+
+/// Whether a runtime is watched. `auto` watches it when its API socket exists when the
+/// exporter starts, so one set of flags fits hosts with different runtimes (a DaemonSet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Toggle {
+    True,
+    False,
+    Auto,
+}
+
+impl Toggle {
+    /// Whether to watch the runtime at `address`. `socket_exists` is asked only for `auto`,
+    /// and only about a unix socket: another scheme (`tcp://`) cannot be checked without
+    /// connecting, so `auto` watches it.
+    pub fn wanted(self, address: &str, socket_exists: impl FnOnce(&str) -> bool) -> bool {
+        match self {
+            Toggle::True => true,
+            Toggle::False => false,
+            Toggle::Auto => unix_socket_path(address).is_none_or(socket_exists),
+        }
+    }
+}
+
+/// The file of a `unix://` address or of a bare path (containerd's); None for other schemes.
+pub fn unix_socket_path(address: &str) -> Option<&str> {
+    match address.strip_prefix("unix://") {
+        Some(path) => Some(path),
+        None if address.contains("://") => None,
+        None => Some(address),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -411,17 +445,32 @@ mod tests {
     #[test]
     fn runtimes_are_chosen_by_flags() {
         let c = Config::try_parse_from(["x"]).unwrap();
-        assert!(c.runtime_docker && !c.runtime_podman);
+        assert_eq!(
+            (c.runtime_docker, c.runtime_podman),
+            (Toggle::True, Toggle::False)
+        );
         assert_eq!(c.podman_host, "unix:///run/podman/podman.sock");
         assert_eq!(c.podman_root, "/var/lib/containers/storage");
         let c =
             Config::try_parse_from(["x", "--runtime.podman", "--runtime.docker=false"]).unwrap();
-        assert!(!c.runtime_docker && c.runtime_podman);
+        assert_eq!(
+            (c.runtime_docker, c.runtime_podman),
+            (Toggle::False, Toggle::True)
+        );
         let c = Config::try_parse_from(["x", "scan", "--runtime.podman=true"]).unwrap();
-        assert!(c.runtime_docker && c.runtime_podman);
+        assert_eq!(
+            (c.runtime_docker, c.runtime_podman),
+            (Toggle::True, Toggle::True)
+        );
+        let c = Config::try_parse_from(["x", "--runtime.docker=auto", "--runtime.containerd=auto"])
+            .unwrap();
+        assert_eq!(
+            (c.runtime_docker, c.runtime_containerd),
+            (Toggle::Auto, Toggle::Auto)
+        );
         assert!(Config::try_parse_from(["x", "--runtime.podman=maybe"]).is_err());
         let c = Config::try_parse_from(["x"]).unwrap();
-        assert!(!c.runtime_containerd);
+        assert_eq!(c.runtime_containerd, Toggle::False);
         assert_eq!(c.containerd_address, "/run/containerd/containerd.sock");
         assert_eq!(c.containerd_namespaces, ["k8s.io", "moby", "default"]);
         assert_eq!(c.containerd_state, "/run/containerd");
@@ -432,7 +481,38 @@ mod tests {
             "--containerd.namespaces=k8s.io",
         ])
         .unwrap();
-        assert!(c.runtime_containerd);
+        assert_eq!(c.runtime_containerd, Toggle::True);
         assert_eq!(c.containerd_namespaces, ["k8s.io"]);
+    }
+
+    #[test]
+    fn auto_watches_a_runtime_whose_socket_exists() {
+        let present = |p: &str| p == "/host/run/docker.sock";
+        // (toggle, address, watched)
+        let cases = [
+            (Toggle::Auto, "unix:///host/run/docker.sock", true),
+            (Toggle::Auto, "/host/run/docker.sock", true),
+            (Toggle::Auto, "unix:///run/docker.sock", false),
+            (Toggle::Auto, "/run/containerd/containerd.sock", false),
+            // Not a file: only a connection could tell.
+            (Toggle::Auto, "tcp://proxy:2375", true),
+            (Toggle::True, "unix:///run/docker.sock", true),
+            (Toggle::False, "unix:///host/run/docker.sock", false),
+        ];
+        for (toggle, address, want) in cases {
+            assert_eq!(
+                toggle.wanted(address, present),
+                want,
+                "{toggle:?} {address}"
+            );
+        }
+        assert_eq!(unix_socket_path("unix:///a/b.sock"), Some("/a/b.sock"));
+        assert_eq!(unix_socket_path("tcp://h:1"), None);
+        let asked = std::cell::Cell::new(false);
+        Toggle::True.wanted("/x", |_| {
+            asked.set(true);
+            false
+        });
+        assert!(!asked.get(), "only auto looks at the file system");
     }
 }

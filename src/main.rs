@@ -3,7 +3,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use mountleak_exporter::config::{Command, Config, LogFormat};
+use mountleak_exporter::config::{Command, Config, LogFormat, Toggle, unix_socket_path};
 use mountleak_exporter::host::ScanOptions;
 use mountleak_exporter::http::{AppState, router};
 use mountleak_exporter::privilege;
@@ -141,12 +141,52 @@ impl Enabled {
     }
 }
 
-fn enabled_runtimes(config: &Config) -> Vec<Enabled> {
+/// The runtimes to watch: the flags, with `auto` resolved against the file system once, at
+/// start-up.
+#[derive(Debug, Clone, Copy)]
+struct Wanted {
+    docker: bool,
+    podman: bool,
+    containerd: bool,
+}
+
+fn wanted_runtimes(config: &Config) -> Wanted {
+    let pick = |flag: &str, toggle: Toggle, address: &str| {
+        let wanted = toggle.wanted(address, socket_exists);
+        if toggle == Toggle::Auto {
+            tracing::info!(
+                flag,
+                socket = unix_socket_path(address),
+                watched = wanted,
+                "runtime chosen by whether its socket exists"
+            );
+        }
+        wanted
+    };
+    Wanted {
+        docker: pick("runtime.docker", config.runtime_docker, &config.docker_host),
+        podman: pick("runtime.podman", config.runtime_podman, &config.podman_host),
+        containerd: pick(
+            "runtime.containerd",
+            config.runtime_containerd,
+            &config.containerd_address,
+        ),
+    }
+}
+
+/// A socket file (symlinks followed: /var/run is one); an unreadable path counts as absent,
+/// since nothing could connect through it either.
+fn socket_exists(path: &str) -> bool {
+    use std::os::unix::fs::FileTypeExt as _;
+    std::fs::metadata(path).is_ok_and(|m| m.file_type().is_socket())
+}
+
+fn enabled_runtimes(config: &Config, wanted: Wanted) -> Vec<Enabled> {
     let mut out = Vec::new();
-    if config.runtime_docker {
+    if wanted.docker {
         out.push(Enabled::Engine(DockerRuntime::new(docker_config(config))));
     }
-    if config.runtime_podman {
+    if wanted.podman {
         out.push(Enabled::Engine(podman::new(
             &config.podman_host,
             &config.podman_root,
@@ -154,7 +194,7 @@ fn enabled_runtimes(config: &Config) -> Vec<Enabled> {
             config.docker_resync_interval,
         )));
     }
-    if config.runtime_containerd {
+    if wanted.containerd {
         out.push(Enabled::Containerd(ContainerdRuntime::new(
             ContainerdConfig {
                 address: config.containerd_address.clone(),
@@ -168,14 +208,14 @@ fn enabled_runtimes(config: &Config) -> Vec<Enabled> {
     }
     if out.is_empty() {
         tracing::warn!(
-            "no runtime enabled (--runtime.docker=false and no other): no container path is known, no leak can be found"
+            "no runtime enabled (none by the flags, or no socket found for `auto`): no container path is known, no leak can be found"
         );
     }
     out
 }
 
 async fn scan(config: &Config, output: mountleak_exporter::config::Output) -> anyhow::Result<u8> {
-    let enabled = enabled_runtimes(config);
+    let enabled = enabled_runtimes(config, wanted_runtimes(config));
     // Ask every runtime at once: one that does not answer costs one timeout, not one each.
     let synced = futures_util::future::join_all(enabled.iter().map(|e| e.sync_once())).await;
     for (e, r) in enabled.iter().zip(synced) {
@@ -253,7 +293,8 @@ async fn serve(config: Config, prepared: Prepared) -> anyhow::Result<()> {
         tls,
         listener,
     } = prepared;
-    let enabled = enabled_runtimes(&config);
+    let wanted = wanted_runtimes(&config);
+    let enabled = enabled_runtimes(&config, wanted);
     for e in &enabled {
         e.spawn();
     }
@@ -280,10 +321,10 @@ async fn serve(config: Config, prepared: Prepared) -> anyhow::Result<()> {
         tls = tls.is_some(),
         basic_auth = !web_config.basic_auth_users.is_empty(),
         procfs = %config.procfs.display(),
-        docker = config.runtime_docker.then_some(config.docker_host.as_str()),
-        podman = config.runtime_podman.then_some(config.podman_host.as_str()),
-        containerd = config
-            .runtime_containerd
+        docker = wanted.docker.then_some(config.docker_host.as_str()),
+        podman = wanted.podman.then_some(config.podman_host.as_str()),
+        containerd = wanted
+            .containerd
             .then_some(config.containerd_address.as_str()),
         "listening"
     );
