@@ -356,3 +356,303 @@ fn promql_lexer_finds_the_selectors() {
     assert_eq!(github_anchor(" Fix: the `unit`, now"), "fix-the-unit-now");
     assert!(exported_metrics().contains("mountleak_series_dropped"));
 }
+
+// ---------------------------------------------------------------------------------------
+// Grafana's dashboard-linter (github.com/grafana/dashboard-linter, lint/rule_*.go), the rules
+// that need no server, checked here since its Go binary is not packaged anywhere reachable:
+// template-datasource-rule, template-job-rule, template-instance-rule,
+// template-label-promql-rule, panel-units-rule, target-counter-agg-rule,
+// target-rate-interval-rule. panel-title-description-rule, panel-datasource-rule and
+// target-job/instance-rule are the tests above.
+
+fn variable(d: &Value, name: &str) -> Value {
+    d["templating"]["list"]
+        .as_array()
+        .expect("templating.list")
+        .iter()
+        .find(|v| v["name"] == name)
+        .unwrap_or_else(|| panic!("no `{name}` variable"))
+        .clone()
+}
+
+/// template-job-rule / template-instance-rule: a Prometheus query on `$datasource`,
+/// labelled with the capitalised name, multi-select, `allValue` `.+`.
+fn linter_template_problems(v: &Value) -> Vec<String> {
+    let name = v["name"].as_str().unwrap_or("");
+    let mut label = name.to_string();
+    label[..1].make_ascii_uppercase();
+    let mut problems = Vec::new();
+    if datasource_uid(v) != Some(DS) {
+        problems.push(format!("{name}: datasource is not {DS}"));
+    }
+    if v["type"] != "query" {
+        problems.push(format!("{name}: not a query variable"));
+    }
+    if v["label"] != label.as_str() {
+        problems.push(format!("{name}: label is not {label:?}"));
+    }
+    if v["multi"] != true {
+        problems.push(format!("{name}: not multi-select"));
+    }
+    if v["allValue"] != ".+" {
+        problems.push(format!("{name}: allValue is not \".+\""));
+    }
+    problems
+}
+
+#[test]
+fn dashboard_linter_template_rules() {
+    let d = dashboard();
+    let ds = variable(&d, "datasource");
+    assert_eq!(
+        (&ds["type"], &ds["label"]),
+        (&Value::from("datasource"), &Value::from("Data source")),
+        "template-datasource-rule"
+    );
+    for name in ["job", "instance"] {
+        let v = variable(&d, name);
+        assert_eq!(linter_template_problems(&v), Vec::<String>::new());
+        assert_eq!(v["includeAll"], true, "{name}: All selectable");
+    }
+    // The rule itself: the single-select job this dashboard used to have fails it.
+    let mut old = variable(&d, "job");
+    old["multi"] = false.into();
+    old.as_object_mut().unwrap().remove("allValue");
+    assert_eq!(linter_template_problems(&old).len(), 2);
+}
+
+/// template-label-promql-rule: every query variable is one of Grafana's Prometheus variable
+/// functions, around a selector that parses.
+#[test]
+fn dashboard_linter_template_label_promql_rule() {
+    let d = dashboard();
+    let mut n = 0;
+    for v in d["templating"]["list"].as_array().unwrap() {
+        if v["type"] != "query" {
+            continue;
+        }
+        let q = v["query"].as_str().unwrap_or("");
+        let (func, arg) = q
+            .strip_suffix(')')
+            .and_then(|q| q.split_once('('))
+            .unwrap_or_else(|| panic!("{}: {q:?} is not func(...)", v["name"]));
+        assert!(
+            ["label_names", "label_values", "metrics", "query_result"].contains(&func),
+            "{}: {func} is not a Grafana variable function",
+            v["name"]
+        );
+        let series = match func {
+            "label_values" => arg.rsplit_once(',').map_or(arg, |(s, _)| s),
+            _ => arg,
+        };
+        let sels = selectors(series).unwrap_or_else(|e| panic!("{}: {e}", v["name"]));
+        assert!(!sels.is_empty(), "{}: no selector in {q}", v["name"]);
+        n += 1;
+    }
+    assert!(
+        n >= 4,
+        "the query variables: cluster, job, instance, runtime"
+    );
+}
+
+/// Units Grafana knows (grafana/packages/grafana-data/src/valueFormats/categories.ts, the list
+/// panel-units-rule checks against), those a dashboard like this one may use. A unit outside
+/// it is shown raw: add it here only after checking it in that file.
+const GRAFANA_UNITS: &[&str] = &[
+    "none",
+    "string",
+    "short",
+    "percent",
+    "percentunit",
+    "bytes",
+    "decbytes",
+    "ns",
+    "µs",
+    "ms",
+    "s",
+    "m",
+    "h",
+    "d",
+    "dtdurationms",
+    "dtdurations",
+    "dateTimeAsIso",
+    "dateTimeFromNow",
+    "ops",
+    "bool",
+    "bool_yes_no",
+    "bool_on_off",
+];
+
+#[test]
+fn dashboard_linter_panel_units_rule() {
+    for p in panels(&dashboard()) {
+        if p["type"] == "row" {
+            continue;
+        }
+        let unit = p["fieldConfig"]["defaults"]["unit"].as_str().unwrap_or("");
+        assert!(
+            GRAFANA_UNITS.contains(&unit),
+            "{}: unit {unit:?} is not a Grafana unit id",
+            title(&p)
+        );
+        for o in p["fieldConfig"]["overrides"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            for prop in o["properties"].as_array().into_iter().flatten() {
+                if prop["id"] == "unit" {
+                    let unit = prop["value"].as_str().unwrap_or("");
+                    assert!(
+                        GRAFANA_UNITS.contains(&unit),
+                        "{}: override unit {unit:?}",
+                        title(&p)
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Each range selector `f(name{...}[range])`: (f, name, range); f is empty for a subquery or
+/// a bare range. Enough for this dashboard's expressions: it reads back from each `[`.
+fn range_selectors(expr: &str) -> Vec<(String, String, String)> {
+    let b: Vec<char> = expr.chars().collect();
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
+    let mut out = Vec::new();
+    for (open, _) in b.iter().enumerate().filter(|(_, c)| **c == '[') {
+        let Some(len) = b[open..].iter().position(|c| *c == ']') else {
+            continue;
+        };
+        let range: String = b[open + 1..open + len].iter().collect();
+        let mut i = open;
+        while i > 0 && b[i - 1].is_whitespace() {
+            i -= 1;
+        }
+        if i > 0 && b[i - 1] == '}' {
+            while i > 0 && b[i - 1] != '{' {
+                i -= 1;
+            }
+            i = i.saturating_sub(1);
+        }
+        let end = i;
+        while i > 0 && ident(b[i - 1]) {
+            i -= 1;
+        }
+        let name: String = b[i..end].iter().collect();
+        while i > 0 && b[i - 1].is_whitespace() {
+            i -= 1;
+        }
+        let mut func = String::new();
+        if i > 0 && b[i - 1] == '(' {
+            let close = i - 1;
+            let mut j = close;
+            while j > 0 && ident(b[j - 1]) {
+                j -= 1;
+            }
+            func = b[j..close].iter().collect();
+        }
+        out.push((func, name, range));
+    }
+    out
+}
+
+/// target-counter-agg-rule and target-rate-interval-rule for one expression.
+fn linter_target_problems(expr: &str) -> Vec<String> {
+    let ranges = range_selectors(expr);
+    let mut problems = Vec::new();
+    for sel in selectors(expr).unwrap_or_default() {
+        let aggregated = ranges
+            .iter()
+            .any(|(f, n, _)| *n == sel.name && ["rate", "irate", "increase"].contains(&f.as_str()));
+        if sel.name.ends_with("_total") && !aggregated {
+            problems.push(format!("counter {} without rate/irate/increase", sel.name));
+        }
+    }
+    for (f, n, range) in &ranges {
+        if (f == "rate" || f == "irate") && range != "$__rate_interval" {
+            problems.push(format!("{f}({n}[{range}]) should use $__rate_interval"));
+        }
+    }
+    problems
+}
+
+#[test]
+fn dashboard_linter_counter_and_rate_interval_rules() {
+    for p in panels(&dashboard()) {
+        for target in p["targets"].as_array().into_iter().flatten() {
+            let expr = target["expr"].as_str().unwrap_or("");
+            assert_eq!(
+                linter_target_problems(expr),
+                Vec::<String>::new(),
+                "{}: {expr}",
+                title(&p)
+            );
+        }
+    }
+    // The rules themselves.
+    assert_eq!(
+        linter_target_problems(r#"sum(a_total{job=~"$job"})"#).len(),
+        1
+    );
+    assert_eq!(
+        linter_target_problems("rate(a_total{x=\"]\"}[5m])").len(),
+        1
+    );
+    assert!(linter_target_problems("sum(rate(a_total{j=\"x\"}[$__rate_interval]))").is_empty());
+    assert!(linter_target_problems("increase(a_total[1h])").is_empty());
+    assert!(linter_target_problems("max_over_time(b[5m])").is_empty());
+    assert_eq!(
+        range_selectors("rate(a{b=\"c\"}[$__rate_interval]) + max_over_time(x [1h])"),
+        [
+            ("rate".into(), "a".into(), "$__rate_interval".into()),
+            ("max_over_time".into(), "x".into(), "1h".into())
+        ]
+    );
+}
+
+/// A `cluster` variable for Prometheus setups that add the label (external_labels, or
+/// relabeling on a central Prometheus); its All is `.*`, which also matches series without
+/// it, so a single-cluster setup sees everything. Every selector and the other variables'
+/// choices follow it.
+#[test]
+fn a_cluster_variable_filters_every_query() {
+    let d = dashboard();
+    let v = variable(&d, "cluster");
+    assert_eq!(v["type"], "query");
+    assert_eq!(datasource_uid(&v), Some(DS));
+    assert_eq!(v["query"], "label_values(mountleak_build_info, cluster)");
+    assert!(v["multi"] == true && v["includeAll"] == true && v["allValue"] == ".*");
+    let names: Vec<String> = d["templating"]["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["name"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(
+        names[..3],
+        ["datasource", "cluster", "job"],
+        "cluster comes first"
+    );
+    for name in ["job", "instance", "runtime"] {
+        let q = variable(&d, name)["query"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        assert!(q.contains(r#"cluster=~"$cluster""#), "{name}: {q}");
+    }
+    for p in panels(&d) {
+        for target in p["targets"].as_array().into_iter().flatten() {
+            let expr = target["expr"].as_str().unwrap_or("");
+            for sel in selectors(expr).unwrap() {
+                assert!(
+                    sel.has_matcher("cluster", "=~", "$cluster"),
+                    "{}: {}{{{}}} is not filtered by cluster",
+                    title(&p),
+                    sel.name,
+                    sel.matchers
+                );
+            }
+        }
+    }
+}

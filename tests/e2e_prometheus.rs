@@ -369,6 +369,8 @@ fn substitute(expr: &str, instance: &str) -> String {
         ("instance", instance),
         // The runtime variable's All.
         ("runtime", ".*"),
+        // The cluster variable's All (also matches series without the label).
+        ("cluster", ".*"),
         ("__rate_interval", "1m"),
         ("__interval", "1m"),
     ] {
