@@ -191,9 +191,20 @@ def test_k3s_values_match_the_k3s_overlay():
     assert chart == overlay
 
 
-def test_a_bad_runtime_toggle_is_refused():
-    proc = run(["sh", "-c", f"helm template x {CHART} --set runtimes.docker.enabled=maybe 2>&1 || echo FAILED"])
-    assert "FAILED" in proc.stdout and "must be auto, true or false" in proc.stdout
+def helm_refuses(*args):
+    proc = run(["sh", "-c", 'helm template x "$0" "$@" 2>&1 || echo FAILED', str(CHART), *args])
+    assert proc.stdout.rstrip().endswith("FAILED"), proc.stdout
+    return proc.stdout
+
+
+def test_a_bad_or_misspelt_value_is_refused():
+    # values.schema.json, checked by helm template/install/lint.
+    assert "/runtimes/docker/enabled" in helm_refuses("--set", "runtimes.docker.enabled=maybe")
+    assert "'enable' not allowed" in helm_refuses("--set", "prometheus.monitor.enable=true")
+    assert "/runtimes/containerd/socket" in helm_refuses("--set", "runtimes.containerd.socket=run/c.sock")
+    # The template's own check, for a value the schema lets through as a string.
+    assert "must be auto, true or false" in helm_refuses("--skip-schema-validation",
+                                                         "--set", "runtimes.docker.enabled=maybe")
 
 
 def test_chart_version_follows_the_crate():
