@@ -478,6 +478,7 @@ const GRAFANA_UNITS: &[&str] = &[
     "dateTimeAsIso",
     "dateTimeFromNow",
     "ops",
+    "cps",
     "bool",
     "bool_yes_no",
     "bool_on_off",
