@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from conftest import DEPLOY, REPO, helm_template, run
-from test_kubernetes import (CRD_KINDS, KUBERNETES_VERSIONS, check_prometheusrule, check_servicemonitor,
-                             kustomize)
+from test_kubernetes import (CRD_KINDS, KUBERNETES_VERSIONS, NODE_LAYOUTS, check_prometheusrule,
+                             check_servicemonitor, kustomize, watched_on)
 
 CHART = DEPLOY / "helm" / "mountleak-exporter"
 RULES = DEPLOY / "prometheus" / "rules.yml"
@@ -212,3 +212,35 @@ def test_chart_version_follows_the_crate():
     cargo = (REPO / "Cargo.toml").read_text()
     assert f'version = "{chart["appVersion"]}"' in cargo
     assert chart["version"] == chart["appVersion"]
+
+
+K3S_VALUES = ["--set", "runtimes.containerd.socket=/run/k3s/containerd/containerd.sock",
+              "--set", "runtimes.containerd.state=/run/k3s/containerd"]
+NO_DOCKER = ["--set", "runtimes.docker.enabled=false"]
+
+
+@pytest.mark.parametrize("layout,values,want", [
+    ("docker", [], {"docker"}),
+    ("containerd", [], {"containerd"}),
+    ("k3s", K3S_VALUES, {"containerd"}),
+    ("containerd", NO_DOCKER, {"containerd"}),
+    ("k3s", K3S_VALUES + NO_DOCKER, {"containerd"}),
+    ("docker", NO_DOCKER, set()),
+], ids=["docker", "containerd", "k3s", "containerd-without-docker", "k3s-without-docker", "docker-without-docker"])
+def test_chart_pod_starts_and_watches_the_runtimes_of_the_node(layout, values, want):
+    ds = by_kind(helm_template(CHART, *values))["DaemonSet"]
+    watched, _ = watched_on(ds, NODE_LAYOUTS[layout])
+    assert watched == want
+
+
+def test_without_docker_only_the_other_runtimes_directories_are_mounted():
+    pod = by_kind(helm_template(CHART, *NO_DOCKER))["DaemonSet"]["spec"]["template"]["spec"]
+    host = {v["name"]: v["hostPath"] for v in pod["volumes"] if "hostPath" in v}
+    assert sorted((h["path"], h["type"]) for h in host.values()) == [
+        ("/proc", "Directory"), ("/run/containerd", "DirectoryOrCreate"), ("/run/podman", "DirectoryOrCreate")]
+    for m in pod["containers"][0]["volumeMounts"]:
+        if m["name"] in host and host[m["name"]]["path"] != "/proc":
+            assert m["mountPath"] == "/host" + host[m["name"]]["path"]
+            assert m["readOnly"] is True and m["mountPropagation"] == "HostToContainer"
+    for version in KUBERNETES_VERSIONS:
+        kubernetes_validate.validate(by_kind(helm_template(CHART, *NO_DOCKER))["DaemonSet"], version, strict=True)

@@ -47,9 +47,20 @@ def host_path_problem(path):
     return f"{path} is not one of the host paths the exporter needs ({', '.join(ALLOWED)})"
 
 
+def pod_with_host_dir(path, propagation):
+    mount = {"name": "d", "mountPath": "/host" + path, "readOnly": True}
+    if propagation:
+        mount["mountPropagation"] = propagation
+    return {"kind": "Pod", "spec": {"containers": [{"name": "c", "volumeMounts": [mount]}],
+                                     "volumes": [{"name": "d", "hostPath": {"path": path}}]}}
+
+
 def test_rule_itself():
     assert host_path_problem("/proc") is None
     assert host_path_problem("/var/run/docker.sock") is None
+    assert check_kubernetes([("x", pod_with_host_dir("/run/containerd", "HostToContainer"))]) == []
+    assert check_kubernetes([("x", pod_with_host_dir("/run/containerd", None))])
+    assert check_kubernetes([("x", pod_with_host_dir("/run/systemd", "HostToContainer"))])
     for bad in ("/", "//", "/var/lib/docker", "/var/lib/docker/overlay2", "/run", "/run/docker",
                 "/var/run", "/var/run/docker/netns", "/proc/../", "/etc", "${HOST_ROOT}"):
         assert host_path_problem(bad), bad
@@ -91,9 +102,11 @@ def kubernetes_docs():
         docs += [(f"kustomize build {kustomization}", d) for d in yaml.safe_load_all(built) if d]
     chart = DEPLOY / "helm" / "mountleak-exporter"
     docs += [("helm template", d) for d in helm_template(chart)]
-    # A runtime whose socket is outside /run gets its own mount.
+    # A runtime whose socket is outside /run gets its own mount; without Docker, each
+    # runtime's directory is mounted instead of /run.
     docs += [("helm template (microk8s)", d) for d in helm_template(
         chart, "--set", "runtimes.containerd.socket=/var/snap/microk8s/common/run/containerd.sock")]
+    docs += [("helm template (no docker)", d) for d in helm_template(chart, "--set", "runtimes.docker.enabled=false")]
     return docs
 
 
@@ -113,7 +126,7 @@ def check_kubernetes(docs):
     for source, doc in docs:
         for host, mount in kubernetes_host_mounts(doc):
             norm = os.path.normpath(host)
-            if norm in ("/run", "/var/run") or norm.startswith(SOCKET_DIRS):
+            if norm in ("/run", "/var/run") or norm in SOCKET_DIRS:
                 why = run_problem(mount) if norm in ("/run", "/var/run") else slave_problem(mount)
                 if why:
                     problems.append(f"{source}: {doc['kind']}: {why}")
@@ -127,9 +140,10 @@ def check_kubernetes(docs):
     return problems
 
 
-# A runtime socket's own directory outside /run (the Helm chart's runtimes.<name>.socket):
-# it may hold the runtime's mounts too, so it is a read-only slave like /run.
-SOCKET_DIRS = ("/var/snap/microk8s/common/run",)
+# A runtime's own socket directory (the Helm chart mounts these instead of /run when Docker
+# is off, and any directory a runtimes.<name>.socket value names): containerd's holds its
+# task mounts, so each is a read-only slave like /run.
+SOCKET_DIRS = ("/run/containerd", "/run/k3s/containerd", "/run/podman", "/var/snap/microk8s/common/run")
 
 
 def slave_problem(mount):

@@ -55,22 +55,33 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end }}
 
 {{/*
-The host directories to mount for the enabled runtimes' sockets, one per line: /run when a
-socket is under it, else the socket's own directory.
+The host directories to mount for the enabled runtimes' sockets, one per line: each socket's
+directory (Docker's is /run itself), less those inside another one listed. By default that
+is /run alone; without Docker, only the other runtimes' own directories (/run/containerd,
+/run/podman), less of the host than all of /run.
 */}}
 {{- define "mountleak-exporter.socketDirs" -}}
 {{- $dirs := list }}
 {{- range $name := list "docker" "containerd" "podman" }}
 {{- $rt := index $.Values.runtimes $name }}
 {{- if ne (include "mountleak-exporter.toggle" $rt.enabled) "false" }}
-{{- $dir := dir (clean $rt.socket) }}
-{{- if or (eq $dir "/run") (hasPrefix "/run/" $dir) }}{{ $dir = "/run" }}{{ end }}
-{{- $dirs = append $dirs $dir }}
+{{- $dirs = append $dirs (dir (clean $rt.socket)) }}
 {{- end }}
 {{- end }}
-{{- range $dirs | uniq }}
-{{ . }}
+{{- range $d := $dirs | uniq }}
+{{- $inside := false }}
+{{- range $other := $dirs }}
+{{- if and (ne $other $d) (hasPrefix (printf "%s/" (trimSuffix "/" $other)) $d) }}{{ $inside = true }}{{ end }}
 {{- end }}
+{{- if not $inside }}
+{{ $d }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* A host directory's volume name: /run/containerd is host-run-containerd. */}}
+{{- define "mountleak-exporter.volumeName" -}}
+{{- regexReplaceAll "[^a-z0-9]+" (printf "host%s" . | lower) "-" | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
 {{- define "mountleak-exporter.webConfigSecret" -}}
