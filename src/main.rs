@@ -332,11 +332,26 @@ async fn serve(config: Config, prepared: Prepared) -> anyhow::Result<()> {
         max_connections: config.web_max_connections.max(1),
         ..Default::default()
     };
+    tokio::spawn(hangups());
     web::serve(listener, app, tls, limits, edge, shutdown())
         .await
         .context("http server")?;
     tracing::info!("shut down");
     Ok(())
+}
+
+/// SIGHUP, the usual request to reload, ends a process by default: here it is logged
+/// instead. What can change is picked up as it changes (the TLS certificate, on the first
+/// handshake after its files do); the web config and the flags need a restart.
+async fn hangups() {
+    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+        return;
+    };
+    while hup.recv().await.is_some() {
+        tracing::info!(
+            "SIGHUP: nothing to reload; the TLS certificate is re-read when its files change, the web config and flags need a restart"
+        );
+    }
 }
 
 async fn shutdown() {

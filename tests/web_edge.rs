@@ -495,7 +495,7 @@ fn a_rotated_certificate_is_served_without_a_restart() {
         ),
     )
     .unwrap();
-    let e = Exporter::start(&[&format!("--web.config.file={}", web.display())]);
+    let mut e = Exporter::start(&[&format!("--web.config.file={}", web.display())]);
     assert!(served_subject(e.port).contains("CN = before-rotation"));
     // Rotated in place, as a renewal script would (cp over the old files).
     let (new_crt, new_key) = (dir.path().join("new.crt"), dir.path().join("new.key"));
@@ -518,6 +518,17 @@ fn a_rotated_certificate_is_served_without_a_restart() {
     std::fs::copy(&new_key, &key).unwrap();
     let subject = served_subject(e.port);
     assert!(subject.contains("CN = fourth"), "{subject}");
+    // SIGHUP, the usual request to reload, does not end it (its default action would).
+    let hup = Command::new("kill")
+        .args(["-HUP", &e.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        e.child.try_wait().unwrap().is_none(),
+        "SIGHUP ended the exporter"
+    );
     // And the exporter still answers over TLS with it.
     let ok = curl(&[
         "--cacert",
