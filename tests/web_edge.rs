@@ -541,3 +541,112 @@ fn a_rotated_certificate_is_served_without_a_restart() {
     ]);
     assert_eq!(String::from_utf8_lossy(&ok.stdout), "200");
 }
+
+/// Raw bytes to the server; every status line of the answers, until it closes.
+fn status_lines(port: u16, raw: &[u8]) -> Vec<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(raw).unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    String::from_utf8_lossy(&buf)
+        .split("\r\n")
+        .filter(|l| l.starts_with("HTTP/"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn ambiguous_request_framing_is_refused_not_smuggled() {
+    let e = Exporter::start(&[]);
+    let smuggled = "GET /api/v1/leaks HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    for (what, head) in [
+        ("two lengths", "Content-Length: 6\r\nContent-Length: 60\r\n"),
+        (
+            "a length and chunked",
+            "Content-Length: 6\r\nTransfer-Encoding: chunked\r\n",
+        ),
+        (
+            "chunked not last",
+            "Transfer-Encoding: chunked, identity\r\n",
+        ),
+        ("space before the colon", "Transfer-Encoding : chunked\r\n"),
+    ] {
+        let raw = format!("POST /healthz HTTP/1.1\r\nHost: x\r\n{head}\r\n0\r\n\r\n{smuggled}");
+        let lines = status_lines(e.port, raw.as_bytes());
+        // One answer (an error, or the chunked body read as such), never a second one to a
+        // request hidden in the first one's body.
+        assert_eq!(lines.len(), 1, "{what}: {lines:?}");
+        assert!(!lines[0].contains(" 200 "), "{what}: {lines:?}");
+    }
+}
+
+#[test]
+fn basic_auth_guards_every_path_and_method() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = dir.path().join("web.yml");
+    let hash = bcrypt::hash("s3cret", 4).unwrap();
+    std::fs::write(&web, format!("basic_auth_users:\n  prometheus: '{hash}'\n")).unwrap();
+    let e = Exporter::start(&[&format!("--web.config.file={}", web.display())]);
+    for path in [
+        "/",
+        "/healthz",
+        "/metrics",
+        "/api/v1/leaks",
+        "/nope",
+        "/metrics/../healthz",
+    ] {
+        for method in ["GET", "HEAD", "POST", "OPTIONS", "DELETE"] {
+            let raw = format!(
+                "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            let lines = status_lines(e.port, raw.as_bytes());
+            assert_eq!(lines, ["HTTP/1.1 401 Unauthorized"], "{method} {path}");
+        }
+    }
+}
+
+#[test]
+fn tls_is_1_2_or_later_with_aead_suites_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (crt, key) = tls_files(dir.path());
+    let web = dir.path().join("web.yml");
+    std::fs::write(
+        &web,
+        format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
+            crt.display(),
+            key.display()
+        ),
+    )
+    .unwrap();
+    let e = Exporter::start(&[&format!("--web.config.file={}", web.display())]);
+    let cipher = |args: &[&str]| {
+        let out = tool("openssl")
+            .args(["s_client", "-connect", &format!("127.0.0.1:{}", e.port)])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        text.lines()
+            .find_map(|l| l.split_once("Cipher is ").map(|(_, c)| c.to_string()))
+            .unwrap_or_else(|| panic!("no cipher line in openssl's output: {text}"))
+    };
+    // Refused: TLS 1.1 (the client allowed to offer it), and CBC suites over TLS 1.2.
+    assert_eq!(
+        cipher(&["-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0"]),
+        "(NONE)"
+    );
+    assert_eq!(cipher(&["-tls1_2", "-cipher", "AES128-SHA"]), "(NONE)");
+    assert_eq!(
+        cipher(&["-tls1_2", "-cipher", "ECDHE-RSA-AES128-SHA256"]),
+        "(NONE)"
+    );
+    // Served: AEAD suites over TLS 1.2 and 1.3.
+    assert_eq!(
+        cipher(&["-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256"]),
+        "ECDHE-RSA-AES128-GCM-SHA256"
+    );
+    assert!(cipher(&["-tls1_3"]).starts_with("TLS_"));
+}
