@@ -134,7 +134,7 @@ impl Collector for ReportCollector {
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
-        let frame = Frame {
+        let mut frame = Frame {
             report: &self.report,
             options: &self.options,
             leaks: leak_series(&self.report, self.options.max_series),
@@ -146,7 +146,7 @@ impl Collector for ReportCollector {
         FAMILIES
             .iter()
             .filter_map(|f| {
-                let rows = (f.rows)(&frame)?;
+                let rows = (f.rows)(&mut frame)?;
                 let help = if f.cached {
                     format!("{}{cached}.", f.help)
                 } else {
@@ -183,8 +183,9 @@ struct Spec {
     cached: bool,
     labels: &'static [&'static str],
     ty: Type,
-    /// The family's series; `None` leaves the family out.
-    rows: fn(&Frame) -> Option<Rows>,
+    /// The family's series (taken from the frame, not copied: a leak storm's series are
+    /// the largest thing a render holds); `None` leaves the family out.
+    rows: fn(&mut Frame) -> Option<Rows>,
 }
 
 fn one(v: f64) -> Option<Rows> {
@@ -212,7 +213,7 @@ const FAMILIES: &[Spec] = &[
         cached: true,
         labels: &["pid", "comm", "unit", "status"],
         ty: Type::Gauge,
-        rows: |f| Some(f.leaks.process.clone().into_iter().collect()),
+        rows: |f| Some(std::mem::take(&mut f.leaks.process).into_iter().collect()),
     },
     Spec {
         name: "unit_leaked_mounts",
@@ -220,7 +221,7 @@ const FAMILIES: &[Spec] = &[
         cached: true,
         labels: &["unit", "status"],
         ty: Type::Gauge,
-        rows: |f| Some(f.leaks.unit.clone().into_iter().collect()),
+        rows: |f| Some(std::mem::take(&mut f.leaks.unit).into_iter().collect()),
     },
     Spec {
         name: "container_leaked_mounts",
@@ -235,7 +236,7 @@ const FAMILIES: &[Spec] = &[
             "status",
         ],
         ty: Type::Gauge,
-        rows: |f| Some(f.leaks.container.clone().into_iter().collect()),
+        rows: |f| Some(std::mem::take(&mut f.leaks.container).into_iter().collect()),
     },
     Spec {
         name: "volume_leaked_mounts",
@@ -243,7 +244,7 @@ const FAMILIES: &[Spec] = &[
         cached: true,
         labels: &["runtime", "volume", "status"],
         ty: Type::Gauge,
-        rows: |f| Some(f.leaks.volume.clone().into_iter().collect()),
+        rows: |f| Some(std::mem::take(&mut f.leaks.volume).into_iter().collect()),
     },
     Spec {
         name: "pod_leaked_mounts",
@@ -251,7 +252,7 @@ const FAMILIES: &[Spec] = &[
         cached: true,
         labels: &["pod_namespace", "pod_name", "pod_uid", "kind", "status"],
         ty: Type::Gauge,
-        rows: |f| Some(f.leaks.pod.clone().into_iter().collect()),
+        rows: |f| Some(std::mem::take(&mut f.leaks.pod).into_iter().collect()),
     },
     Spec {
         name: "leak_first_seen_timestamp_seconds",
@@ -259,7 +260,7 @@ const FAMILIES: &[Spec] = &[
         cached: true,
         labels: LEAK_LABELS,
         ty: Type::Gauge,
-        rows: |f| Some(f.leaks.first_seen.clone()),
+        rows: |f| Some(std::mem::take(&mut f.leaks.first_seen)),
     },
     Spec {
         name: "holder_processes_unlisted",
