@@ -103,7 +103,6 @@ fn all_runtimes() -> Layout {
     Layout::new(["/var/lib/docker"], ["/var/run/docker"])
         .with(RootKind::PodmanGraph, ["/var/lib/containers/storage"])
         .with(RootKind::NetnsDir, ["/var/run/netns"])
-        .with(RootKind::ContainerdRoot, ["/var/lib/containerd"])
         .with(RootKind::ContainerdState, ["/run/containerd"])
         .with(RootKind::KubeletRoot, ["/var/lib/kubelet"])
 }
@@ -120,7 +119,7 @@ fn check_any_runtime(layout: &Layout, mount_point: &str) {
     let runtime_of = |k: RootKind| match k {
         RootKind::DockerData | RootKind::DockerExec => Some(RuntimeKind::Docker),
         RootKind::PodmanGraph => Some(RuntimeKind::Podman),
-        RootKind::ContainerdRoot | RootKind::ContainerdState => Some(RuntimeKind::Containerd),
+        RootKind::ContainerdState => Some(RuntimeKind::Containerd),
         // `netns-` names are Podman's, `cni-` ones CRI's; pod volumes have no runtime.
         RootKind::NetnsDir | RootKind::KubeletRoot => None,
     };
@@ -129,7 +128,6 @@ fn check_any_runtime(layout: &Layout, mount_point: &str) {
         RootKind::DockerExec,
         RootKind::PodmanGraph,
         RootKind::NetnsDir,
-        RootKind::ContainerdRoot,
         RootKind::ContainerdState,
         RootKind::KubeletRoot,
     ];
