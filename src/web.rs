@@ -113,8 +113,8 @@ fn basic_auth_users<'de, D: serde::Deserializer<'de>>(
     Ok(users)
 }
 
-/// The highest bcrypt cost accepted. Each check costs 2^cost rounds (cost 12: about a quarter
-/// of a second of one core here); checks run one at a time, so a higher cost would let a few
+/// The highest bcrypt cost accepted. Each check costs 2^cost rounds (cost 10: 64 ms of one core
+/// in a release build here, so cost 12 about a quarter of a second); checks run one at a time, so a higher cost would let a few
 /// wrong passwords hold authentication past a scrape's timeout.
 pub const MAX_BCRYPT_COST: u32 = 12;
 /// bcrypt's own lower bound (the bcrypt crate refuses to hash below it).
@@ -122,19 +122,19 @@ const MIN_BCRYPT_COST: u32 = 4;
 
 /// A user's hash, parsed: malformed hashes are refused at load instead of failing every
 /// login. Errors never quote the hash.
-fn check_hash(user: &str, hash: &str) -> Result<u32, WebConfigError> {
+fn check_hash(user: &str, hash: &str) -> Result<(), WebConfigError> {
     let parts: bcrypt::HashParts = hash.parse().map_err(|e| {
         WebConfigError::Invalid(format!(
-            "basic_auth_users.{user:?}: not a bcrypt hash ({e}); make one with `htpasswd -nBC 10 {user}`"
+            "basic_auth_users.{user:?}: not a bcrypt hash ({e}); make one with `htpasswd -nBC 10 <user>`"
         ))
     })?;
     let cost = parts.get_cost();
     if !(MIN_BCRYPT_COST..=MAX_BCRYPT_COST).contains(&cost) {
         return Err(WebConfigError::Invalid(format!(
-            "basic_auth_users.{user:?}: bcrypt cost {cost} is outside {MIN_BCRYPT_COST}..={MAX_BCRYPT_COST}; make the hash again with a cost of at most {MAX_BCRYPT_COST} (`htpasswd -nBC 10 {user}`)"
+            "basic_auth_users.{user:?}: bcrypt cost {cost} is outside {MIN_BCRYPT_COST}..={MAX_BCRYPT_COST}; make the hash again with a cost of at most {MAX_BCRYPT_COST} (`htpasswd -nBC 10 <user>`)"
         )));
     }
-    Ok(cost)
+    Ok(())
 }
 
 /// The response headers a web config may set, and their allowed values where those are a

@@ -71,6 +71,45 @@ impl EdgeCounters {
 /// a flood must not become a log flood.
 const REJECT_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
+/// Connections closed at accept: counted, and logged at most once per `REJECT_LOG_INTERVAL`.
+struct Refusals {
+    counters: Arc<EdgeCounters>,
+    max_connections: usize,
+    unlogged: u64,
+    last_log: Option<Instant>,
+}
+
+impl Refusals {
+    fn new(counters: Arc<EdgeCounters>, max_connections: usize) -> Refusals {
+        Refusals {
+            counters,
+            max_connections,
+            unlogged: 0,
+            last_log: None,
+        }
+    }
+
+    fn one(&mut self, peer: std::net::SocketAddr) {
+        self.counters
+            .connections_rejected
+            .fetch_add(1, Ordering::Relaxed);
+        self.unlogged += 1;
+        if self
+            .last_log
+            .is_none_or(|t| t.elapsed() >= REJECT_LOG_INTERVAL)
+        {
+            tracing::warn!(
+                %peer,
+                refused = self.unlogged,
+                max_connections = self.max_connections,
+                "connection limit reached: refusing connections (--web.max-connections; counted in mountleak_http_connections_rejected_total)"
+            );
+            self.unlogged = 0;
+            self.last_log = Some(Instant::now());
+        }
+    }
+}
+
 /// Serves `app` until `shutdown` resolves, then waits (bounded) for open requests.
 pub async fn serve(
     listener: TcpListener,
@@ -82,8 +121,7 @@ pub async fn serve(
 ) -> io::Result<()> {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let (stop, stopping) = watch::channel(false);
-    let mut unlogged_rejects = 0u64;
-    let mut last_reject_log: Option<Instant> = None;
+    let mut refused = Refusals::new(counters, limits.max_connections);
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -100,20 +138,7 @@ pub async fn serve(
         };
         let Ok(permit) = slots.clone().try_acquire_owned() else {
             drop(stream);
-            counters
-                .connections_rejected
-                .fetch_add(1, Ordering::Relaxed);
-            unlogged_rejects += 1;
-            if last_reject_log.is_none_or(|t| t.elapsed() >= REJECT_LOG_INTERVAL) {
-                tracing::warn!(
-                    %peer,
-                    refused = unlogged_rejects,
-                    max_connections = limits.max_connections,
-                    "connection limit reached: refusing connections (--web.max-connections; counted in mountleak_http_connections_rejected_total)"
-                );
-                unlogged_rejects = 0;
-                last_reject_log = Some(Instant::now());
-            }
+            refused.one(peer);
             continue;
         };
         let _ = stream.set_nodelay(true);
