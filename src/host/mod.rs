@@ -9,6 +9,7 @@
 
 pub mod cgroup;
 pub mod mountinfo;
+mod procfile;
 
 use std::collections::HashMap;
 use std::io;
@@ -20,7 +21,9 @@ use serde::Serialize;
 
 use crate::layout::{ContainerPath, Layout};
 pub use cgroup::ContainerEngine;
+use mountinfo::split_ids;
 pub use mountinfo::{Mount, Propagation};
+use procfile::{parse_ns_link, start_time, stat_comm};
 
 /// Identity of what a process sees as its mount table.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -351,11 +354,6 @@ fn mnt_ns_inode(link: &Path) -> io::Result<u64> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unexpected ns/mnt link"))
 }
 
-/// `mnt:[4026531840]` -> 4026531840
-fn parse_ns_link(link: &str) -> Option<u64> {
-    link.strip_prefix("mnt:[")?.strip_suffix(']')?.parse().ok()
-}
-
 /// The device of the nsfs inode. All mount namespaces live on the kernel's single nsfs
 /// instance, so the inode alone groups processes; the device completes the identity in
 /// reports. 0 when it cannot be stat'ed (fixture trees).
@@ -523,20 +521,6 @@ impl<'a> TableReader<'a> {
     }
 }
 
-/// Splits `id parent rest...` into the mount id and what every copy of the mount shares
-/// (`rest`, which still holds the optional propagation fields). `None` on a malformed line,
-/// which the full parse then reports.
-fn split_ids(line: &[u8]) -> Option<(u32, &[u8])> {
-    let first = memchr::memchr(b' ', line)?;
-    let second = first + 1 + memchr::memchr(b' ', &line[first + 1..])?;
-    let id = std::str::from_utf8(&line[..first]).ok()?.parse().ok()?;
-    std::str::from_utf8(&line[first + 1..second])
-        .ok()?
-        .parse::<u32>()
-        .ok()?;
-    Some((id, &line[second + 1..]))
-}
-
 /// Substring search for the layout's roots in a raw (still escaped) mount point field.
 struct Prefilter(Vec<memchr::memmem::Finder<'static>>);
 
@@ -669,20 +653,6 @@ fn read_proc_file(path: &Path, buf: &mut Vec<u8>, single: bool) -> io::Result<us
             Err(e) => return Err(e),
         }
     }
-}
-
-/// The comm in `/proc/<pid>/stat`: between the first `(` and the last `)` (it may hold
-/// either itself).
-fn stat_comm(stat: &str) -> Option<&str> {
-    stat.get(stat.find('(')? + 1..stat.rfind(')')?)
-}
-
-/// Field 22 of `/proc/<pid>/stat`, counted after the parenthesised comm (which may hold
-/// spaces and parentheses itself).
-fn start_time(stat: &str) -> Option<u64> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    // Fields 3.. follow the comm: starttime (22) is the 20th of them.
-    rest.split_whitespace().nth(19)?.parse().ok()
 }
 
 #[cfg(test)]
@@ -945,27 +915,5 @@ mod tests {
         assert_eq!(snap.processes_scanned, 1);
         assert!(snap.namespaces.is_empty());
         assert_eq!(snap.errors.other, 1);
-    }
-
-    #[test]
-    fn start_time_is_field_22_after_any_comm() {
-        let stat = |comm: &str| {
-            format!(
-                "4242 ({comm}) S 1 4242 4242 0 -1 4194560 120 0 0 0 1 2 0 0 20 0 1 0 987654 1024 100 18446744073709551615"
-            )
-        };
-        assert_eq!(start_time(&stat("httpd")), Some(987654));
-        assert_eq!(start_time(&stat("a (b) c")), Some(987654));
-        assert_eq!(start_time(&stat(")) 1 2 3")), Some(987654));
-        assert_eq!(start_time("4242 (x) S 1"), None);
-        assert_eq!(start_time(""), None);
-    }
-
-    #[test]
-    fn ns_link_parsing() {
-        assert_eq!(parse_ns_link("mnt:[4026531840]"), Some(4026531840));
-        assert_eq!(parse_ns_link("net:[4026531840]"), None);
-        assert_eq!(parse_ns_link("mnt:[x]"), None);
-        assert_eq!(parse_ns_link(""), None);
     }
 }

@@ -152,6 +152,20 @@ pub fn mount_point_field(line: &[u8]) -> Option<&[u8]> {
     line.split(|&b| b == b' ').nth(4)
 }
 
+/// Splits `id parent rest...` into the mount id and what every copy of the mount shares
+/// (`rest`, which still holds the optional propagation fields). `None` on a malformed line,
+/// which the full parse then reports.
+pub(crate) fn split_ids(line: &[u8]) -> Option<(u32, &[u8])> {
+    let first = memchr::memchr(b' ', line)?;
+    let second = first + 1 + memchr::memchr(b' ', &line[first + 1..])?;
+    let id = std::str::from_utf8(&line[..first]).ok()?.parse().ok()?;
+    std::str::from_utf8(&line[first + 1..second])
+        .ok()?
+        .parse::<u32>()
+        .ok()?;
+    Some((id, &line[second + 1..]))
+}
+
 /// Iterates over the lines of a whole mountinfo file, yielding each parse result.
 pub fn parse(text: &[u8]) -> impl Iterator<Item = Result<Mount, ParseError>> + '_ {
     text.split(|&b| b == b'\n')
@@ -254,6 +268,26 @@ mod tests {
         let line = br"600 340 0:60 / /var/lib/docker/volumes/my\040vol/_data rw - tmpfs tmpfs rw";
         let m = parse_line(line).unwrap();
         assert_eq!(m.mount_point, "/var/lib/docker/volumes/my vol/_data");
+    }
+
+    #[test]
+    fn split_ids_separates_the_per_copy_ids_from_the_shared_rest() {
+        type Case<'a> = (&'a [u8], Option<(u32, &'a [u8])>);
+        let cases: &[Case] = &[
+            (
+                b"596 340 0:57 / /a rw - tmpfs shm rw",
+                Some((596, b"0:57 / /a rw - tmpfs shm rw")),
+            ),
+            (b"1 0 rest", Some((1, b"rest"))),
+            (b"1 0 ", Some((1, b""))),
+            (b"x 0 rest", None),
+            (b"1 x rest", None),
+            (b"1 0", None),
+            (b"", None),
+        ];
+        for (line, want) in cases {
+            assert_eq!(split_ids(line), *want, "{}", String::from_utf8_lossy(line));
+        }
     }
 
     #[test]
