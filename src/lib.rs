@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod host;
 pub mod http;
+pub mod landing;
 pub mod layout;
 pub mod memory;
 pub mod metrics;

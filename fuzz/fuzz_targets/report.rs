@@ -131,7 +131,7 @@ fn run(data: &[u8]) {
     let report = report::build(scan, classified, &mut FirstSeen::default());
 
     let text = report::render_text(&report);
-    let html = mountleak_exporter::http::render_index(&report, "/metrics");
+    let html = mountleak_exporter::landing::render(&report, "/metrics");
     let json: serde_json::Value =
         serde_json::from_str(&serde_json::to_string(&report).expect("report serialises"))
             .expect("report JSON parses");
