@@ -244,3 +244,10 @@ def test_without_docker_only_the_other_runtimes_directories_are_mounted():
             assert m["readOnly"] is True and m["mountPropagation"] == "HostToContainer"
     for version in KUBERNETES_VERSIONS:
         kubernetes_validate.validate(by_kind(helm_template(CHART, *NO_DOCKER))["DaemonSet"], version, strict=True)
+
+
+def test_packaged_chart_carries_the_rules_and_renders_the_same(tmp_path, all_on):
+    # `helm package` stores the linked rules file itself: the chart works away from the repo.
+    run(["helm", "package", str(CHART), "-d", str(tmp_path)])
+    (tgz,) = tmp_path.glob("mountleak-exporter-*.tgz")
+    assert by_kind(helm_template(tgz, *ALL_ON)) == all_on
