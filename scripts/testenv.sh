@@ -51,7 +51,11 @@ APT_PACKAGES=(
 	openssl
 	curl
 	chromium
-	# deploy/ (tests/deploy/run.sh, tests/e2e_container_image.rs, e2e_systemd_credentials.rs)
+	# deploy/ (tests/deploy/run.sh, tests/e2e_container_image.rs, e2e_systemd_credentials.rs);
+	# run.sh makes a venv (python3-venv brings ensurepip) and pip-installs the rest, kubectl
+	# and helm included
+	python3
+	python3-venv
 	shellcheck
 	strace
 	systemd

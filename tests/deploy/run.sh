@@ -16,7 +16,7 @@ need() {
 		missing+=("$1 ($2)")
 	fi
 }
-need python3 "CPython 3 with the venv module"
+need python3 "Debian packages python3 and python3-venv (scripts/testenv.sh install)"
 need cargo "the Rust toolchain: the node-layout tests build the exporter"
 need systemd-analyze "Debian package systemd"
 need systemd-sysusers "Debian package systemd"
