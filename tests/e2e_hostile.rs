@@ -218,14 +218,23 @@ fn an_unprivileged_users_fake_container_mount_is_not_a_leak() {
         env.docker_root
     );
     // nobody, in a user and mount namespace of its own.
-    let mut faker = std::process::Command::new("setpriv")
+    let faker = std::process::Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
         .args(["unshare", "-Urm", "sh", "-c"])
         .arg(r#"mkdir -p "$1" && mount -t tmpfs fake "$1" && exec sleep 1000000"#)
         .args(["faker", &shm])
         .spawn()
         .expect("setpriv and unshare (util-linux) are needed");
+    // Killed on any exit, a failed assertion included: it holds the test's stdout.
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
     let pid = faker.id();
+    let _faker = Kill(faker);
     poll_until(
         "the unprivileged faker to mount its tmpfs (unprivileged user namespaces allowed?)",
         std::time::Duration::from_secs(10),
@@ -271,6 +280,4 @@ fn an_unprivileged_users_fake_container_mount_is_not_a_leak() {
         "mountleak_unverified_mount_copies: {}",
         show(&unverified)
     );
-    let _ = faker.kill();
-    let _ = faker.wait();
 }
