@@ -261,6 +261,60 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
     },
+    /// Detach leaked copies inside the namespaces holding them (dry run unless --yes).
+    /// Exit status: 0 every selected copy released (or none selected), 1 some not, 2 could
+    /// not scan, bad arguments or missing privileges.
+    Release(ReleaseArgs),
+}
+
+/// `release`: which leaks, and whether to act. Selectors combine; none selects every
+/// `stale` leak.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReleaseArgs {
+    /// A container's name, id or id prefix.
+    #[arg(long)]
+    pub container: Option<String>,
+    /// The holder: a pid of its namespace, or its systemd unit.
+    #[arg(long)]
+    pub holder: Option<String>,
+    /// A mount point, as the report prints it.
+    #[arg(long)]
+    pub mount: Option<String>,
+    /// A named volume.
+    #[arg(long)]
+    pub volume: Option<String>,
+    /// A Kubernetes pod's uid.
+    #[arg(long)]
+    pub pod: Option<String>,
+    /// Also release `at_risk` copies (of containers that still run).
+    #[arg(long)]
+    pub include_at_risk: bool,
+    /// Act; without it, only print what would be done.
+    #[arg(long)]
+    pub yes: bool,
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: Output,
+    /// Testing: wait between the scan and the act.
+    #[arg(long, hide = true, value_parser = parse_duration)]
+    pub pause_before_act: Option<Duration>,
+}
+
+impl ReleaseArgs {
+    pub fn request(&self) -> crate::release::Request {
+        crate::release::Request {
+            selector: crate::release::Selector {
+                container: self.container.clone(),
+                holder: self.holder.clone(),
+                mount: self.mount.clone(),
+                volume: self.volume.clone(),
+                pod: self.pod.clone(),
+                include_at_risk: self.include_at_risk,
+            },
+            act: self.yes,
+            output: self.output,
+            pause_before_act: self.pause_before_act,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

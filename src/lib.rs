@@ -16,6 +16,7 @@ pub mod memory;
 pub mod metrics;
 pub mod privilege;
 pub mod quote;
+pub mod release;
 pub mod report;
 pub mod runtime;
 pub mod scanner;

@@ -49,6 +49,7 @@ fn main() -> ExitCode {
     let result = rt.block_on(async {
         match config.command.clone() {
             Some(Command::Scan { output }) => scan(&config, output).await,
+            Some(Command::Release(args)) => release(&config, args.request()).await,
             None => match prepared {
                 Some(p) => serve(config, p).await.map(|()| 0),
                 None => unreachable!("prepared above"),
@@ -214,7 +215,8 @@ fn enabled_runtimes(config: &Config, wanted: Wanted) -> Vec<Enabled> {
     out
 }
 
-async fn scan(config: &Config, output: mountleak_exporter::config::Output) -> anyhow::Result<u8> {
+/// The enabled runtimes, each asked once.
+async fn synced_runtimes(config: &Config) -> Runtimes {
     let enabled = enabled_runtimes(config, wanted_runtimes(config));
     // Ask every runtime at once: one that does not answer costs one timeout, not one each.
     let synced = futures_util::future::join_all(enabled.iter().map(|e| e.sync_once())).await;
@@ -224,7 +226,11 @@ async fn scan(config: &Config, output: mountleak_exporter::config::Output) -> an
             tracing::warn!(runtime = e.runtime().name(), error = %err, "runtime unreachable");
         }
     }
-    let runtimes = Runtimes(enabled.iter().map(Enabled::runtime).collect());
+    Runtimes(enabled.iter().map(Enabled::runtime).collect())
+}
+
+async fn scan(config: &Config, output: mountleak_exporter::config::Output) -> anyhow::Result<u8> {
+    let runtimes = synced_runtimes(config).await;
     let procfs = config.procfs.clone();
     let options = scan_options(config);
     let (_, text, code) = tokio::task::spawn_blocking(move || {
@@ -232,16 +238,45 @@ async fn scan(config: &Config, output: mountleak_exporter::config::Output) -> an
     })
     .await
     .context("scan task")?;
-    // `scan | head` closes the pipe early: that is the reader's choice, not an error (print!
-    // would panic).
+    print(&text)?;
+    Ok(code)
+}
+
+/// `release`: an error (missing privileges, bad arguments, no scan) changed nothing: exit 2.
+async fn release(
+    config: &Config,
+    request: mountleak_exporter::release::Request,
+) -> anyhow::Result<u8> {
+    let runtimes = synced_runtimes(config).await;
+    let procfs = config.procfs.clone();
+    let options = scan_options(config);
+    let result = tokio::task::spawn_blocking(move || {
+        mountleak_exporter::release::run(&procfs, &runtimes, &options, &request)
+    })
+    .await
+    .context("release task")?;
+    match result {
+        Ok((text, code)) => {
+            print(&text)?;
+            Ok(code)
+        }
+        Err(e) => {
+            eprintln!("mountleak_exporter release: {e}");
+            Ok(mountleak_exporter::cli::EXIT_FAILED)
+        }
+    }
+}
+
+/// `scan | head` closes the pipe early: that is the reader's choice, not an error (print!
+/// would panic).
+fn print(text: &str) -> anyhow::Result<()> {
     use std::io::Write;
     match std::io::stdout().lock().write_all(text.as_bytes()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            return Err(e).context("writing the report");
+            Err(e).context("writing the report")
         }
-        _ => {}
+        _ => Ok(()),
     }
-    Ok(code)
 }
 
 fn scan_options(config: &Config) -> ScanOptions {
@@ -256,7 +291,10 @@ fn capabilities(config: &Config) -> anyhow::Result<()> {
         Ok(sets) => privilege::log_capabilities(&sets, config.drop_capabilities, scan_mode),
         Err(e) => tracing::warn!(error = %e, "cannot read own capabilities"),
     }
-    if config.drop_capabilities {
+    // `release` needs cap_sys_admin: an environment that asks the service to drop it (the
+    // exporter's container, where an operator execs it) must not take it from the command.
+    let releasing = matches!(config.command, Some(Command::Release(_)));
+    if config.drop_capabilities && !releasing {
         privilege::drop_to_needed().context("--runtime.drop-capabilities")?;
     }
     Ok(())

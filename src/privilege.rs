@@ -16,6 +16,13 @@ use std::fmt;
 /// `CAP_SYS_PTRACE`: read other users' (and more privileged) processes' `ns/mnt` and `root`.
 pub const CAP_SYS_PTRACE: u32 = 19;
 const CAP_SETPCAP: u32 = 8;
+/// `CAP_SYS_ADMIN`: `setns` into a mount namespace and `umount2` (setns(2), umount(2)).
+pub const CAP_SYS_ADMIN: u32 = 21;
+
+/// What `mountleak_exporter release` needs: enter other processes' mount namespaces
+/// (`/proc/<pid>/ns/mnt` of other users' processes is behind the ptrace check) and unmount
+/// there.
+pub const RELEASE_NEEDED: u64 = 1 << CAP_SYS_ADMIN | 1 << CAP_SYS_PTRACE;
 
 /// What the exporter needs, as a mask.
 pub const NEEDED: u64 = 1 << CAP_SYS_PTRACE;
@@ -135,6 +142,11 @@ impl CapSets {
     /// Needed capabilities that are not effective.
     pub fn missing(&self) -> u64 {
         NEEDED & !self.effective
+    }
+
+    /// Capabilities of `mask` that are not effective.
+    pub fn missing_of(&self, mask: u64) -> u64 {
+        mask & !self.effective
     }
 }
 
@@ -303,6 +315,10 @@ mod tests {
         let dropped = root.replace("000001ffffffffff", "0000000000080000");
         let s = CapSets::parse_status(&dropped).unwrap();
         assert_eq!((s.extra(), s.missing()), (0, 0));
+        assert_eq!(
+            Caps(s.missing_of(RELEASE_NEEDED)).to_string(),
+            "cap_sys_admin"
+        );
         let nobody = root.replace("000001ffffffffff", "0000000000000000");
         let s = CapSets::parse_status(&nobody).unwrap();
         assert_eq!(s.missing(), NEEDED);

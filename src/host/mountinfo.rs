@@ -90,6 +90,25 @@ pub fn unescape(field: &[u8]) -> String {
     out
 }
 
+/// The bytes a display form (see [`unescape`]) stands for: each `\ooo` escape is its byte,
+/// everything else its UTF-8 text. Exact, since every `\` of a display form starts an
+/// escape: what `umount2` needs, where the display form is what the report shows.
+pub fn display_bytes(display: &str) -> Vec<u8> {
+    let b = display.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && b.get(i + 1..i + 4).is_some_and(is_octal_escape) {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
 fn is_octal_escape(d: &[u8]) -> bool {
     d.len() == 3 && d[0] <= b'3' && d.iter().all(|c| (b'0'..=b'7').contains(c))
 }
@@ -178,6 +197,32 @@ mod tests {
     use super::*;
 
     const INCIDENT: &str = "596 340 0:57 / /var/lib/docker/containers/ca74eaa1b342c64a7f6c558299bedf74a5b7016c194e885bf290281161605d58/shm rw,nosuid,nodev,noexec,relatime shared:111 - tmpfs shm rw,size=65536k";
+
+    #[test]
+    fn display_forms_turn_back_into_the_kernel_bytes() {
+        let cases: &[(&str, &[u8])] = &[
+            (
+                "/var/lib/docker/containers/ab/shm",
+                b"/var/lib/docker/containers/ab/shm",
+            ),
+            ("/a b/\\134x", b"/a b/\\x"),
+            ("/tab\\011and\\012nl", b"/tab\tand\nnl"),
+            ("/bad\\377utf8", b"/bad\xffutf8"),
+            ("/caf\u{e9}", "/caf\u{e9}".as_bytes()),
+            ("/c1\\302\\205", "/c1\u{85}".as_bytes()),
+            ("", b""),
+        ];
+        for (display, bytes) in cases {
+            assert_eq!(display_bytes(display), *bytes, "{display}");
+        }
+        // Round trip through the kernel's escaping: whatever the bytes, the display form
+        // gives them back.
+        for raw in [&b"/x\\040y"[..], b"/\\134\\011\\377", b"/plain"] {
+            let kernel_bytes: Vec<u8> = display_bytes(&unescape(raw));
+            assert_eq!(unescape(&kernel_bytes), unescape(raw));
+        }
+        assert_eq!(display_bytes(&unescape(b"/x\\040y\\377")), b"/x y\xff");
+    }
 
     #[test]
     fn parses_the_incident_line() {
