@@ -33,7 +33,9 @@ fn check(o: &CgroupOwner, path: &str) {
         for p in parts {
             assert!(is_unit_name(p), "unit {unit:?} is not a unit name");
             assert!(
-                components.iter().any(|c| c.trim_start_matches('_') == p),
+                components
+                    .iter()
+                    .any(|c| c.strip_prefix('_').unwrap_or(c) == p),
                 "unit {unit:?} is not in {path:?}"
             );
         }
