@@ -16,13 +16,15 @@ use std::fmt;
 /// `CAP_SYS_PTRACE`: read other users' (and more privileged) processes' `ns/mnt` and `root`.
 pub const CAP_SYS_PTRACE: u32 = 19;
 const CAP_SETPCAP: u32 = 8;
+/// `CAP_SYS_CHROOT`: with `CAP_SYS_ADMIN`, `setns` into a mount namespace (setns(2); Linux
+/// fs/namespace.c `mntns_install` checks both).
+pub const CAP_SYS_CHROOT: u32 = 18;
 /// `CAP_SYS_ADMIN`: `setns` into a mount namespace and `umount2` (setns(2), umount(2)).
 pub const CAP_SYS_ADMIN: u32 = 21;
 
-/// What `mountleak_exporter release` needs: enter other processes' mount namespaces
-/// (`/proc/<pid>/ns/mnt` of other users' processes is behind the ptrace check) and unmount
-/// there.
-pub const RELEASE_NEEDED: u64 = 1 << CAP_SYS_ADMIN | 1 << CAP_SYS_PTRACE;
+/// What `mountleak_exporter release` needs: open other users' `/proc/<pid>/ns/mnt` (the
+/// ptrace check), enter those mount namespaces and unmount there.
+pub const RELEASE_NEEDED: u64 = 1 << CAP_SYS_CHROOT | 1 << CAP_SYS_PTRACE | 1 << CAP_SYS_ADMIN;
 
 /// What the exporter needs, as a mask.
 pub const NEEDED: u64 = 1 << CAP_SYS_PTRACE;
@@ -317,7 +319,7 @@ mod tests {
         assert_eq!((s.extra(), s.missing()), (0, 0));
         assert_eq!(
             Caps(s.missing_of(RELEASE_NEEDED)).to_string(),
-            "cap_sys_admin"
+            "cap_sys_chroot,cap_sys_admin"
         );
         let nobody = root.replace("000001ffffffffff", "0000000000000000");
         let s = CapSets::parse_status(&nobody).unwrap();

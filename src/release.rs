@@ -67,10 +67,10 @@ pub struct Request {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(
-        "release needs {needed} (setns into a mount namespace and umount need cap_sys_admin; \
-         opening other users' /proc/<pid>/ns/mnt needs cap_sys_ptrace); missing: {missing}. \
-         Nothing was changed. Run it as root on the host, or grant cap_sys_admin to the one \
-         exec that runs it (docs/deploy.md)"
+        "release needs {needed} (opening other users' /proc/<pid>/ns/mnt needs cap_sys_ptrace; \
+         setns into a mount namespace cap_sys_admin and cap_sys_chroot; umount cap_sys_admin); \
+         missing: {missing}. Nothing was changed. Run it as root on the host, or see \
+         docs/deploy.md for a container or Kubernetes"
     )]
     MissingCapabilities { needed: Caps, missing: Caps },
     #[error("cannot read own capabilities: {0}; nothing was changed")]

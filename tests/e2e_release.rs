@@ -240,7 +240,7 @@ fn the_incident_is_released_without_restarting_the_holder() {
                 "--clear-groups",
                 "--",
             ],
-            "missing: cap_sys_ptrace,cap_sys_admin",
+            "missing: cap_sys_chroot,cap_sys_ptrace,cap_sys_admin.",
         ),
         (
             vec![
@@ -249,7 +249,16 @@ fn the_incident_is_released_without_restarting_the_holder() {
                 "--bounding-set=-all,+sys_ptrace",
                 "--",
             ],
-            "missing: cap_sys_admin.",
+            "missing: cap_sys_chroot,cap_sys_admin.",
+        ),
+        (
+            vec![
+                "setpriv",
+                "--inh-caps=-all",
+                "--bounding-set=-all,+sys_ptrace,+sys_admin",
+                "--",
+            ],
+            "missing: cap_sys_chroot.",
         ),
     ] {
         let (code, doc, stderr) = release_under(&prefix, &["--yes", "--holder", unit]);
