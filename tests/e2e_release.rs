@@ -94,7 +94,7 @@ fn lines_under(mountinfo: &str, roots: &[&str]) -> Vec<String> {
 }
 
 /// Waits until `scan` reports `want` (mount point, status) for the holder.
-fn wait_for_leaks(holder: &Holder, want: &[(&str, &str)]) {
+fn wait_for_leaks(holder_pid: u32, want: &[(&str, &str)]) {
     let want: BTreeSet<(String, String)> = set(want);
     poll_until(
         "the scan to report the holder's leaks",
@@ -107,7 +107,7 @@ fn wait_for_leaks(holder: &Holder, want: &[(&str, &str)]) {
                 .as_array()
                 .ok_or("no leaks array")?
                 .iter()
-                .filter(|l| l["holder"]["pid"] == holder.pid)
+                .filter(|l| l["holder"]["pid"] == holder_pid)
                 .map(|l| {
                     (
                         l["mount_point"].as_str().unwrap_or("").to_string(),
@@ -182,7 +182,7 @@ fn the_incident_is_released_without_restarting_the_holder() {
     removed.stop();
     removed.remove();
     let (s, n, v) = (shm.as_str(), netns.as_str(), vol.as_str());
-    wait_for_leaks(&holder, &[(s, "stale"), (n, "stale"), (v, "stale")]);
+    wait_for_leaks(holder.pid, &[(s, "stale"), (n, "stale"), (v, "stale")]);
     let before = holder.mountinfo();
     let slave_before = lines_under(&slave.mountinfo(), &roots);
     let ns_before = mnt_ns(&holder.pid.to_string()).unwrap();
@@ -338,7 +338,7 @@ fn at_risk_copies_only_with_include_at_risk_and_the_container_keeps_running() {
     let slave = Holder::spawn_keeping("rel-atrisk-slave", Propagation::Slave, 1, &roots);
     let rootfs = running.rootfs_mount_point();
     let r = rootfs.as_str();
-    wait_for_leaks(&holder, &[(r, "at_risk")]);
+    wait_for_leaks(holder.pid, &[(r, "at_risk")]);
     let id_prefix = &running.id[..10];
 
     let (code, doc, stderr) = release(&["--yes", "--container", id_prefix]);
@@ -383,8 +383,8 @@ fn a_holder_gone_before_the_act_is_reported_and_the_rest_released() {
     let goes = Holder::spawn_keeping("rel-goes", Propagation::Private, 1, &roots);
     let shm = stopped.shm_mount_point();
     stopped.stop();
-    wait_for_leaks(&stays, &[(shm.as_str(), "stale")]);
-    wait_for_leaks(&goes, &[(shm.as_str(), "stale")]);
+    wait_for_leaks(stays.pid, &[(shm.as_str(), "stale")]);
+    wait_for_leaks(goes.pid, &[(shm.as_str(), "stale")]);
     let goes_pid = goes.pid;
 
     let mut child = exporter_command()
@@ -445,4 +445,61 @@ fn a_holder_gone_before_the_act_is_reported_and_the_rest_released() {
         rest.contains("result=skipped"),
         "the skip is logged:\n{rest}"
     );
+}
+
+/// A child killed (and reaped) when dropped, even when an assertion fails first.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A holder whose processes are all chrooted (their root is not the namespace's): its
+/// mount points are relative to that root, so `release` refuses it, saying why, and
+/// changes nothing.
+#[test]
+fn a_chrooted_holder_is_refused_with_the_reason() {
+    let stopped = Container::run("rel-chroot", &["--ipc=shareable"], &["sleep", "1000000"]);
+    let shm = stopped.shm_mount_point();
+    let dir = std::env::temp_dir().join(unique_name("rel-chroot-root"));
+    fs::create_dir_all(&dir).unwrap();
+    // In a private namespace of its own: all of / again at <dir>, then chroot into it, so
+    // the chrooted process still sees the daemon's paths (relative to its root).
+    let script = format!(
+        "mount --rbind / {0} && exec chroot {0} sleep 1000000",
+        dir.display()
+    );
+    let child = Killed(
+        Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c", &script])
+            .spawn()
+            .unwrap(),
+    );
+    let pid = child.0.id();
+    poll_until("the holder to chroot", Duration::from_secs(10), || {
+        let root = fs::read_link(format!("/proc/{pid}/root")).map_err(|e| e.to_string())?;
+        if root == dir {
+            Ok(())
+        } else {
+            Err(format!("root {}", root.display()))
+        }
+    });
+    stopped.stop();
+    wait_for_leaks(pid, &[(shm.as_str(), "stale")]);
+    let before = fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+    let pid_s = pid.to_string();
+    let (code, doc, stderr) = release(&["--yes", "--holder", &pid_s, "--mount", &shm]);
+    let after = fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+    drop(child);
+    let _ = fs::remove_dir(&dir);
+    assert_eq!(code, Some(1), "{doc:#}\n{stderr}");
+    let copy = &doc["copies"][0];
+    assert_eq!(copy["result"], "skipped", "{doc:#}");
+    let reason = copy["reason"].as_str().unwrap();
+    assert!(reason.contains("the holder is chrooted"), "{reason}");
+    assert!(reason.contains(&dir.display().to_string()), "{reason}");
+    assert_eq!(after, before, "a refused release changed the table");
 }
