@@ -44,7 +44,7 @@ fn row(report: &Report, l: &LeakReport, now: f64) -> String {
         None => container,
     };
     format!(
-        "<tr class=\"{status}\"><td>{unit}</td><td>{pid} {comm} ({n} processes)</td><td>{container}</td><td>{kind}</td><td>{status}</td><td>{age}</td><td><code>{mp}</code></td><td><code>{fix}</code></td></tr>\n",
+        "<tr class=\"{status}\"><td>{unit}</td><td>{pid} {comm} ({n} processes)</td><td>{container}</td><td>{kind}</td><td>{status}</td><td>{age}</td><td><code>{mp}</code></td><td><code>{release}</code><br>or <code>{fix}</code></td></tr>\n",
         status = l.status.as_str(),
         unit = esc(holder.unit.as_deref().unwrap_or("-")),
         pid = holder.pid,
@@ -54,6 +54,7 @@ fn row(report: &Report, l: &LeakReport, now: f64) -> String {
         kind = l.kind().as_str(),
         age = age(l.first_seen.into(), now),
         mp = esc(l.mount_point()),
+        release = esc(&report.release(l)),
         fix = esc(&report.fix(l)),
     )
 }

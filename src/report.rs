@@ -99,10 +99,32 @@ impl Report {
         &self.namespaces[leak.namespace as usize].holder
     }
 
-    /// The command that frees this copy.
+    /// The command that frees this copy by restarting (or unmounting in) its holder.
     pub fn fix(&self, leak: &LeakReport) -> String {
         fix(self.holder(leak), leak.mount_point())
     }
+
+    /// The command that frees this copy and leaves its holder running: offered before
+    /// [`Report::fix`].
+    pub fn release(&self, leak: &LeakReport) -> String {
+        release(self.holder(leak).pid, Some(leak.mount_point()), leak.status)
+    }
+}
+
+/// `mountleak_exporter release` for the holder `pid` (and one mount point, if given), which
+/// detaches the copies inside the holder's namespace (src/release.rs). Safe to paste like
+/// [`fix`]: the pid is a number, the path one shell word ([`quote::shell_path`]).
+pub fn release(pid: u32, mount_point: Option<&str>, status: Status) -> String {
+    let mut out = format!("mountleak_exporter release --holder {pid}");
+    if let Some(mp) = mount_point {
+        out.push_str(" --mount ");
+        out.push_str(&quote::shell_path(mp));
+    }
+    if status == Status::AtRisk {
+        out.push_str(" --include-at-risk");
+    }
+    out.push_str(" --yes");
+    out
 }
 
 /// The JSON shape of a leak (docs/interfaces.md): the namespace by identity, its processes
@@ -123,6 +145,7 @@ struct LeakJson<'a> {
     namespace: NamespaceId<'a>,
     holder: &'a Holder,
     first_seen: f64,
+    release: String,
     fix: String,
 }
 
@@ -163,6 +186,7 @@ impl Serialize for Report {
                         },
                         holder: &ns.holder,
                         first_seen: l.first_seen.into(),
+                        release: r.release(l),
                         fix: r.fix(l),
                     })?;
                 }
@@ -347,6 +371,17 @@ pub fn render_text(report: &Report) -> String {
             }
         }
         if let Some((_, ls)) = owners.first() {
+            // Every stale copy of the namespace; at_risk ones only when there is no other.
+            let all_at_risk = owners
+                .iter()
+                .flat_map(|o| &o.1)
+                .all(|l| l.status == Status::AtRisk);
+            let status = if all_at_risk {
+                Status::AtRisk
+            } else {
+                Status::Stale
+            };
+            let _ = writeln!(out, "  release: {}", release(h.pid, None, status));
             let _ = writeln!(out, "  fix: {}", t(&report.fix(ls[0])));
         }
     }
@@ -583,6 +618,34 @@ mod tests {
             fix(&holder(Some(ContainerEngine::Docker)), mp),
             "docker restart 0123456789ab"
         );
+    }
+
+    #[test]
+    fn the_release_names_the_holder_and_one_quoted_path() {
+        for (mp, status, want) in [
+            (
+                Some("/var/lib/docker/containers/ab/mounts/shm"),
+                Status::Stale,
+                "mountleak_exporter release --holder 42 --mount /var/lib/docker/containers/ab/mounts/shm --yes",
+            ),
+            (
+                Some("/v/a b;reboot"),
+                Status::AtRisk,
+                "mountleak_exporter release --holder 42 --mount '/v/a b;reboot' --include-at-risk --yes",
+            ),
+            (
+                Some("/v/x\\012y'"),
+                Status::Stale,
+                "mountleak_exporter release --holder 42 --mount $'/v/x\\012y\\047' --yes",
+            ),
+            (
+                None,
+                Status::Stale,
+                "mountleak_exporter release --holder 42 --yes",
+            ),
+        ] {
+            assert_eq!(release(42, mp, status), want);
+        }
     }
 
     #[test]

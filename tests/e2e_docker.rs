@@ -730,7 +730,11 @@ fn leaked_container_mounts_are_reported_from_at_risk_to_gone(
                 sc.container_name
             ));
         }
-        says.push(format!("fix: systemctl restart {}", sc.private.unit));
+        // The release first, leaving the unit running; the restart second.
+        says.push(format!(
+            "release: mountleak_exporter release --holder {} --yes\n  fix: systemctl restart {}",
+            sc.private.pid, sc.private.unit
+        ));
         if out.status.code() == Some(1) && says.iter().all(|l| text.contains(l.as_str())) {
             Ok(())
         } else {

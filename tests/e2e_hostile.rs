@@ -46,6 +46,21 @@ fn assert_fix_unmounts(leak: &serde_json::Value, pid: u32) {
     ]
     .into();
     assert_eq!(calls, vec![want], "`{fix}`");
+    // The release offered before it names the same holder and the same real path.
+    let release = leak["release"].as_str().unwrap();
+    let (calls, other) = paste(release, "bash");
+    assert!(other.is_empty(), "`{release}` ran more: {other}");
+    let mut want: Vec<Vec<u8>> = ["mountleak_exporter", "release", "--holder"]
+        .map(|w| w.as_bytes().to_vec())
+        .into();
+    want.push(pid.to_string().into_bytes());
+    want.push(b"--mount".to_vec());
+    want.push(path_bytes(mount_point));
+    if leak["status"] == "at_risk" {
+        want.push(b"--include-at-risk".to_vec());
+    }
+    want.push(b"--yes".to_vec());
+    assert_eq!(calls, vec![want], "`{release}`");
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! What a printed command does when an operator pastes it into a root shell: it runs in
-//! `bash` or `sh` with the tools it may name (nsenter, systemctl, docker, podman, crictl)
-//! replaced by functions that record their arguments, and with an empty PATH, so that any
-//! other command a hostile name smuggled in fails loudly instead of running.
+//! `bash` or `sh` with the tools it may name (nsenter, systemctl, docker, podman, crictl,
+//! mountleak_exporter) replaced by functions that record their arguments, and with an empty
+//! PATH, so that any other command a hostile name smuggled in fails loudly instead of
+//! running.
 
 use std::process::Command;
 
@@ -14,7 +15,7 @@ pub fn paste(line: &str, shell: &str) -> (Vec<Call>, String) {
     let empty = tempfile::tempdir().unwrap();
     let script = format!(
         "rec() {{ printf '%s\\0' \"$@\"; printf '\\036'; }}\n\
-         for t in nsenter systemctl docker podman crictl; do eval \"$t() {{ rec $t \\\"\\$@\\\"; }}\"; done\n\
+         for t in nsenter systemctl docker podman crictl mountleak_exporter; do eval \"$t() {{ rec $t \\\"\\$@\\\"; }}\"; done\n\
          {line}\n"
     );
     let shell_path = ["/usr/bin", "/bin"]
