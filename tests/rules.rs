@@ -332,6 +332,44 @@ fn readme_lists_every_alert() {
 /// Issue 12: every Fix line an alert prints (as promtool rendered it in rules_test.yml, the
 /// hostile names of its last group included) runs exactly the one command it names when
 /// pasted into a root shell, with the label values as its arguments, byte for byte.
+/// The release an alert offers before its fix runs one `mountleak_exporter release` naming
+/// the mount's real path, whatever the label holds, in bash and (without `$'...'`) in sh.
+fn check_release_line(description: &str, labels: &Value) {
+    use common::paste::{paste, path_bytes};
+    let release = description
+        .split_once("Release (the holder keeps running): ")
+        .and_then(|(_, r)| r.split_once(" Or restart. Fix: "))
+        .map(|(r, _)| r)
+        .unwrap_or_else(|| panic!("no release before the fix in: {description}"));
+    for shell in ["bash", "sh"] {
+        let (calls, other) = paste(release, shell);
+        assert!(
+            other.is_empty(),
+            "{shell} ran more than `{release}`: {other}"
+        );
+        assert_eq!(calls.len(), 1, "{shell}: `{release}` made {calls:?}");
+        let call = &calls[0];
+        let words: Vec<String> = call
+            .iter()
+            .map(|w| String::from_utf8_lossy(w).into_owned())
+            .collect();
+        assert_eq!(
+            words[..3],
+            ["mountleak_exporter", "release", "--holder"],
+            "`{release}`"
+        );
+        assert_eq!(words[4], "--mount", "`{release}`");
+        assert_eq!(words.last().unwrap(), "--yes", "`{release}`");
+        if shell == "bash" || !release.contains("$'") {
+            assert_eq!(
+                String::from_utf8_lossy(&call[5]),
+                String::from_utf8_lossy(&path_bytes(s(labels, "mountpoint"))),
+                "{shell}: `{release}`"
+            );
+        }
+    }
+}
+
 #[test]
 fn every_printed_fix_runs_one_command_with_the_labels_as_arguments() {
     use common::paste::{paste, path_bytes};
@@ -344,6 +382,7 @@ fn every_printed_fix_runs_one_command_with_the_labels_as_arguments() {
                 let Some((_, fix)) = description.rsplit_once("Fix: ") else {
                     continue;
                 };
+                check_release_line(description, &alert["exp_labels"]);
                 let fix = fix.lines().next().unwrap();
                 let labels = &alert["exp_labels"];
                 for shell in ["bash", "sh"] {
