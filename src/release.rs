@@ -691,6 +691,200 @@ impl Printed<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::classify::{Leak, MountOwner};
+    use crate::host::{MountTarget, ProcessInfo};
+    use crate::runtime::RuntimeKind;
+    use std::sync::Arc;
+
+    const C1: &str = "aaaa1111aaaa1111aaaa1111aaaa1111aaaa1111aaaa1111aaaa1111aaaa1111";
+    const C2: &str = "bbbb2222bbbb2222bbbb2222bbbb2222bbbb2222bbbb2222bbbb2222bbbb2222";
+    const C3: &str = "aaaa2222aaaa2222aaaa2222aaaa2222aaaa2222aaaa2222aaaa2222aaaa2222";
+
+    fn namespace(pid: u32, unit: Option<&str>, pids: &[u32]) -> NamespaceReport {
+        let process = |pid: u32| ProcessInfo {
+            pid,
+            comm: "sh".into(),
+            unit: unit.map(str::to_string),
+            container_id: None,
+            container_engine: None,
+            start_time: None,
+        };
+        NamespaceReport {
+            inode: 4026532000 + pid as u64,
+            device: 4,
+            root: "/".into(),
+            holder: Holder {
+                pid,
+                comm: "sh".into(),
+                unit: unit.map(str::to_string),
+                container_id: None,
+                container_engine: None,
+                process_count: pids.len(),
+            },
+            leaked_mounts: 0,
+            processes: pids.iter().map(|&p| process(p)).collect(),
+        }
+    }
+
+    /// A leak in namespace `ns` of `container` (id, name), `volume` or `pod`.
+    fn leak(
+        ns: u32,
+        mount_id: u32,
+        mount_point: &str,
+        status: Status,
+        container: Option<(&str, &str)>,
+        volume: Option<&str>,
+        pod: Option<&str>,
+    ) -> Leak {
+        let path = Layout::new(["/var/lib/docker"], ["/run/docker"])
+            .classify(mount_point)
+            .unwrap();
+        Leak {
+            namespace: ns,
+            mount_id,
+            target: Arc::new(MountTarget {
+                major: 0,
+                minor: mount_id,
+                root: "/".into(),
+                mount_point: mount_point.into(),
+                fs_type: "tmpfs".into(),
+                source: "shm".into(),
+                path,
+            }),
+            status,
+            owner: Arc::new(MountOwner {
+                container: container.map(|(id, name)| ContainerRef {
+                    id: id.into(),
+                    name: name.into(),
+                    state: "exited".into(),
+                    runtime: RuntimeKind::Docker,
+                }),
+                volume: volume.map(str::to_string),
+                pod: pod.map(|uid| PodRef {
+                    uid: uid.into(),
+                    name: "web".into(),
+                    namespace: "default".into(),
+                }),
+                runtime: Some(RuntimeKind::Docker),
+                known: true,
+            }),
+            first_seen: 0,
+        }
+    }
+
+    /// Namespace 0: httpd.service (pids 100, 101) holds etcd1's shm, db's volume and a
+    /// running container's rootfs (at risk); namespace 1 (pid 200, no unit) holds etcd1's
+    /// shm and a pod's volume.
+    fn report() -> Report {
+        let shm = format!("/var/lib/docker/containers/{C1}/mounts/shm");
+        let rootfs = format!("/var/lib/docker/containers/{C3}/mounts/shm");
+        let (stale, at_risk) = (Status::Stale, Status::AtRisk);
+        Report {
+            scan: Default::default(),
+            namespaces: vec![
+                namespace(100, Some("httpd.service"), &[100, 101]),
+                namespace(200, None, &[200]),
+            ],
+            leaks: vec![
+                leak(0, 1, &shm, stale, Some((C1, "etcd1")), None, None),
+                leak(
+                    0,
+                    2,
+                    "/var/lib/docker/volumes/pgdata/_data",
+                    stale,
+                    Some((C2, "db")),
+                    Some("pgdata"),
+                    None,
+                ),
+                leak(0, 3, &rootfs, at_risk, Some((C3, "web")), None, None),
+                leak(1, 4, &shm, stale, Some((C1, "etcd1")), None, None),
+                leak(
+                    1,
+                    5,
+                    "/var/lib/docker/volumes/podvol/_data",
+                    stale,
+                    None,
+                    Some("podvol"),
+                    Some("uid-1"),
+                ),
+            ],
+        }
+    }
+
+    #[test]
+    fn selectors_pick_what_they_name() {
+        let r = report();
+        let shm = r.leaks[0].mount_point().to_string();
+        let sel = |f: &dyn Fn(&mut Selector)| {
+            let mut s = Selector::default();
+            f(&mut s);
+            s
+        };
+        let cases: Vec<(Selector, Vec<u32>)> = vec![
+            (Selector::default(), vec![1, 2, 4, 5]),
+            (sel(&|s| s.include_at_risk = true), vec![1, 2, 3, 4, 5]),
+            (sel(&|s| s.container = Some("etcd1".into())), vec![1, 4]),
+            (sel(&|s| s.container = Some("aaaa1".into())), vec![1, 4]),
+            (sel(&|s| s.container = Some(C2.into())), vec![2]),
+            (sel(&|s| s.container = Some("web".into())), vec![]),
+            (
+                sel(&|s| {
+                    s.container = Some("web".into());
+                    s.include_at_risk = true
+                }),
+                vec![3],
+            ),
+            (sel(&|s| s.container = Some("nothing".into())), vec![]),
+            (sel(&|s| s.holder = Some("100".into())), vec![1, 2]),
+            (sel(&|s| s.holder = Some("101".into())), vec![1, 2]),
+            (sel(&|s| s.holder = Some("httpd".into())), vec![1, 2]),
+            (
+                sel(&|s| s.holder = Some("httpd.service".into())),
+                vec![1, 2],
+            ),
+            (sel(&|s| s.holder = Some("200".into())), vec![4, 5]),
+            (sel(&|s| s.holder = Some("999".into())), vec![]),
+            (sel(&|s| s.volume = Some("pgdata".into())), vec![2]),
+            (sel(&|s| s.pod = Some("uid-1".into())), vec![5]),
+            (
+                sel(&|s| {
+                    s.mount = Some(shm.clone());
+                    s.holder = Some("200".into())
+                }),
+                vec![4],
+            ),
+            (
+                sel(&|s| {
+                    s.container = Some("etcd1".into());
+                    s.holder = Some("httpd".into())
+                }),
+                vec![1],
+            ),
+        ];
+        for (selector, want) in cases {
+            let got: Vec<u32> = select(&r, &selector)
+                .unwrap()
+                .into_iter()
+                .map(|i| r.leaks[i].mount_id)
+                .collect();
+            assert_eq!(got, want, "{selector:?}");
+        }
+    }
+
+    #[test]
+    fn an_id_prefix_of_two_containers_is_refused() {
+        let s = Selector {
+            container: Some("aaaa".into()),
+            ..Default::default()
+        };
+        match select(&report(), &s) {
+            Err(Error::Ambiguous { given, matches }) => {
+                assert_eq!(given, "aaaa");
+                assert_eq!(matches, "aaaa1111aaaa, aaaa2222aaaa");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 
     fn mount(line: &str) -> Mount {
         mountinfo::parse_line(line.as_bytes()).unwrap()
