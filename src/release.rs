@@ -125,9 +125,10 @@ pub fn run(
     let before = scan(procfs, runtime, options)?;
     let chosen = select(&before, &request.selector)?;
     let layout = runtime.view().layout();
+    let references = reference_namespaces(procfs);
     let mut outcomes: Vec<Outcome> = chosen
         .iter()
-        .map(|&i| preflight(procfs, &before, &before.leaks[i], &layout))
+        .map(|&i| preflight(&before, &before.leaks[i], &layout, &references))
         .collect();
     let acting = request.act && outcomes.contains(&Outcome::WouldRelease);
     let after = if acting {
@@ -139,7 +140,14 @@ pub fn run(
             std::thread::sleep(pause);
         }
         act(procfs, &before, &chosen, &mut outcomes);
-        Some(scan(procfs, runtime, options)?)
+        // What was done stands, and is printed, whether or not the new scan works.
+        match scan(procfs, runtime, options) {
+            Ok(after) => Some(after),
+            Err(e) => {
+                tracing::error!(error = %e, "the scan after releasing failed");
+                None
+            }
+        }
     } else {
         None
     };
@@ -276,7 +284,12 @@ fn holder_matches(ns: &NamespaceReport, given: &str) -> bool {
 }
 
 /// What is checked before anything is entered: `WouldRelease` or why not.
-fn preflight(procfs: &Path, report: &Report, l: &LeakReport, layout: &Layout) -> Outcome {
+fn preflight(
+    report: &Report,
+    l: &LeakReport,
+    layout: &Layout,
+    references: &HashSet<(u64, u64)>,
+) -> Outcome {
     let ns = &report.namespaces[l.namespace as usize];
     let skip = |reason: String| Outcome::Skipped { reason };
     if layout.classify(l.mount_point()).is_none() {
@@ -290,7 +303,7 @@ fn preflight(procfs: &Path, report: &Report, l: &LeakReport, layout: &Layout) ->
             quote::terminal(&ns.root)
         ));
     }
-    if reference_namespaces(procfs).contains(&(ns.device, ns.inode)) {
+    if references.contains(&(ns.device, ns.inode)) {
         return skip("the namespace is a reference namespace (init's, a runtime daemon's or this command's own)".into());
     }
     Outcome::WouldRelease
