@@ -503,3 +503,66 @@ fn a_chrooted_holder_is_refused_with_the_reason() {
     assert!(reason.contains(&dir.display().to_string()), "{reason}");
     assert_eq!(after, before, "a refused release changed the table");
 }
+
+/// A copy that changed between the scan and the act (unmounted, and something else mounted
+/// at its path) is skipped with the reason; the new mount is left alone.
+#[test]
+fn a_mount_replaced_after_the_scan_is_skipped_and_left_alone() {
+    let env = env();
+    let stopped = Container::run("rel-swap", &["--ipc=shareable"], &["sleep", "1000000"]);
+    let roots = [env.docker_root.as_str(), env.docker_exec_root.as_str()];
+    let holder = Holder::spawn_keeping("rel-swap", Propagation::Private, 1, &roots);
+    let shm = stopped.shm_mount_point();
+    stopped.stop();
+    wait_for_leaks(holder.pid, &[(shm.as_str(), "stale")]);
+    let pid = holder.pid.to_string();
+    let mut child = exporter_command()
+        .args(["release", "--yes", "--holder", &pid, "--mount", &shm])
+        .args(["--output", "json", "--pause-before-act", "5s"])
+        .args(docker_flags())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut log = String::new();
+    while !log.contains("pausing before acting") {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "no pause logged:\n{log}"
+        );
+        log.push_str(&line);
+    }
+    // Inside the holder: the scanned copy goes, a new tmpfs takes its path. Busybox's
+    // umount and mount call the kernel directly: util-linux's read /proc/self/mountinfo,
+    // and the holder's namespace has no /proc (it keeps only the daemon's roots).
+    require_tool("busybox");
+    let swap = format!("busybox umount -l {shm} && busybox mount -t tmpfs swapped {shm}");
+    let out = Command::new("nsenter")
+        .args(["-t", &pid, "-m", "/bin/sh", "-c", &swap])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "swapping the mount: {out:?}");
+    let out = child.wait_with_output().unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{doc:#}");
+    let copy = &doc["copies"][0];
+    assert_eq!(copy["result"], "skipped", "{doc:#}");
+    assert!(
+        copy["reason"]
+            .as_str()
+            .unwrap()
+            .contains("is no longer in the namespace"),
+        "{copy}"
+    );
+    let swapped = holder
+        .mountinfo()
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some(shm.as_str()) && l.contains(" - tmpfs swapped "));
+    assert!(
+        swapped,
+        "the new mount was touched:\n{}",
+        holder.mountinfo()
+    );
+}
