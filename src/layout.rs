@@ -108,6 +108,11 @@ pub enum RootKind {
     KubeletRoot,
 }
 
+/// `ip netns`'s directory of network namespace bind mounts (iproute2's `NETNS_RUN_DIR`,
+/// `/var/run/netns`; `/var/run` links to `/run`), shared by the runtimes: rootful Podman's
+/// `netns-<uuid>` and CRI's `cni-<uuid>` live there.
+pub const NETNS_DIR: &str = "/run/netns";
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Layout {
     /// (kind, normalized absolute path), sorted and deduplicated.

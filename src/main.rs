@@ -3,13 +3,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use mountleak_exporter::config::{Command, Config, LogFormat, Toggle, unix_socket_path};
+use mountleak_exporter::config::{Command, Config, LogFormat};
 use mountleak_exporter::host::ScanOptions;
 use mountleak_exporter::http::{AppState, router};
 use mountleak_exporter::privilege;
-use mountleak_exporter::runtime::containerd::{ContainerdConfig, ContainerdRuntime};
-use mountleak_exporter::runtime::docker::{DockerConfig, DockerRuntime};
-use mountleak_exporter::runtime::{Runtime, RuntimeKind, Runtimes, podman};
+use mountleak_exporter::runtime::{self, Runtime, RuntimeKind, Runtimes, Watched};
 use mountleak_exporter::scanner::Scanner;
 use mountleak_exporter::web::{self, WebConfig};
 use tracing_subscriber::EnvFilter;
@@ -101,132 +99,29 @@ fn init_tracing(config: &Config) {
         .init();
 }
 
-fn docker_config(config: &Config) -> DockerConfig {
-    DockerConfig {
-        runtime: RuntimeKind::Docker,
-        host: config.docker_host.clone(),
-        timeout: config.docker_timeout,
-        data_root: config.docker_root.clone(),
-        exec_root: config.docker_exec_root.clone(),
-        resync_interval: config.docker_resync_interval,
-    }
-}
-
-/// A runtime the flags enable.
-enum Enabled {
-    /// Docker, or Podman's compatible service.
-    Engine(Arc<DockerRuntime>),
-    Containerd(Arc<ContainerdRuntime>),
-}
-
-impl Enabled {
-    async fn sync_once(&self) -> Result<(), String> {
-        match self {
-            Enabled::Engine(r) => r.sync_once().await.map(|_| ()).map_err(|e| e.to_string()),
-            Enabled::Containerd(r) => r.sync_once().await.map_err(|e| e.to_string()),
-        }
-    }
-
-    fn spawn(&self) {
-        match self {
-            Enabled::Engine(r) => drop(tokio::spawn(r.clone().run())),
-            Enabled::Containerd(r) => drop(tokio::spawn(r.clone().run())),
-        }
-    }
-
-    fn runtime(&self) -> Arc<dyn Runtime> {
-        match self {
-            Enabled::Engine(r) => r.clone(),
-            Enabled::Containerd(r) => r.clone(),
-        }
-    }
-}
-
-/// The runtimes to watch: the flags, with `auto` resolved against the file system once, at
-/// start-up.
-#[derive(Debug, Clone, Copy)]
-struct Wanted {
-    docker: bool,
-    podman: bool,
-    containerd: bool,
-}
-
-fn wanted_runtimes(config: &Config) -> Wanted {
-    let pick = |flag: &str, toggle: Toggle, address: &str| {
-        let wanted = toggle.wanted(address, socket_exists);
-        if toggle == Toggle::Auto {
-            tracing::info!(
-                flag,
-                socket = unix_socket_path(address),
-                watched = wanted,
-                "runtime chosen by whether its socket exists"
-            );
-        }
-        wanted
-    };
-    Wanted {
-        docker: pick("runtime.docker", config.runtime_docker, &config.docker_host),
-        podman: pick("runtime.podman", config.runtime_podman, &config.podman_host),
-        containerd: pick(
-            "runtime.containerd",
-            config.runtime_containerd,
-            &config.containerd_address,
-        ),
-    }
-}
-
-/// A socket file (symlinks followed: /var/run is one); an unreadable path counts as absent,
-/// since nothing could connect through it either.
-fn socket_exists(path: &str) -> bool {
-    use std::os::unix::fs::FileTypeExt as _;
-    std::fs::metadata(path).is_ok_and(|m| m.file_type().is_socket())
-}
-
-fn enabled_runtimes(config: &Config, wanted: Wanted) -> Vec<Enabled> {
-    let mut out = Vec::new();
-    if wanted.docker {
-        out.push(Enabled::Engine(DockerRuntime::new(docker_config(config))));
-    }
-    if wanted.podman {
-        out.push(Enabled::Engine(podman::new(
-            &config.podman_host,
-            &config.podman_root,
-            config.docker_timeout,
-            config.docker_resync_interval,
-        )));
-    }
-    if wanted.containerd {
-        out.push(Enabled::Containerd(ContainerdRuntime::new(
-            ContainerdConfig {
-                address: config.containerd_address.clone(),
-                namespaces: config.containerd_namespaces.clone(),
-                state: config.containerd_state.clone(),
-                kubelet_root: config.kubelet_root_dir.clone(),
-                timeout: config.docker_timeout,
-                resync_interval: config.docker_resync_interval,
-            },
-        )));
-    }
-    if out.is_empty() {
-        tracing::warn!(
-            "no runtime enabled (none by the flags, or no socket found for `auto`): no container path is known, no leak can be found"
-        );
-    }
-    out
+/// The enabled runtimes, seen as one.
+fn merged(enabled: &[Arc<dyn Watched>]) -> Runtimes {
+    Runtimes(
+        enabled
+            .iter()
+            .cloned()
+            .map(|w| w as Arc<dyn Runtime>)
+            .collect(),
+    )
 }
 
 /// The enabled runtimes, each asked once.
 async fn synced_runtimes(config: &Config) -> Runtimes {
-    let enabled = enabled_runtimes(config, wanted_runtimes(config));
+    let enabled = runtime::enabled(config);
     // Ask every runtime at once: one that does not answer costs one timeout, not one each.
     let synced = futures_util::future::join_all(enabled.iter().map(|e| e.sync_once())).await;
     for (e, r) in enabled.iter().zip(synced) {
         if let Err(err) = r {
             // Mounts are still found by path; container states become `unknown`.
-            tracing::warn!(runtime = e.runtime().name(), error = %err, "runtime unreachable");
+            tracing::warn!(runtime = e.name(), error = %err, "runtime unreachable");
         }
     }
-    Runtimes(enabled.iter().map(Enabled::runtime).collect())
+    merged(&enabled)
 }
 
 async fn scan(config: &Config, output: mountleak_exporter::config::Output) -> anyhow::Result<u8> {
@@ -331,12 +226,17 @@ async fn serve(config: Config, prepared: Prepared) -> anyhow::Result<()> {
         tls,
         listener,
     } = prepared;
-    let wanted = wanted_runtimes(&config);
-    let enabled = enabled_runtimes(&config, wanted);
+    let enabled = runtime::enabled(&config);
     for e in &enabled {
-        e.spawn();
+        e.clone().spawn();
     }
-    let runtimes = Runtimes(enabled.iter().map(Enabled::runtime).collect());
+    let runtimes = merged(&enabled);
+    let address = |kind| {
+        enabled
+            .iter()
+            .find(|e| e.kind() == kind)
+            .map(|e| e.address().to_string())
+    };
     let scanner = Arc::new(
         Scanner::new(
             config.procfs.clone(),
@@ -359,11 +259,9 @@ async fn serve(config: Config, prepared: Prepared) -> anyhow::Result<()> {
         tls = tls.is_some(),
         basic_auth = !web_config.basic_auth_users.is_empty(),
         procfs = %config.procfs.display(),
-        docker = wanted.docker.then_some(config.docker_host.as_str()),
-        podman = wanted.podman.then_some(config.podman_host.as_str()),
-        containerd = wanted
-            .containerd
-            .then_some(config.containerd_address.as_str()),
+        docker = address(RuntimeKind::Docker),
+        podman = address(RuntimeKind::Podman),
+        containerd = address(RuntimeKind::Containerd),
         "listening"
     );
     let limits = web::Limits {

@@ -22,7 +22,7 @@ const SCRAPES: usize = 50;
 /// Pause between scrapes, so the phase spans several resyncs of the periodic exporter.
 const SCRAPE_PAUSE: Duration = Duration::from_millis(100);
 const PERIODIC_RESYNC: Duration = Duration::from_secs(2);
-/// The exporter's ping period (src/runtime/docker.rs), at most the resync interval.
+/// The exporter's ping period (src/runtime/watch.rs), at most the resync interval.
 const PING_PERIOD: Duration = Duration::from_secs(10);
 
 /// One exporter behind its own recording proxy.
@@ -307,7 +307,7 @@ fn scrapes_make_no_docker_call_per_container() {
         wait_quiet(w);
     }
     // Start-up: one list, then one inspect per container, plus one per event the stream
-    // replays (it opens from a little before the list, see src/runtime/docker.rs).
+    // replays (it opens from a little before the list, see src/runtime/watch.rs).
     let mut startup = Vec::new();
     for w in exporters {
         let requests = w.proxy.requests();

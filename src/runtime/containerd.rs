@@ -12,24 +12,21 @@
 //! plain `cargo build` on a fresh machine does not have. Only read-only calls are made
 //! (Version, Containers.List, Tasks.List, Events.Subscribe).
 
-use std::collections::{HashMap, VecDeque};
-use std::future::Future;
-use std::sync::{Arc, RwLock};
+use std::collections::HashMap;
 use std::time::Duration;
 
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use http::uri::PathAndQuery;
 use hyper_util::rt::TokioIo;
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Channel, Endpoint};
 
-use super::{ContainerInfo, Runtime, RuntimeKind, RuntimeView, STATE_REMOVED, pod_from_labels};
-use crate::layout::{Layout, RootKind, normalize_root};
+use super::watch::{Connected, Engine, Event, Listed, RuntimeError, bounded};
+use super::{ContainerInfo, RuntimeKind, pod_from_labels};
+use crate::config::{Config, unix_socket_path};
+use crate::layout::{Layout, NETNS_DIR, RootKind};
 
-const MAX_BACKOFF: Duration = Duration::from_secs(10);
-/// A frozen daemon keeps the events stream open and silent: ask it something this often.
-const PING_INTERVAL: Duration = Duration::from_secs(10);
-/// Events come in bursts (a task start is several): wait this long for the rest, then list once.
-const EVENT_SETTLE: Duration = Duration::from_millis(200);
 /// Where CRI writes the sandbox's kind among a container's labels.
 const CRI_KIND_LABEL: &str = "io.cri-containerd.kind";
 
@@ -132,85 +129,54 @@ const CONTAINERS: &str = "/containerd.services.containers.v1.Containers/List";
 const TASKS: &str = "/containerd.services.tasks.v1.Tasks/List";
 const SUBSCRIBE: &str = "/containerd.services.events.v1.Events/Subscribe";
 
+/// containerd's gRPC API.
 #[derive(Debug, Clone)]
-pub struct ContainerdConfig {
+pub struct ContainerdApi {
     /// The gRPC socket (a path, or `unix://<path>`).
-    pub address: String,
-    pub namespaces: Vec<String>,
-    /// containerd's state (`/run/containerd`); the socket's directory is added.
-    pub state: String,
-    /// kubelet's root directory (pod volumes).
-    pub kubelet_root: String,
-    pub timeout: Duration,
-    pub resync_interval: Duration,
+    address: String,
+    namespaces: Vec<String>,
+    timeout: Duration,
+    /// containerd's state (and the socket's directory), the netns directory, kubelet's root.
+    layout: Layout,
 }
 
-impl ContainerdConfig {
-    fn socket_path(&self) -> &str {
-        self.address
-            .strip_prefix("unix://")
-            .unwrap_or(&self.address)
+/// containerd, as the flags describe it.
+pub fn from_config(config: &Config) -> ContainerdApi {
+    let address = config.containerd_address.clone();
+    let mut states = vec![config.containerd_state.clone()];
+    // The socket usually sits in the state directory (/run/containerd/containerd.sock).
+    if let Some((dir, _)) = socket_path(&address).rsplit_once('/') {
+        states.push(dir.to_string());
+    }
+    ContainerdApi {
+        address,
+        namespaces: config.containerd_namespaces.clone(),
+        timeout: config.docker_timeout,
+        layout: Layout::default()
+            .with(RootKind::ContainerdState, states)
+            .with(RootKind::NetnsDir, [NETNS_DIR])
+            .with(RootKind::KubeletRoot, [&config.kubelet_root_dir]),
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ContainerdError {
-    #[error("cannot connect to {address}: {source}")]
-    Connect {
-        address: String,
-        source: tonic::transport::Error,
-    },
-    #[error("{call} timed out after {timeout:?}")]
-    Timeout {
-        call: &'static str,
-        timeout: Duration,
-    },
-    #[error("{call}: {source}")]
-    Api {
-        call: &'static str,
-        source: Box<tonic::Status>,
-    },
-    #[error("events stream ended")]
-    StreamEnded,
-}
-
-#[derive(Default)]
-struct Known {
-    up: bool,
-    warned: bool,
-    /// containerd's root as its content store reports it.
-    /// containerd's pid (SO_PEERCRED on its socket), for its mount namespace.
-    daemon_pid: Option<u32>,
-    /// By [`ContainerInfo::key`].
-    containers: HashMap<String, ContainerInfo>,
-    removed: VecDeque<String>,
-}
-
-impl Known {
-    fn mark_removed(&mut self, key: &str) {
-        super::mark_removed(&mut self.containers, &mut self.removed, key);
-    }
-}
-
-pub struct ContainerdRuntime {
-    config: ContainerdConfig,
-    known: RwLock<Known>,
-    view: RwLock<Arc<RuntimeView>>,
+/// The socket's file: containerd's address is a path, `unix://` optional.
+fn socket_path(address: &str) -> &str {
+    unix_socket_path(address).unwrap_or(address)
 }
 
 /// One connection to containerd.
 #[derive(Clone)]
-struct Client {
+pub struct Client {
     grpc: tonic::client::Grpc<Channel>,
     timeout: Duration,
 }
 
 impl Client {
-    async fn connect(config: &ContainerdConfig) -> Result<Client, ContainerdError> {
-        let path = config.socket_path().to_string();
+    async fn connect(api: &ContainerdApi) -> Result<Client, RuntimeError> {
+        let path = socket_path(&api.address).to_string();
         // The URI is required but unused: the connector dials the socket.
         let channel = Endpoint::from_static("http://containerd")
-            .connect_timeout(config.timeout)
+            .connect_timeout(api.timeout)
             .connect_with_connector(tower::service_fn(move |_: http::Uri| {
                 let path = path.clone();
                 async move {
@@ -219,13 +185,13 @@ impl Client {
                 }
             }))
             .await
-            .map_err(|source| ContainerdError::Connect {
-                address: config.address.clone(),
-                source,
+            .map_err(|source| RuntimeError::Connect {
+                address: api.address.clone(),
+                source: Box::new(source),
             })?;
         Ok(Client {
             grpc: tonic::client::Grpc::new(channel),
-            timeout: config.timeout,
+            timeout: api.timeout,
         })
     }
 
@@ -239,36 +205,19 @@ impl Client {
         req
     }
 
-    async fn bounded<T>(
-        &self,
-        call: &'static str,
-        fut: impl Future<Output = Result<T, tonic::Status>>,
-    ) -> Result<T, ContainerdError> {
-        match tokio::time::timeout(self.timeout, fut).await {
-            Ok(r) => r.map_err(|s| ContainerdError::Api {
-                call,
-                source: Box::new(s),
-            }),
-            Err(_) => Err(ContainerdError::Timeout {
-                call,
-                timeout: self.timeout,
-            }),
-        }
-    }
-
     async fn unary<Req, Resp>(
         &self,
         path: &'static str,
         namespace: Option<&str>,
         message: Req,
-    ) -> Result<Resp, ContainerdError>
+    ) -> Result<Resp, RuntimeError>
     where
         Req: prost::Message + Send + Sync + 'static,
         Resp: prost::Message + Default + Send + Sync + 'static,
     {
         let mut grpc = self.grpc.clone();
         let req = Client::request(message, namespace);
-        self.bounded(path, async move {
+        bounded(path, self.timeout, async move {
             grpc.ready()
                 .await
                 .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
@@ -322,225 +271,104 @@ impl Subscription {
     }
 }
 
-impl ContainerdRuntime {
-    pub fn new(config: ContainerdConfig) -> Arc<ContainerdRuntime> {
-        let rt = Arc::new(ContainerdRuntime {
-            config,
-            known: RwLock::new(Known::default()),
-            view: RwLock::new(Arc::new(RuntimeView::default())),
-        });
-        rt.publish();
-        rt
+impl Engine for ContainerdApi {
+    type Client = Client;
+
+    fn kind(&self) -> RuntimeKind {
+        RuntimeKind::Containerd
+    }
+    fn address(&self) -> &str {
+        &self.address
+    }
+    fn timeout(&self) -> Duration {
+        self.timeout
+    }
+    fn namespaces(&self) -> Vec<Option<String>> {
+        self.namespaces.iter().cloned().map(Some).collect()
+    }
+    /// Events.Subscribe has no `since`.
+    fn replays_events(&self) -> bool {
+        false
+    }
+    fn layout(&self) -> Layout {
+        self.layout.clone()
     }
 
-    /// Connects, learns containerd's root and loads every namespace once.
-    pub async fn sync_once(&self) -> Result<(), ContainerdError> {
-        let result = self.connect_and_load().await.map(|_| ());
-        if let Err(e) = &result {
-            self.set_down(e);
-        }
-        result
+    async fn connect(&self) -> Result<Connected<Client>, RuntimeError> {
+        let client = Client::connect(self).await?;
+        self.ping(&client).await?;
+        Ok(Connected {
+            client,
+            roots: Layout::default(),
+        })
     }
 
-    async fn connect_and_load(&self) -> Result<Client, ContainerdError> {
-        let client = Client::connect(&self.config).await?;
+    async fn ping(&self, client: &Client) -> Result<(), RuntimeError> {
         client
             .unary::<_, api::VersionResponse>(VERSION, None, api::Empty {})
-            .await?;
-        let daemon_pid =
-            super::socket_peer_pid(self.config.socket_path(), self.config.timeout).await;
-        {
-            let mut known = self.known.write().expect("lock");
-            known.daemon_pid = daemon_pid;
-        }
-        for ns in &self.config.namespaces {
-            self.resync(&client, ns).await?;
-        }
-        self.set_up();
-        Ok(client)
+            .await
+            .map(drop)
     }
 
-    /// Runs until the process ends: keeps the view warm, reconnecting with backoff.
-    pub async fn run(self: Arc<Self>) {
-        let mut backoff = Duration::from_millis(500);
-        loop {
-            match self.connect_and_load().await {
-                Ok(client) => {
-                    backoff = Duration::from_millis(500);
-                    if let Err(e) = self.follow(&client).await {
-                        self.set_down(&e);
-                    }
-                }
-                Err(e) => {
-                    self.set_down(&e);
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                }
-            }
-            tokio::time::sleep(backoff).await;
-        }
-    }
-
-    /// Lists one namespace's containers and tasks; containers no longer listed are removed.
-    async fn resync(&self, client: &Client, ns: &str) -> Result<(), ContainerdError> {
+    /// One namespace's containers, with their tasks' states: all that is needed, no inspect.
+    async fn list(&self, client: &Client, ns: Option<&str>) -> Result<Vec<Listed>, RuntimeError> {
         let containers: api::ListContainersResponse = client
-            .unary(CONTAINERS, Some(ns), api::ListContainersRequest::default())
+            .unary(CONTAINERS, ns, api::ListContainersRequest::default())
             .await?;
         let tasks: api::ListTasksResponse = client
-            .unary(TASKS, Some(ns), api::ListTasksRequest::default())
+            .unary(TASKS, ns, api::ListTasksRequest::default())
             .await?;
         let status: HashMap<&str, i32> = tasks
             .tasks
             .iter()
             .map(|t| (t.container(), t.status))
             .collect();
-        let infos: Vec<ContainerInfo> = containers
+        let ns = ns.unwrap_or_default();
+        Ok(containers
             .containers
             .into_iter()
             .map(|c| {
                 let state = status.get(c.id.as_str()).copied();
-                container_info(ns, c, state)
+                Listed::Whole(container_info(ns, c, state))
             })
-            .collect();
-        {
-            let mut known = self.known.write().expect("lock");
-            let listed: Vec<String> = infos.iter().map(ContainerInfo::key).collect();
-            let gone: Vec<String> = known
-                .containers
-                .iter()
-                .filter(|(key, c)| {
-                    c.namespace.as_deref() == Some(ns)
-                        && c.state != STATE_REMOVED
-                        && !listed.contains(key)
-                })
-                .map(|(key, _)| key.clone())
-                .collect();
-            for key in gone {
-                known.mark_removed(&key);
-            }
-            for info in infos {
-                let key = info.key();
-                // An id used again after removal (ctr allows it) is a live container again.
-                if known
-                    .containers
-                    .get(&key)
-                    .is_some_and(|c| c.state == STATE_REMOVED)
-                {
-                    known.removed.retain(|k| *k != key);
-                }
-                known.containers.insert(key, info);
-            }
-        }
-        self.publish();
-        Ok(())
+            .collect())
     }
 
-    /// Follows events (relisting the namespace they concern), resyncs periodically, pings.
-    async fn follow(&self, client: &Client) -> Result<(), ContainerdError> {
-        let mut events = client.subscribe();
-        // Events between the first listing and the subscription are not seen: list again
-        // once the subscription has surely been made.
-        let mut tick = tokio::time::interval_at(
-            tokio::time::Instant::now() + Duration::from_secs(1),
-            self.config.resync_interval,
-        );
-        let mut ping = tokio::time::interval(PING_INTERVAL.min(self.config.resync_interval));
-        ping.tick().await;
-        loop {
-            tokio::select! {
-                _ = ping.tick() => {
-                    client.unary::<_, api::VersionResponse>(VERSION, None, api::Empty {}).await?;
-                }
-                ev = events.next() => {
-                    let mut dirty = Vec::new();
-                    let mut next = ev;
-                    loop {
-                        match next {
-                            Ok(Some(env)) => {
-                                if self.config.namespaces.contains(&env.namespace)
-                                    && relevant(&env.topic)
-                                    && !dirty.contains(&env.namespace)
-                                {
-                                    tracing::debug!(runtime = "containerd", namespace = %env.namespace, topic = %env.topic, "event");
-                                    dirty.push(env.namespace);
-                                }
-                            }
-                            Ok(None) => return Err(ContainerdError::StreamEnded),
-                            Err(source) => return Err(ContainerdError::Api { call: SUBSCRIBE, source: Box::new(source) }),
-                        }
-                        match tokio::time::timeout(EVENT_SETTLE, events.next()).await {
-                            Ok(more) => next = more,
-                            Err(_) => break,
-                        }
-                    }
-                    for ns in dirty {
-                        self.resync(client, &ns).await?;
-                    }
-                }
-                _ = tick.tick() => {
-                    for ns in &self.config.namespaces {
-                        self.resync(client, ns).await?;
-                    }
-                }
-            }
-        }
+    /// Never asked: the listing is whole.
+    async fn inspect(
+        &self,
+        _: &Client,
+        _: Option<&str>,
+        _: &str,
+    ) -> Result<Option<ContainerInfo>, RuntimeError> {
+        Ok(None)
     }
 
-    fn set_up(&self) {
-        let mut known = self.known.write().expect("lock");
-        if !known.up && known.warned {
-            tracing::info!(runtime = "containerd", "runtime reachable again");
-        }
-        known.up = true;
-        known.warned = false;
-        drop(known);
-        self.publish();
-    }
-
-    fn set_down(&self, err: &ContainerdError) {
-        let first = {
-            let mut known = self.known.write().expect("lock");
-            known.up = false;
-            !std::mem::replace(&mut known.warned, true)
-        };
-        if first {
-            tracing::warn!(runtime = "containerd", error = %err, "runtime unreachable; its container states are unknown until it answers");
-        } else {
-            tracing::debug!(runtime = "containerd", error = %err, "runtime still unreachable");
-        }
-        self.publish();
-    }
-
-    fn publish(&self) {
-        let known = self.known.read().expect("lock");
-        let mut states = vec![self.config.state.clone()];
-        // The socket usually sits in the state directory (/run/containerd/containerd.sock).
-        if let Some((dir, _)) = self.config.socket_path().rsplit_once('/') {
-            states.push(dir.to_string());
-        }
-        let layout = Layout::default()
-            .with(
-                RootKind::ContainerdState,
-                states.iter().map(|s| normalize_root(s)),
-            )
-            .with(RootKind::NetnsDir, [super::podman::NETNS_DIR])
-            .with(RootKind::KubeletRoot, [&self.config.kubelet_root]);
-        let mut view = RuntimeView::build(
-            RuntimeKind::Containerd,
-            known.up,
-            layout,
-            known.containers.values().cloned(),
-        );
-        view.daemon_pids.extend(known.daemon_pid);
-        *self.view.write().expect("lock") = Arc::new(view);
-    }
-}
-
-impl Runtime for ContainerdRuntime {
-    fn name(&self) -> &'static str {
-        "containerd"
-    }
-    fn view(&self) -> Arc<RuntimeView> {
-        self.view.read().expect("lock").clone()
+    /// Every event of a watched namespace that changes containers or tasks asks for that
+    /// namespace to be listed again.
+    fn events(
+        &self,
+        client: &Client,
+        _since: u64,
+    ) -> BoxStream<'static, Result<Event, RuntimeError>> {
+        let namespaces = self.namespaces.clone();
+        futures_util::stream::unfold(client.subscribe(), |mut sub| async move {
+            let next = sub.next().await.transpose()?;
+            Some((next, sub))
+        })
+        .filter_map(move |env| {
+            std::future::ready(match env {
+                Ok(env) => (namespaces.contains(&env.namespace) && relevant(&env.topic)).then(|| {
+                    tracing::debug!(runtime = "containerd", namespace = %env.namespace, topic = %env.topic, "event");
+                    Ok(Event::Relist(Some(env.namespace)))
+                }),
+                Err(source) => Some(Err(RuntimeError::Api {
+                    call: SUBSCRIBE,
+                    source: Box::new(source),
+                })),
+            })
+        })
+        .boxed()
     }
 }
 

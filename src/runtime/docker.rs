@@ -1,31 +1,23 @@
 //! The Docker Engine API (via bollard), spoken by Docker and by Podman's compatible service.
 //!
-//! A background task keeps a [`RuntimeView`] warm: list + inspect at start, then the
-//! container events stream, plus a periodic resync. Every call but the events stream has its
-//! own timeout, so a slow, frozen or dead daemon never stalls a scrape; it only turns `up`
-//! false. The events stream may stay silent for hours: the pings say whether the daemon lives. Only read-only
-//! endpoints are called (`/_ping`, `/version`, `/info`, `/containers/json`,
-//! `/containers/<id>/json`, `/events`).
+//! Plugs into the watch loop ([`super::watch`]): list + inspect, then the container events
+//! stream (replayed from a little before the list), pings. Only read-only endpoints are
+//! called (`/_ping`, `/version`, `/info`, `/containers/json`, `/containers/<id>/json`,
+//! `/events`).
 
-use std::collections::{HashMap, VecDeque};
-use std::future::Future;
-use std::sync::{Arc, RwLock};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use bollard::Docker;
 use bollard::models::{ContainerInspectResponse, EventMessage};
 use bollard::query_parameters::{EventsOptionsBuilder, ListContainersOptionsBuilder};
 use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 
-use super::{ContainerInfo, Runtime, RuntimeKind, RuntimeView, STATE_REMOVED, pod_from_labels};
-use crate::layout::{Layout, RootKind, normalize_root};
-
-/// Longest wait between reconnection attempts: a returning daemon is seen within this.
-const MAX_BACKOFF: Duration = Duration::from_secs(10);
-
-/// How often to ping between resyncs: an open events stream says nothing when the daemon
-/// is frozen, and `docker_up` must not lie for a whole resync interval.
-const PING_INTERVAL: Duration = Duration::from_secs(10);
+use super::watch::{Connected, Engine, Event, Listed, RuntimeError, bounded, within};
+use super::{ContainerInfo, RuntimeKind, pod_from_labels};
+use crate::config::Config;
+use crate::layout::{Layout, RootKind};
 
 /// bollard's client timeout also bounds the wait for a response's headers, and a daemon (or
 /// a proxy in front of it) may hold the events stream's headers back until the first event:
@@ -41,109 +33,76 @@ const EVENTS: &[&str] = &[
 ];
 const REMOVAL_EVENTS: &[&str] = &["destroy", "remove"];
 
+/// An engine that speaks the Docker Engine API: Docker, or Podman's service.
 #[derive(Debug, Clone)]
-pub struct DockerConfig {
-    /// Which engine answers: [`RuntimeKind::Docker`] or [`RuntimeKind::Podman`].
-    pub runtime: RuntimeKind,
-    pub host: String,
-    pub timeout: Duration,
-    /// Docker's data root, Podman's graph root (the API's `DockerRootDir` is added).
-    pub data_root: String,
-    /// Docker's exec root (`<exec-root>/netns/<sandbox>`), Podman's netns directory.
-    pub exec_root: String,
-    pub resync_interval: Duration,
+pub struct DockerApi {
+    /// [`RuntimeKind::Docker`] or [`RuntimeKind::Podman`].
+    pub(crate) kind: RuntimeKind,
+    pub(crate) host: String,
+    pub(crate) timeout: Duration,
+    /// Roots known from the flags (Docker's data and exec roots, Podman's graph root and
+    /// netns directory); the API's `DockerRootDir` is added when it answers.
+    pub(crate) layout: Layout,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum DockerError {
-    #[error("cannot connect to {host}: {source}")]
-    Connect {
-        host: String,
-        source: bollard::errors::Error,
-    },
-    #[error("{call} timed out after {timeout:?}")]
-    Timeout {
+/// Docker, as the flags describe it.
+pub fn from_config(config: &Config) -> DockerApi {
+    DockerApi {
+        kind: RuntimeKind::Docker,
+        host: config.docker_host.clone(),
+        timeout: config.docker_timeout,
+        layout: Layout::default()
+            .with(RootKind::DockerData, [&config.docker_root])
+            .with(RootKind::DockerExec, [&config.docker_exec_root]),
+    }
+}
+
+impl DockerApi {
+    /// The kind of root the API's `DockerRootDir` is.
+    fn data_root_kind(&self) -> RootKind {
+        match self.kind {
+            RuntimeKind::Podman => RootKind::PodmanGraph,
+            _ => RootKind::DockerData,
+        }
+    }
+
+    async fn call<T>(
+        &self,
         call: &'static str,
-        timeout: Duration,
-    },
-    #[error("{call}: {source}")]
-    Api {
-        call: &'static str,
-        source: bollard::errors::Error,
-    },
+        fut: impl Future<Output = Result<T, bollard::errors::Error>>,
+    ) -> Result<T, RuntimeError> {
+        // bollard's own timeout covers only response headers: bound the whole call.
+        bounded(call, self.timeout, fut).await
+    }
 }
 
-#[derive(Default)]
-struct Known {
-    up: bool,
-    /// Whether the current outage was logged at warn level (once per outage).
-    warned: bool,
-    docker_root: Option<String>,
-    /// The daemon's pid (SO_PEERCRED on its socket), for its mount namespace.
-    daemon_pid: Option<u32>,
-    containers: HashMap<String, ContainerInfo>,
-    removed: VecDeque<String>,
-}
+impl Engine for DockerApi {
+    type Client = Docker;
 
-pub struct DockerRuntime {
-    config: DockerConfig,
-    known: RwLock<Known>,
-    view: RwLock<Arc<RuntimeView>>,
-}
-
-impl DockerRuntime {
-    pub fn new(config: DockerConfig) -> Arc<DockerRuntime> {
-        let rt = Arc::new(DockerRuntime {
-            config,
-            known: RwLock::new(Known::default()),
-            view: RwLock::new(Arc::new(RuntimeView::default())),
-        });
-        rt.publish();
-        rt
+    fn kind(&self) -> RuntimeKind {
+        self.kind
+    }
+    fn address(&self) -> &str {
+        &self.host
+    }
+    fn timeout(&self) -> Duration {
+        self.timeout
+    }
+    fn namespaces(&self) -> Vec<Option<String>> {
+        vec![None]
+    }
+    fn replays_events(&self) -> bool {
+        true
+    }
+    fn layout(&self) -> Layout {
+        self.layout.clone()
     }
 
-    /// Connects, negotiates the API version (dockerd 20.10 speaks 1.41, older than
-    /// bollard's default; Podman 4 too) and loads every container once.
-    pub async fn sync_once(&self) -> Result<Docker, DockerError> {
-        let result = async {
-            let docker = self.connect().await?;
-            self.resync(&docker).await?;
-            Ok(docker)
-        }
-        .await;
-        if let Err(e) = &result {
-            self.set_down(e);
-        }
-        result
-    }
-
-    /// Runs until the process ends: keeps the view warm, reconnecting with backoff.
-    pub async fn run(self: Arc<Self>) {
-        let mut backoff = Duration::from_millis(500);
-        loop {
-            // The events stream opens after the list: ask it to replay from before the list,
-            // or a container started in between stays unknown (and its leaks say `removed`)
-            // until the next resync. An event seen twice costs one more inspect.
-            let since = events_since();
-            match self.sync_once().await {
-                Ok(docker) => {
-                    backoff = Duration::from_millis(500);
-                    if let Err(e) = self.follow(&docker, &since).await {
-                        self.set_down(&e);
-                    }
-                }
-                Err(e) => {
-                    tracing::debug!(runtime = self.name(), error = %e, retry_in = ?backoff, "runtime unavailable");
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                }
-            }
-            tokio::time::sleep(backoff).await;
-        }
-    }
-
-    async fn connect(&self) -> Result<Docker, DockerError> {
-        let host = &self.config.host;
-        let secs = self.config.timeout.as_secs().max(1);
+    /// Connects and negotiates the API version (dockerd 20.10 speaks 1.41, older than
+    /// bollard's default; Podman 4 too).
+    async fn connect(&self) -> Result<Connected<Docker>, RuntimeError> {
+        let host = &self.host;
+        let secs = self.timeout.as_secs().max(1);
         let connected = if let Some(path) = host.strip_prefix("unix://") {
             Docker::connect_with_unix(path, secs, bollard::API_DEFAULT_VERSION)
         } else {
@@ -153,231 +112,111 @@ impl DockerRuntime {
                 bollard::API_DEFAULT_VERSION,
             )
         };
-        let docker = connected.map_err(|source| DockerError::Connect {
-            host: host.clone(),
-            source,
+        let docker = connected.map_err(|source| RuntimeError::Connect {
+            address: host.clone(),
+            source: Box::new(source),
         })?;
         let docker = self
             .call("negotiate version", docker.negotiate_version())
             .await?;
         let info = self.call("info", docker.info()).await?;
-        let daemon_pid = match host.strip_prefix("unix://") {
-            Some(path) => super::socket_peer_pid(path, self.config.timeout).await,
-            None => None,
-        };
-        let mut known = self.known.write().expect("lock");
-        known.docker_root = info.docker_root_dir;
-        known.daemon_pid = daemon_pid;
-        Ok(docker)
+        let roots = Layout::default().with(self.data_root_kind(), info.docker_root_dir);
+        Ok(Connected {
+            client: docker,
+            roots,
+        })
     }
 
-    async fn call<T>(
-        &self,
-        call: &'static str,
-        fut: impl Future<Output = Result<T, bollard::errors::Error>>,
-    ) -> Result<T, DockerError> {
-        // bollard's own timeout covers only response headers: bound the whole call.
-        match tokio::time::timeout(self.config.timeout, fut).await {
-            Ok(r) => r.map_err(|source| DockerError::Api { call, source }),
-            Err(_) => Err(DockerError::Timeout {
-                call,
-                timeout: self.config.timeout,
-            }),
-        }
+    async fn ping(&self, docker: &Docker) -> Result<(), RuntimeError> {
+        self.call("ping", docker.ping()).await.map(drop)
     }
 
-    /// Lists every container; inspects the ones that are new or changed state.
-    async fn resync(&self, docker: &Docker) -> Result<(), DockerError> {
+    async fn list(&self, docker: &Docker, _: Option<&str>) -> Result<Vec<Listed>, RuntimeError> {
         let opts = ListContainersOptionsBuilder::default().all(true).build();
         let listed = self
             .call("list containers", docker.list_containers(Some(opts)))
             .await?;
-        let mut to_inspect = Vec::new();
-        let mut listed_ids = Vec::new();
-        {
-            let known = self.known.read().expect("lock");
-            for c in &listed {
-                let Some(id) = &c.id else { continue };
-                listed_ids.push(id.clone());
-                let state = c.state.map(|s| s.to_string()).unwrap_or_default();
-                match known.containers.get(id) {
-                    Some(k) if k.state == state => {}
-                    _ => to_inspect.push(id.clone()),
-                }
-            }
-        }
-        for id in to_inspect {
-            self.inspect(docker, &id).await?;
-        }
-        {
-            let mut known = self.known.write().expect("lock");
-            let gone: Vec<String> = known
-                .containers
-                .iter()
-                .filter(|(id, c)| c.state != STATE_REMOVED && !listed_ids.contains(id))
-                .map(|(id, _)| id.clone())
-                .collect();
-            for id in gone {
-                known.mark_removed(&id);
-            }
-            if !known.up && known.warned {
-                tracing::info!(
-                    runtime = self.name(),
-                    containers = listed_ids.len(),
-                    "runtime reachable again"
-                );
-            }
-            known.up = true;
-            known.warned = false;
-        }
-        self.publish();
-        Ok(())
+        Ok(listed
+            .into_iter()
+            .filter_map(|c| {
+                Some(Listed::Summary {
+                    id: c.id?,
+                    state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+                })
+            })
+            .collect())
     }
 
-    async fn inspect(&self, docker: &Docker, id: &str) -> Result<(), DockerError> {
-        match self
-            .call("inspect container", docker.inspect_container(id, None))
-            .await
-        {
-            Ok(resp) => {
-                let info = container_info(self.config.runtime, id, resp);
-                self.known
-                    .write()
-                    .expect("lock")
-                    .containers
-                    .insert(id.to_string(), info);
-                Ok(())
-            }
-            // Removed between list (or event) and inspect.
-            Err(DockerError::Api {
-                source:
-                    bollard::errors::Error::DockerResponseServerError {
-                        status_code: 404, ..
-                    },
-                ..
-            }) => {
-                self.known.write().expect("lock").mark_removed(id);
-                Ok(())
-            }
-            Err(e) => Err(e),
+    async fn inspect(
+        &self,
+        docker: &Docker,
+        _: Option<&str>,
+        id: &str,
+    ) -> Result<Option<ContainerInfo>, RuntimeError> {
+        let call = "inspect container";
+        match within(call, self.timeout, docker.inspect_container(id, None)).await? {
+            Ok(resp) => Ok(Some(container_info(self.kind, id, resp))),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(source) => Err(RuntimeError::Api {
+                call,
+                source: Box::new(source),
+            }),
         }
     }
 
-    /// Follows container events; resyncs periodically. Returns on the first failure.
-    async fn follow(&self, docker: &Docker, since: &str) -> Result<(), DockerError> {
+    fn events(
+        &self,
+        docker: &Docker,
+        since: u64,
+    ) -> BoxStream<'static, Result<Event, RuntimeError>> {
         let mut filters: HashMap<&str, Vec<&str>> = HashMap::from([("type", vec!["container"])]);
         // Podman's service names some events differently: filter those here, not there.
-        if self.config.runtime == RuntimeKind::Docker {
+        if self.kind == RuntimeKind::Docker {
             filters.insert("event", EVENTS.to_vec());
         }
         let opts = EventsOptionsBuilder::default()
-            .since(since)
+            .since(&since.to_string())
             .filters(&filters)
             .build();
-        let mut events = docker
+        let kind = self.kind;
+        docker
             .clone()
             .with_timeout(EVENTS_HEADERS_TIMEOUT)
-            .events(Some(opts));
-        let mut tick = tokio::time::interval(self.config.resync_interval);
-        tick.tick().await;
-        let mut ping = tokio::time::interval(PING_INTERVAL.min(self.config.resync_interval));
-        ping.tick().await;
-        loop {
-            tokio::select! {
-                _ = ping.tick() => {
-                    self.call("ping", docker.ping()).await?;
-                }
-                ev = events.next() => match ev {
-                    Some(Ok(ev)) => self.on_event(docker, ev).await?,
-                    Some(Err(source)) => return Err(DockerError::Api { call: "events", source }),
-                    None => return Err(DockerError::Api {
+            .events(Some(opts))
+            .filter_map(move |ev| {
+                std::future::ready(match ev {
+                    Ok(ev) => event(kind, ev).map(Ok),
+                    Err(source) => Some(Err(RuntimeError::Api {
                         call: "events",
-                        source: bollard::errors::Error::IOError { err: std::io::Error::other("stream ended") },
-                    }),
-                },
-                _ = tick.tick() => self.resync(docker).await?,
-            }
-        }
-    }
-
-    async fn on_event(&self, docker: &Docker, ev: EventMessage) -> Result<(), DockerError> {
-        let action = ev.action.as_deref().unwrap_or("");
-        let Some(id) = ev.actor.and_then(|a| a.id) else {
-            return Ok(());
-        };
-        if !EVENTS.contains(&action) {
-            return Ok(());
-        }
-        tracing::debug!(runtime = self.name(), action, container = %id, "container event");
-        if REMOVAL_EVENTS.contains(&action) {
-            self.known.write().expect("lock").mark_removed(&id);
-        } else {
-            self.inspect(docker, &id).await?;
-        }
-        self.publish();
-        Ok(())
-    }
-
-    fn set_down(&self, err: &DockerError) {
-        let first = {
-            let mut known = self.known.write().expect("lock");
-            known.up = false;
-            !std::mem::replace(&mut known.warned, true)
-        };
-        if first {
-            tracing::warn!(runtime = self.name(), error = %err, "runtime unreachable; its container states are unknown until it answers");
-        } else {
-            tracing::debug!(runtime = self.name(), error = %err, "runtime still unreachable");
-        }
-        self.publish();
-    }
-
-    /// Rebuilds the shared view from what is known.
-    fn publish(&self) {
-        let known = self.known.read().expect("lock");
-        let mut data_roots = vec![normalize_root(&self.config.data_root)];
-        data_roots.extend(known.docker_root.as_deref().map(normalize_root));
-        let (data_kind, exec_kind) = match self.config.runtime {
-            RuntimeKind::Podman => (RootKind::PodmanGraph, RootKind::NetnsDir),
-            _ => (RootKind::DockerData, RootKind::DockerExec),
-        };
-        let layout = Layout::default()
-            .with(data_kind, data_roots)
-            .with(exec_kind, [&self.config.exec_root]);
-        let mut view = RuntimeView::build(
-            self.config.runtime,
-            known.up,
-            layout,
-            known.containers.values().cloned(),
-        );
-        view.daemon_pids.extend(known.daemon_pid);
-        *self.view.write().expect("lock") = Arc::new(view);
+                        source: Box::new(source),
+                    })),
+                })
+            })
+            .boxed()
     }
 }
 
-/// Unix seconds a little before now, for the events' `since`: the margin covers the
-/// sub-second part and a small clock difference with a remote daemon (a larger one is
-/// caught by the periodic resync).
-fn events_since() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    now.saturating_sub(2).to_string()
-}
-
-impl Known {
-    fn mark_removed(&mut self, id: &str) {
-        super::mark_removed(&mut self.containers, &mut self.removed, id);
+/// What a container event asks for; `None` for the events that change nothing we know.
+fn event(kind: RuntimeKind, ev: EventMessage) -> Option<Event> {
+    let action = ev.action.as_deref().unwrap_or("");
+    let id = ev.actor.and_then(|a| a.id)?;
+    if !EVENTS.contains(&action) {
+        return None;
     }
-}
-
-impl Runtime for DockerRuntime {
-    fn name(&self) -> &'static str {
-        self.config.runtime.as_str()
-    }
-    fn view(&self) -> Arc<RuntimeView> {
-        self.view.read().expect("lock").clone()
-    }
+    tracing::debug!(runtime = kind.as_str(), action, container = %id, "container event");
+    Some(if REMOVAL_EVENTS.contains(&action) {
+        Event::Removed {
+            namespace: None,
+            id,
+        }
+    } else {
+        Event::Changed {
+            namespace: None,
+            id,
+        }
+    })
 }
 
 /// Keeps only what leaks are matched on. Environment, labels (but kubelet's pod labels) and
@@ -427,6 +266,9 @@ fn container_info(runtime: RuntimeKind, id: &str, resp: ContainerInspectResponse
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::Runtime;
+    use crate::runtime::watch::Watch;
+    use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Instant;
 
@@ -494,14 +336,13 @@ mod tests {
     /// Runs the runtime against the daemon for `watch`; returns how long `up` was false
     /// after it first turned true.
     async fn down_time(host: String, timeout: Duration, watch: Duration) -> Duration {
-        let rt = DockerRuntime::new(DockerConfig {
-            runtime: RuntimeKind::Docker,
+        let api = DockerApi {
+            kind: RuntimeKind::Docker,
             host,
             timeout,
-            data_root: "/var/lib/docker".into(),
-            exec_root: "/run/docker".into(),
-            resync_interval: Duration::from_secs(3600),
-        });
+            layout: Layout::default(),
+        };
+        let rt = Watch::new(api, Duration::from_secs(3600));
         let task = tokio::spawn(rt.clone().run());
         let start = Instant::now();
         while !rt.view().is_up(RuntimeKind::Docker) {

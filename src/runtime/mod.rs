@@ -2,18 +2,25 @@
 //! [`RuntimeView`]; a [`Runtime`] keeps one fresh. Several runtimes on one host (Docker and
 //! Podman, say) are merged into one view by [`Runtimes`]: only their path layouts and APIs
 //! differ, never what a leak is.
+//!
+//! Every engine plugs into one watch loop ([`watch::Watch`]) through a small trait
+//! ([`watch::Engine`]: connect, list, inspect, events, ping, layout roots), and is built from
+//! the flags by its module's `from_config`. [`enabled`] is what the flags turn on.
 
 pub mod containerd;
 pub mod docker;
 pub mod podman;
+pub mod watch;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::config::{Config, Toggle, unix_socket_path};
 pub use crate::layout::RuntimeKind;
 use crate::layout::{Layout, RootKind, normalize_root};
+pub use watch::{RuntimeError, Watched};
 
 /// A Kubernetes pod, from the `io.kubernetes.pod.*` labels of its containers.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -86,28 +93,6 @@ pub fn container_key(runtime: RuntimeKind, namespace: Option<&str>, id: &str) ->
 
 pub const STATE_REMOVED: &str = "removed";
 
-/// How many removed containers a runtime remembers, so their leaks keep a name.
-pub(crate) const REMEMBER_REMOVED: usize = 1024;
-
-/// Marks a known container removed (by its key in `containers`), forgetting the oldest
-/// removed ones beyond [`REMEMBER_REMOVED`]. Shared by the runtimes that follow events.
-pub(crate) fn mark_removed(
-    containers: &mut HashMap<String, ContainerInfo>,
-    removed: &mut std::collections::VecDeque<String>,
-    key: &str,
-) {
-    if let Some(c) = containers.get_mut(key)
-        && c.state != STATE_REMOVED
-    {
-        c.state = STATE_REMOVED.to_string();
-        removed.push_back(key.to_string());
-        while removed.len() > REMEMBER_REMOVED {
-            if let Some(old) = removed.pop_front() {
-                containers.remove(&old);
-            }
-        }
-    }
-}
 pub const STATE_UNKNOWN: &str = "unknown";
 
 /// A snapshot of the runtimes' world, with the path indexes the classifier needs.
@@ -250,6 +235,57 @@ fn netns_root(runtime: RuntimeKind, sandbox_key: &str) -> Option<(RootKind, Stri
     }
 }
 
+/// The runtimes the flags enable, each built from the flags and not yet started, in
+/// [`RuntimeKind::ALL`]'s order. `auto` is resolved against the file system now, once.
+pub fn enabled(config: &Config) -> Vec<Arc<dyn Watched>> {
+    let resync = config.docker_resync_interval;
+    let out: Vec<Arc<dyn Watched>> = RuntimeKind::ALL
+        .into_iter()
+        .filter(|&kind| wanted(config, kind))
+        .map(|kind| -> Arc<dyn Watched> {
+            match kind {
+                RuntimeKind::Docker => watch::Watch::new(docker::from_config(config), resync),
+                RuntimeKind::Podman => watch::Watch::new(podman::from_config(config), resync),
+                RuntimeKind::Containerd => {
+                    watch::Watch::new(containerd::from_config(config), resync)
+                }
+            }
+        })
+        .collect();
+    if out.is_empty() {
+        tracing::warn!(
+            "no runtime enabled (none by the flags, or no socket found for `auto`): no container path is known, no leak can be found"
+        );
+    }
+    out
+}
+
+/// Whether the flags watch a runtime; `auto` is logged with its answer.
+fn wanted(config: &Config, kind: RuntimeKind) -> bool {
+    let (toggle, address) = match kind {
+        RuntimeKind::Docker => (config.runtime_docker, &config.docker_host),
+        RuntimeKind::Podman => (config.runtime_podman, &config.podman_host),
+        RuntimeKind::Containerd => (config.runtime_containerd, &config.containerd_address),
+    };
+    let wanted = toggle.wanted(address, socket_exists);
+    if toggle == Toggle::Auto {
+        tracing::info!(
+            flag = format!("runtime.{}", kind.as_str()),
+            socket = unix_socket_path(address),
+            watched = wanted,
+            "runtime chosen by whether its socket exists"
+        );
+    }
+    wanted
+}
+
+/// A socket file (symlinks followed: /var/run is one); an unreadable path counts as absent,
+/// since nothing could connect through it either.
+fn socket_exists(path: &str) -> bool {
+    use std::os::unix::fs::FileTypeExt as _;
+    std::fs::metadata(path).is_ok_and(|m| m.file_type().is_socket())
+}
+
 /// A container engine kept warm in the background. `view` must be cheap: it is called on
 /// the scrape path and must never wait for the engine.
 pub trait Runtime: Send + Sync {
@@ -290,34 +326,6 @@ impl Runtime for Runtimes {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn removed_containers_are_remembered_up_to_the_bound() {
-        let mut containers: HashMap<String, ContainerInfo> = (0..REMEMBER_REMOVED + 5)
-            .map(|i| {
-                (
-                    format!("c{i}"),
-                    ContainerInfo::docker(&format!("c{i}"), "n", "running"),
-                )
-            })
-            .collect();
-        let mut removed = std::collections::VecDeque::new();
-        mark_removed(&mut containers, &mut removed, "c0");
-        mark_removed(&mut containers, &mut removed, "c0");
-        mark_removed(&mut containers, &mut removed, "unknown");
-        assert_eq!(removed.len(), 1, "once per container, unknown keys ignored");
-        assert_eq!(containers["c0"].state, STATE_REMOVED);
-        for i in 1..REMEMBER_REMOVED + 5 {
-            mark_removed(&mut containers, &mut removed, &format!("c{i}"));
-        }
-        assert_eq!(removed.len(), REMEMBER_REMOVED);
-        assert_eq!(
-            containers.len(),
-            REMEMBER_REMOVED,
-            "the oldest removed are forgotten"
-        );
-        assert!(!containers.contains_key("c4") && containers.contains_key("c5"));
-    }
 
     fn c(id: &str, state: &str, sandbox: Option<&str>, volumes: &[&str]) -> ContainerInfo {
         ContainerInfo {

@@ -1,31 +1,23 @@
 //! Podman, through the Docker-compatible API of its service (`podman system service`).
 //!
-//! The same client as Docker's ([`DockerRuntime`]) with Podman's layout: the API's
+//! The same engine as Docker's ([`DockerApi`]) with Podman's layout: the API's
 //! `DockerRootDir` is containers/storage's graph root, under which rootfs mounts are
 //! `overlay/<layer>/merged` and shm mounts `overlay-containers/<id>/userdata/shm`; a
 //! container's `SandboxKey` is its netns bind mount, `/run/netns/netns-<uuid>`.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use super::RuntimeKind;
-use super::docker::{DockerConfig, DockerRuntime};
+use super::docker::DockerApi;
+use crate::config::Config;
+use crate::layout::{Layout, NETNS_DIR, RootKind};
 
-/// Where rootful Podman (and `ip netns`) keeps network namespace bind mounts.
-pub const NETNS_DIR: &str = "/run/netns";
-
-pub fn new(
-    host: &str,
-    graph_root: &str,
-    timeout: Duration,
-    resync_interval: Duration,
-) -> Arc<DockerRuntime> {
-    DockerRuntime::new(DockerConfig {
-        runtime: RuntimeKind::Podman,
-        host: host.to_string(),
-        timeout,
-        data_root: graph_root.to_string(),
-        exec_root: NETNS_DIR.to_string(),
-        resync_interval,
-    })
+/// Podman, as the flags describe it.
+pub fn from_config(config: &Config) -> DockerApi {
+    DockerApi {
+        kind: RuntimeKind::Podman,
+        host: config.podman_host.clone(),
+        timeout: config.docker_timeout,
+        layout: Layout::default()
+            .with(RootKind::PodmanGraph, [&config.podman_root])
+            .with(RootKind::NetnsDir, [NETNS_DIR]),
+    }
 }
