@@ -184,10 +184,6 @@ pub struct Config {
     )]
     pub docker_host: String,
 
-    /// Timeout of each Docker API call (and of each other runtime's).
-    #[arg(long = "docker.timeout", env = "MOUNTLEAK_DOCKER_TIMEOUT", default_value = "5s", value_parser = parse_duration, global = true)]
-    pub docker_timeout: Duration,
-
     /// Docker data root to recognise before Docker answers (its DockerRootDir is added when it does).
     #[arg(
         long = "docker.root",
@@ -206,9 +202,50 @@ pub struct Config {
     )]
     pub docker_exec_root: String,
 
-    /// How often to re-list containers besides following events (every runtime).
-    #[arg(long = "docker.resync-interval", env = "MOUNTLEAK_DOCKER_RESYNC_INTERVAL", default_value = "60s", value_parser = parse_duration, global = true)]
-    pub docker_resync_interval: Duration,
+    /// Timeout of each API call of every runtime [default: 5s] (formerly --docker.timeout).
+    #[arg(
+        long = "runtime.timeout",
+        alias = "docker.timeout",
+        env = "MOUNTLEAK_RUNTIME_TIMEOUT",
+        value_parser = parse_duration,
+        global = true
+    )]
+    runtime_timeout: Option<Duration>,
+
+    /// The old environment variable of --runtime.timeout, read when neither the flag nor
+    /// MOUNTLEAK_RUNTIME_TIMEOUT is given.
+    #[arg(
+        long = "legacy.docker-timeout",
+        value_name = "MOUNTLEAK_DOCKER_TIMEOUT",
+        env = "MOUNTLEAK_DOCKER_TIMEOUT",
+        value_parser = parse_duration,
+        hide = true,
+        global = true
+    )]
+    legacy_docker_timeout: Option<Duration>,
+
+    /// How often to re-list every runtime's containers besides following events
+    /// [default: 60s] (formerly --docker.resync-interval).
+    #[arg(
+        long = "runtime.resync-interval",
+        alias = "docker.resync-interval",
+        env = "MOUNTLEAK_RUNTIME_RESYNC_INTERVAL",
+        value_parser = parse_duration,
+        global = true
+    )]
+    runtime_resync_interval: Option<Duration>,
+
+    /// The old environment variable of --runtime.resync-interval, read when neither the
+    /// flag nor MOUNTLEAK_RUNTIME_RESYNC_INTERVAL is given.
+    #[arg(
+        long = "legacy.docker-resync-interval",
+        value_name = "MOUNTLEAK_DOCKER_RESYNC_INTERVAL",
+        env = "MOUNTLEAK_DOCKER_RESYNC_INTERVAL",
+        value_parser = parse_duration,
+        hide = true,
+        global = true
+    )]
+    legacy_docker_resync_interval: Option<Duration>,
 
     /// Reuse a scan of /proc for scrapes within this interval.
     #[arg(long = "scan.min-interval", env = "MOUNTLEAK_SCAN_MIN_INTERVAL", default_value = "5s", value_parser = parse_duration, global = true)]
@@ -408,7 +445,27 @@ pub fn parse_telemetry_path(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
+/// `--runtime.timeout` when none is given.
+pub const DEFAULT_RUNTIME_TIMEOUT: Duration = Duration::from_secs(5);
+/// `--runtime.resync-interval` when none is given.
+pub const DEFAULT_RUNTIME_RESYNC_INTERVAL: Duration = Duration::from_secs(60);
+
 impl Config {
+    /// Timeout of each runtime API call: the flag (either spelling), else
+    /// MOUNTLEAK_RUNTIME_TIMEOUT, else the old MOUNTLEAK_DOCKER_TIMEOUT, else 5 s.
+    pub fn runtime_timeout(&self) -> Duration {
+        self.runtime_timeout
+            .or(self.legacy_docker_timeout)
+            .unwrap_or(DEFAULT_RUNTIME_TIMEOUT)
+    }
+
+    /// How often every runtime is listed again, resolved as [`Config::runtime_timeout`].
+    pub fn runtime_resync_interval(&self) -> Duration {
+        self.runtime_resync_interval
+            .or(self.legacy_docker_resync_interval)
+            .unwrap_or(DEFAULT_RUNTIME_RESYNC_INTERVAL)
+    }
+
     /// `:port` means every interface, as in other Prometheus exporters.
     pub fn socket_address(&self) -> String {
         match self.listen_address.strip_prefix(':') {
@@ -465,10 +522,62 @@ mod tests {
         let c =
             Config::try_parse_from(["x", "--docker.timeout=15s", "--docker.timeout=2s"]).unwrap();
         assert_eq!(
-            c.docker_timeout,
+            c.runtime_timeout(),
             Duration::from_secs(2),
             "the last value wins"
         );
+    }
+
+    #[test]
+    fn runtime_timeout_and_resync_interval_under_either_spelling() {
+        let c = Config::try_parse_from(["x"]).unwrap();
+        assert_eq!(
+            (c.runtime_timeout(), c.runtime_resync_interval()),
+            (Duration::from_secs(5), Duration::from_secs(60)),
+            "defaults"
+        );
+        // (arguments, timeout, resync interval)
+        let cases: [(&[&str], u64, u64); 5] = [
+            (
+                &["--runtime.timeout=2s", "--runtime.resync-interval=7s"],
+                2,
+                7,
+            ),
+            (
+                &["--docker.timeout=3s", "--docker.resync-interval=8s"],
+                3,
+                8,
+            ),
+            (
+                &[
+                    "scan",
+                    "--docker.timeout=4s",
+                    "--runtime.resync-interval=9s",
+                ],
+                4,
+                9,
+            ),
+            // One flag under two names: the last one given wins.
+            (&["--docker.timeout=1s", "--runtime.timeout=6s"], 6, 60),
+            (
+                &[
+                    "--runtime.resync-interval=1s",
+                    "--docker.resync-interval=2s",
+                ],
+                5,
+                2,
+            ),
+        ];
+        for (args, timeout, resync) in cases {
+            let c = Config::try_parse_from(std::iter::once(&"x").chain(args)).unwrap();
+            assert_eq!(
+                (c.runtime_timeout(), c.runtime_resync_interval()),
+                (Duration::from_secs(timeout), Duration::from_secs(resync)),
+                "{args:?}"
+            );
+        }
+        let err = Config::try_parse_from(["x", "--docker.timeout=5x"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2, "a usage error: {err}");
     }
 
     #[test]

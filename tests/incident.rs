@@ -327,3 +327,55 @@ fn scan_into_a_closed_pipe_exits_with_its_verdict_not_a_panic() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.code(), Some(1), "leaks found: {stderr}");
 }
+
+/// `--runtime.timeout` was `--docker.timeout`: the old flag and environment variable still
+/// count, below the new ones. Seen from outside as how long `scan` waits for a Docker socket
+/// that accepts connections and never answers.
+#[test]
+fn the_runtime_timeout_is_read_under_its_old_names_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("silent.sock");
+    let _silent = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    type Env<'a> = &'a [(&'a str, &'a str)];
+    // (environment, flags, the timeout that must apply)
+    let cases: [(Env, &[&str], u64); 3] = [
+        (&[("MOUNTLEAK_DOCKER_TIMEOUT", "1s")], &[], 1),
+        (
+            &[
+                ("MOUNTLEAK_DOCKER_TIMEOUT", "1s"),
+                ("MOUNTLEAK_RUNTIME_TIMEOUT", "3s"),
+            ],
+            &[],
+            3,
+        ),
+        (
+            &[("MOUNTLEAK_RUNTIME_TIMEOUT", "3s")],
+            &["--docker.timeout=1s"],
+            1,
+        ),
+    ];
+    for (env, flags, want) in cases {
+        let start = std::time::Instant::now();
+        let out = Command::new(env!("CARGO_BIN_EXE_mountleak_exporter"))
+            .arg("scan")
+            .arg(format!("--docker.host=unix://{}", sock.display()))
+            .arg(format!("--path.procfs={}", fixture().display()))
+            .args(flags)
+            .env_remove("MOUNTLEAK_DOCKER_TIMEOUT")
+            .env_remove("MOUNTLEAK_RUNTIME_TIMEOUT")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        let took = start.elapsed();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("runtime unreachable"),
+            "{env:?} {flags:?}: {stderr}"
+        );
+        let want = std::time::Duration::from_secs(want);
+        assert!(
+            took >= want && took < want + std::time::Duration::from_secs(2),
+            "{env:?} {flags:?}: scan took {took:?}, the timeout should be {want:?}: {stderr}"
+        );
+    }
+}

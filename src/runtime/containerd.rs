@@ -151,7 +151,7 @@ pub fn from_config(config: &Config) -> ContainerdApi {
     ContainerdApi {
         address,
         namespaces: config.containerd_namespaces.clone(),
-        timeout: config.docker_timeout,
+        timeout: config.runtime_timeout(),
         layout: Layout::default()
             .with(RootKind::ContainerdState, states)
             .with(RootKind::NetnsDir, [NETNS_DIR])

@@ -50,7 +50,7 @@ pub fn from_config(config: &Config) -> DockerApi {
     DockerApi {
         kind: RuntimeKind::Docker,
         host: config.docker_host.clone(),
-        timeout: config.docker_timeout,
+        timeout: config.runtime_timeout(),
         layout: Layout::default()
             .with(RootKind::DockerData, [&config.docker_root])
             .with(RootKind::DockerExec, [&config.docker_exec_root]),

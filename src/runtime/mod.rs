@@ -238,7 +238,7 @@ fn netns_root(runtime: RuntimeKind, sandbox_key: &str) -> Option<(RootKind, Stri
 /// The runtimes the flags enable, each built from the flags and not yet started, in
 /// [`RuntimeKind::ALL`]'s order. `auto` is resolved against the file system now, once.
 pub fn enabled(config: &Config) -> Vec<Arc<dyn Watched>> {
-    let resync = config.docker_resync_interval;
+    let resync = config.runtime_resync_interval();
     let out: Vec<Arc<dyn Watched>> = RuntimeKind::ALL
         .into_iter()
         .filter(|&kind| wanted(config, kind))

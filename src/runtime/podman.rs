@@ -15,7 +15,7 @@ pub fn from_config(config: &Config) -> DockerApi {
     DockerApi {
         kind: RuntimeKind::Podman,
         host: config.podman_host.clone(),
-        timeout: config.docker_timeout,
+        timeout: config.runtime_timeout(),
         layout: Layout::default()
             .with(RootKind::PodmanGraph, [&config.podman_root])
             .with(RootKind::NetnsDir, [NETNS_DIR]),
