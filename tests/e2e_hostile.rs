@@ -26,6 +26,24 @@ fn scan_json() -> serde_json::Value {
         .unwrap_or_else(|e| panic!("scan JSON: {e}\n{}", String::from_utf8_lossy(&out.stderr)))
 }
 
+/// A scrape once the exporter has heard from Docker: until then it knows only the default
+/// data root, not the test daemon's, and recognises none of its paths.
+fn scrape_synced(ex: &Exporter) -> Vec<Sample> {
+    poll_until(
+        "the exporter to reach the test's Docker",
+        std::time::Duration::from_secs(20),
+        || {
+            let samples = ex.scrape();
+            let up = select(&samples, "mountleak_runtime_up", &[("runtime", "docker")]);
+            if up.len() == 1 && up[0].value == 1.0 {
+                Ok(samples)
+            } else {
+                Err(format!("mountleak_runtime_up: {}", show(&up)))
+            }
+        },
+    )
+}
+
 /// The fix pasted into bash runs one nsenter on the holder with the mount's real path.
 fn assert_fix_unmounts(leak: &serde_json::Value, pid: u32) {
     let fix = leak["fix"].as_str().unwrap();
@@ -193,7 +211,7 @@ fn names_cannot_forge_report_lines_or_merge_series() {
 
     // No series cap: another test's leak storm on this host must not cut ours out.
     let ex = Exporter::start(&["--metrics.max-series=10000000"]);
-    let samples = ex.scrape();
+    let samples = scrape_synced(&ex);
     let series = select(&samples, "mountleak_leak_first_seen_timestamp_seconds", &[]);
     for (_, display) in names {
         let want = format!("{volumes}/{display}/_data");
@@ -280,7 +298,7 @@ fn an_unprivileged_users_fake_container_mount_is_not_a_leak() {
         json["scan"]
     );
     let ex = Exporter::start(&["--metrics.max-series=10000000"]);
-    let samples = ex.scrape();
+    let samples = scrape_synced(&ex);
     let series = select(&samples, "mountleak_leak_first_seen_timestamp_seconds", &[]);
     assert!(
         !series
