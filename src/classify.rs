@@ -461,6 +461,7 @@ mod tests {
                 namespaces,
                 processes_scanned: 0,
                 errors: ScanErrors::default(),
+                ..Default::default()
             },
             view,
             &mut ReferenceHistory::default(),
@@ -487,6 +488,7 @@ mod tests {
                 namespaces: vec![host, faker],
                 processes_scanned: 0,
                 errors: ScanErrors::default(),
+                ..Default::default()
             }
         };
         let empty = RuntimeView::default();

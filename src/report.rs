@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::classify::{Classified, ContainerRef, Status};
 use crate::host::cgroup::is_unit_name;
-use crate::host::{ContainerEngine, NamespaceKey, ProcessInfo, ScanErrors};
+use crate::host::{ContainerEngine, NamespaceKey, ProcessInfo, ScanErrors, ScanMode};
 use crate::layout::Kind;
 use crate::quote;
 use crate::runtime::{PodRef, RuntimeKind};
@@ -25,6 +25,11 @@ pub struct ScanSummary {
     pub error: Option<String>,
     pub processes_scanned: u64,
     pub mount_namespaces_scanned: u64,
+    /// Of those, the ones whose table was read (the others had not changed since the last
+    /// scan: `host::Tables`).
+    pub namespaces_reread: u64,
+    /// How the scan chose which tables to read.
+    pub scan_mode: ScanMode,
     pub errors: ScanErrors,
     /// Docker's up (false when Docker is not enabled), kept for compatibility.
     pub docker_up: bool,

@@ -21,18 +21,29 @@ pub struct Scanner {
     state: Mutex<State>,
 }
 
-#[derive(Default)]
 struct State {
     last: Option<(Instant, Arc<Report>)>,
     memory: Memory,
 }
 
-/// What one scan leaves for the next: when each copy was first seen, and which mounts the
-/// reference namespaces have held.
+/// What one scan leaves for the next: when each copy was first seen, which mounts the
+/// reference namespaces have held, and (incremental scans) each namespace's table.
+/// `Default` reads every table every scan.
 #[derive(Debug, Default)]
 pub struct Memory {
     pub first_seen: FirstSeen,
     pub references: classify::ReferenceHistory,
+    pub tables: host::Tables,
+}
+
+impl Memory {
+    /// A long-running exporter's: scans read only the tables that changed (same reports).
+    pub fn incremental() -> Memory {
+        Memory {
+            tables: host::Tables::incremental(),
+            ..Memory::default()
+        }
+    }
 }
 
 impl Scanner {
@@ -42,7 +53,10 @@ impl Scanner {
             runtime,
             min_interval,
             options: host::ScanOptions::default(),
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                last: None,
+                memory: Memory::incremental(),
+            }),
         }
     }
 
@@ -82,7 +96,11 @@ impl Scanner {
                 state.memory = memory;
                 report
             }
-            Err(e) => failed(now(), 0.0, &self.runtime.view(), e.to_string()),
+            Err(e) => {
+                // The scan panicked with the memory: start again from nothing.
+                state.memory = Memory::incremental();
+                failed(now(), 0.0, &self.runtime.view(), e.to_string())
+            }
         };
         let report = Arc::new(report);
         state.last = Some((Instant::now(), report.clone()));
@@ -124,7 +142,7 @@ pub fn scan_once(
     let started = Instant::now();
     let timestamp = now();
     let view = runtime.view();
-    let snapshot = match host::scan(procfs, &view.layout(), options) {
+    let snapshot = match host::scan_with(procfs, &view.layout(), options, &mut memory.tables) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "scan failed");
@@ -141,6 +159,7 @@ pub fn scan_once(
         snapshot.namespaces.len() as u64,
         snapshot.errors,
     );
+    let (namespaces_reread, scan_mode) = (snapshot.namespaces_reread, snapshot.mode);
     // The leaks share what they need of the snapshot: its tables go as they are classified.
     let classified = classify::classify(snapshot, &view, &mut memory.references);
     let summary = ScanSummary {
@@ -150,6 +169,8 @@ pub fn scan_once(
         error: None,
         processes_scanned,
         mount_namespaces_scanned,
+        namespaces_reread,
+        scan_mode,
         errors,
         docker_up: view.is_up(RuntimeKind::Docker),
         runtimes: view.runtimes.clone(),

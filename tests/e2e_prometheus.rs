@@ -721,6 +721,16 @@ fn every_dashboard_query_returns_the_leak_during_the_scenario() {
         }),
     );
     checks.insert(
+        ("Processes and namespaces scanned", "D"),
+        Box::new(move |r| {
+            // The join names the mode; how many tables were read depends on what changed.
+            match r {
+                [x] if ["listmount", "full"].contains(&x.l("mode")) && x.value >= 0.0 => Ok(()),
+                _ => Err("one row: tables read, labelled mode=listmount or full".into()),
+            }
+        }),
+    );
+    checks.insert(
         ("Scan errors by reason", "A"),
         Box::new(|r| {
             let reasons: BTreeSet<&str> = r.iter().map(|x| x.l("reason")).collect();

@@ -117,6 +117,7 @@ fn run(data: &[u8]) {
         namespaces: vec![reference, foreign],
         processes_scanned: 2,
         errors,
+        ..Default::default()
     };
     let classified = classify(snapshot, &view, &mut Default::default());
     let scan = ScanSummary {

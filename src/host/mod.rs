@@ -8,8 +8,10 @@
 //! only ever parsed as text: stat'ing a leaked mount point could hang on a dead NFS server.
 
 pub mod cgroup;
+mod listmount;
 pub mod mountinfo;
 mod procfile;
+mod tables;
 
 use std::collections::HashMap;
 use std::io;
@@ -24,6 +26,7 @@ pub use cgroup::ContainerEngine;
 use mountinfo::split_ids;
 pub use mountinfo::{Mount, Propagation};
 use procfile::{parse_ns_link, start_time, stat_comm};
+pub use tables::{FULL_REREAD, ScanMode, Tables};
 
 /// Identity of what a process sees as its mount table.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -189,11 +192,25 @@ pub struct HostSnapshot {
     pub namespaces: Vec<MountNamespace>,
     pub processes_scanned: u64,
     pub errors: ScanErrors,
+    /// Mount tables actually read (the others came from [`Tables`]' memory).
+    pub namespaces_reread: u64,
+    pub mode: ScanMode,
 }
 
 /// Reads the host as seen through `procfs` (normally `/proc`, `/host/proc` in a container).
 /// Fails only when the process list itself cannot be read.
 pub fn scan(procfs: &Path, layout: &Layout, options: &ScanOptions) -> crate::Result<HostSnapshot> {
+    scan_with(procfs, layout, options, &mut Tables::full())
+}
+
+/// [`scan`], reading only the tables that changed since the last scan with the same
+/// `tables` (see [`Tables`]); the snapshot is the same.
+pub fn scan_with(
+    procfs: &Path,
+    layout: &Layout,
+    options: &ScanOptions,
+    tables: &mut Tables,
+) -> crate::Result<HostSnapshot> {
     let _span = tracing::debug_span!("host_scan", procfs = %procfs.display()).entered();
     let pids = list_pids(procfs)?;
     let mut errors = ScanErrors::default();
@@ -216,8 +233,10 @@ pub fn scan(procfs: &Path, layout: &Layout, options: &ScanOptions) -> crate::Res
 
     let mut reader = TableReader::new(layout);
     let mut namespaces = Vec::with_capacity(groups.len());
+    tables.begin(procfs, layout);
     for (inode, pids) in groups {
-        let Some((root, mounts)) = reader.read_namespace(procfs, inode, &pids, &mut errors) else {
+        let Some((root, mounts)) = tables.read(&mut reader, procfs, inode, &pids, &mut errors)
+        else {
             continue;
         };
         let host = pids.iter().take(2).any(|&pid| is_host_pid(procfs, pid));
@@ -239,12 +258,15 @@ pub fn scan(procfs: &Path, layout: &Layout, options: &ScanOptions) -> crate::Res
             host_userns: false,
         });
     }
+    tables.finish();
     mark_host_userns(procfs, &mut namespaces);
     namespaces.sort_by(|a, b| a.pids.first().cmp(&b.pids.first()));
     Ok(HostSnapshot {
         namespaces,
         processes_scanned: pids.len() as u64,
         errors,
+        namespaces_reread: tables.reread,
+        mode: tables.mode(),
     })
 }
 
@@ -295,9 +317,11 @@ pub fn scan_per_process(procfs: &Path, layout: &Layout) -> crate::Result<HostSna
     }
     mark_host_userns(procfs, &mut namespaces);
     Ok(HostSnapshot {
+        namespaces_reread: namespaces.len() as u64,
         namespaces,
         processes_scanned: pids.len() as u64,
         errors,
+        mode: ScanMode::Full,
     })
 }
 
@@ -373,6 +397,10 @@ struct TableReader<'a> {
     interned: HashMap<Box<[u8]>, Interned>,
     /// Reused for every table.
     buf: Vec<u8>,
+    /// Of the last table parsed: its number of lines, and the line of each container mount
+    /// (the incremental scan pairs them with listmount's ids).
+    line_count: usize,
+    lines: Vec<usize>,
 }
 
 impl<'a> TableReader<'a> {
@@ -382,6 +410,8 @@ impl<'a> TableReader<'a> {
             prefilter: Prefilter::new(layout),
             interned: HashMap::new(),
             buf: Vec::new(),
+            line_count: 0,
+            lines: Vec::new(),
         }
     }
 
@@ -472,7 +502,11 @@ impl<'a> TableReader<'a> {
         // A chrooted view sees shortened paths: no prefilter, no sharing.
         let whole = root == "/";
         let mut out = Vec::new();
+        self.lines.clear();
+        self.line_count = 0;
         for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let n = self.line_count;
+            self.line_count += 1;
             // Most lines are not container mounts: skip them before the full parse, which
             // allocates.
             if whole {
@@ -486,6 +520,7 @@ impl<'a> TableReader<'a> {
                 && let Some(hit) = self.interned.get(rest)
             {
                 if let Some((target, propagation)) = hit {
+                    self.lines.push(n);
                     out.push(ContainerMount {
                         mount_id,
                         propagation: *propagation,
@@ -512,6 +547,9 @@ impl<'a> TableReader<'a> {
             if let Some((_, rest)) = ids {
                 let value = found.as_ref().map(|c| (c.target.clone(), c.propagation));
                 self.interned.insert(rest.into(), value);
+            }
+            if found.is_some() {
+                self.lines.push(n);
             }
             out.extend(found);
         }

@@ -334,11 +334,32 @@ const FAMILIES: &[Spec] = &[
     },
     Spec {
         name: "mount_namespaces_scanned",
-        help: "Distinct mount namespaces whose mount table the last scan read (once each).",
+        help: "Distinct mount namespaces the last scan covered: each one's table read once, or remembered unchanged since the scan before.",
         cached: false,
         labels: &[],
         ty: Type::Gauge,
         rows: |f| one(f.report.scan.mount_namespaces_scanned as f64),
+    },
+    Spec {
+        name: "scan_namespaces_reread",
+        help: "Of the mount namespaces the last scan covered, those whose mount table it read (the others had not changed).",
+        cached: false,
+        labels: &[],
+        ty: Type::Gauge,
+        rows: |f| one(f.report.scan.namespaces_reread as f64),
+    },
+    Spec {
+        name: "scan_mode",
+        help: "Always 1: how scans choose which mount tables to read (listmount: only those whose mount ids or tied mounts changed; full: every table, every scan).",
+        cached: false,
+        labels: &["mode"],
+        ty: Type::Gauge,
+        rows: |f| {
+            Some(vec![(
+                vec![f.report.scan.scan_mode.as_str().to_string()],
+                1.0,
+            )])
+        },
     },
     Spec {
         name: "scan_errors",

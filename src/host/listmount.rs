@@ -1,0 +1,211 @@
+//! listmount(2) and statmount(2): a mount namespace's 64-bit mount ids, and one mount's
+//! propagation, without reading its whole table. Used by the incremental scan (`tables`).
+//!
+//! The namespace is named by an `ns/mnt` fd (`mnt_id_req.mnt_ns_fd`, Linux 6.18; the fd
+//! proves the ptrace read access that opening it took, so no other capability is asked) or,
+//! on 6.9-6.17, by the 64-bit id `NS_GET_MNTNS_ID` gives for it, which for another
+//! namespace needs `CAP_SYS_ADMIN` over it (fs/namespace.c, `listmount` and
+//! `grab_requested_mnt_ns`). The fd is opened and closed within one namespace's share of a
+//! scan: an open `ns/mnt` holds a reference on the namespace, and a long-lived one would keep
+//! a holder's copies alive after it exits (tests/e2e_namespace_lifetime.rs).
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use super::Propagation;
+
+// asm-generic numbers, shared by every architecture since 5.1 (include/uapi/asm-generic/unistd.h).
+const SYS_STATMOUNT: libc::c_long = 457;
+const SYS_LISTMOUNT: libc::c_long = 458;
+/// `_IOR(0xb7, 5, __u64)`, include/uapi/linux/nsfs.h (Linux 6.9+).
+const NS_GET_MNTNS_ID: libc::c_ulong = 0x8008_b705;
+/// `LSMT_ROOT`: list the whole namespace (include/uapi/linux/mount.h).
+const LSMT_ROOT: u64 = u64::MAX;
+const STATMOUNT_MNT_BASIC: u64 = 0x2;
+const MS_SLAVE: u64 = 1 << 19;
+const MS_SHARED: u64 = 1 << 20;
+
+/// How a namespace is named to listmount/statmount, found once by [`probe`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Naming {
+    /// `mnt_ns_fd` (Linux 6.18+).
+    Fd,
+    /// `mnt_ns_id` (Linux 6.9+, needs CAP_SYS_ADMIN over another namespace).
+    Id,
+}
+
+/// `struct mnt_id_req`, MNT_ID_REQ_SIZE_VER1 (32 bytes). `mnt_ns_fd` was `spare` (which had
+/// to be 0) before 6.18.
+#[repr(C)]
+struct MntIdReq {
+    size: u32,
+    mnt_ns_fd: u32,
+    mnt_id: u64,
+    param: u64,
+    mnt_ns_id: u64,
+}
+
+/// One namespace, open for the length of its share of a scan (see the module comment).
+pub struct OpenNamespace {
+    file: File,
+    pub id: u64,
+    naming: Naming,
+}
+
+impl OpenNamespace {
+    /// Opens `ns/mnt` and checks it is still namespace `inode` (the pid may have been reused).
+    pub fn open(link: &Path, inode: u64, naming: Naming) -> io::Result<OpenNamespace> {
+        let file = File::open(link)?;
+        if file.metadata()?.ino() != inode {
+            return Err(io::Error::from_raw_os_error(libc::ESRCH));
+        }
+        let mut id: u64 = 0;
+        // SAFETY: NS_GET_MNTNS_ID writes one u64 through the pointer.
+        if unsafe { libc::ioctl(file.as_raw_fd(), NS_GET_MNTNS_ID, &mut id as *mut u64) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(OpenNamespace { file, id, naming })
+    }
+
+    fn req(&self, mnt_id: u64, param: u64) -> MntIdReq {
+        let (fd, id) = match self.naming {
+            Naming::Fd => (self.file.as_raw_fd() as u32, 0),
+            Naming::Id => (0, self.id),
+        };
+        MntIdReq {
+            size: std::mem::size_of::<MntIdReq>() as u32,
+            mnt_ns_fd: fd,
+            mnt_id,
+            param,
+            mnt_ns_id: id,
+        }
+    }
+
+    /// Every mount id of the namespace, ascending (listmount walks the namespace's tree of
+    /// mounts ordered by id: fs/namespace.c `do_listmount`). Ids are 64-bit and never reused.
+    pub fn list(&self, out: &mut Vec<u64>) -> io::Result<()> {
+        out.clear();
+        let mut last = 0;
+        loop {
+            out.reserve(1024);
+            let room = out.capacity() - out.len();
+            let r = self.req(LSMT_ROOT, last);
+            // SAFETY: r is a valid mnt_id_req; the spare capacity holds `room` u64s.
+            let n = unsafe {
+                libc::syscall(
+                    SYS_LISTMOUNT,
+                    &r as *const MntIdReq,
+                    out.as_mut_ptr().add(out.len()),
+                    room,
+                    0 as libc::c_ulong,
+                )
+            };
+            if n < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // SAFETY: the kernel wrote n <= room ids after the current length.
+            unsafe { out.set_len(out.len() + n as usize) };
+            match out.last() {
+                Some(&l) if n as usize == room => last = l,
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// A mount's old (mountinfo) id and its propagation as mountinfo shows it: `shared:` the
+    /// peer group when shared, `master:` the master's group when a slave (fs/namespace.c
+    /// `statmount_mnt_basic` and fs/proc_namespace.c `show_mountinfo` read the same fields).
+    pub fn propagation(&self, mnt_id: u64) -> io::Result<(u32, Propagation)> {
+        // The fixed part of struct statmount is 512 bytes; MNT_BASIC asks for no strings.
+        let mut buf = [0u64; 64];
+        let r = self.req(mnt_id, STATMOUNT_MNT_BASIC);
+        // SAFETY: buf is 512 bytes, u64-aligned as struct statmount needs.
+        let ret = unsafe {
+            libc::syscall(
+                SYS_STATMOUNT,
+                &r as *const MntIdReq,
+                buf.as_mut_ptr(),
+                std::mem::size_of_val(&buf),
+                0 as libc::c_ulong,
+            )
+        };
+        if ret < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // Offsets in struct statmount (include/uapi/linux/mount.h): mnt_id_old at byte 56,
+        // mnt_propagation 72, mnt_peer_group 80, mnt_master 88.
+        let old_id = buf[7] as u32;
+        let (flags, peer, master) = (buf[9], buf[10], buf[11]);
+        let propagation = Propagation {
+            shared: (flags & MS_SHARED != 0).then_some(peer as u32),
+            master: (flags & MS_SLAVE != 0).then_some(master as u32),
+        };
+        Ok((old_id, propagation))
+    }
+}
+
+/// Which naming works here, tried on our own namespace (`<procfs>/self/ns/mnt`): `Err` says
+/// why neither does (no listmount before 6.8: ENOSYS; a fixture tree has no nsfs).
+pub fn probe(procfs: &Path) -> io::Result<Naming> {
+    let link = procfs.join("self/ns/mnt");
+    let inode = std::fs::metadata(&link)?.ino();
+    let mut ids = Vec::new();
+    let mut last = io::Error::other("no naming tried");
+    for naming in [Naming::Fd, Naming::Id] {
+        if naming == Naming::Id && !has_cap_sys_admin() {
+            // Our own namespace would list, every other one would not (ENOENT).
+            last = io::Error::other(format!(
+                "{last}; naming a namespace by id needs CAP_SYS_ADMIN (Linux before 6.18)"
+            ));
+            break;
+        }
+        match OpenNamespace::open(&link, inode, naming).and_then(|ns| ns.list(&mut ids)) {
+            Ok(()) if !ids.is_empty() => return Ok(naming),
+            Ok(()) => last = io::Error::other("listmount listed no mount"),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+fn has_cap_sys_admin() -> bool {
+    let status = std::fs::read_to_string("/proc/thread-self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .is_some_and(|caps| caps & (1 << 21) != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_own_namespace_lists_like_its_mountinfo() {
+        // On kernels without listmount this is the fallback's business, not a failure.
+        let Ok(naming) = probe(Path::new("/proc")) else {
+            eprintln!("listmount unavailable here: nothing to compare");
+            return;
+        };
+        let link = Path::new("/proc/self/ns/mnt");
+        let inode = std::fs::metadata(link).unwrap().ino();
+        let ns = OpenNamespace::open(link, inode, naming).unwrap();
+        let mut ids = Vec::new();
+        ns.list(&mut ids).unwrap();
+        let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let lines: Vec<_> = crate::host::mountinfo::parse(text.as_bytes())
+            .map(|m| m.unwrap())
+            .collect();
+        assert_eq!(ids.len(), lines.len());
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "ascending");
+        // mountinfo lists in the same order (fs/namespace.c m_start/m_next walk the same tree).
+        for (id, line) in ids.iter().zip(&lines) {
+            let (old, propagation) = ns.propagation(*id).unwrap();
+            assert_eq!((old, propagation), (line.mount_id, line.propagation));
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! The incremental scan: each namespace's container mounts are remembered between scans,
+//! keyed by the namespace's 64-bit id (`NS_GET_MNTNS_ID`, never reused), and its table is
+//! read again only when listmount(2)'s list of its mount ids changed (64-bit, never reused:
+//! a mount or unmount always changes the list). Two things keep ids and change what a scan
+//! must report:
+//! - propagation (`mount --make-private` on an existing mount): every remembered container
+//!   mount that is shared or a slave is re-checked with statmount(2) each scan. A private
+//!   one cannot become tied to another mount without a new mount (`--make-shared` makes a
+//!   new peer group, `--make-slave` leaves it private: mount_namespaces(7)), so only the
+//!   tied ones can change a copy's status;
+//! - `mount --move`: every table is read again at least every [`FULL_REREAD`].
+//!
+//! No fd is kept: a namespace's `ns/mnt` is opened and closed within its share of the scan.
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::listmount::{Naming, OpenNamespace};
+use super::{ContainerMount, Propagation, ScanErrors, TableReader};
+use crate::layout::Layout;
+
+/// Longest time a remembered table is trusted: bounds how long a `mount --move` (which keeps
+/// every id) can go unseen.
+pub const FULL_REREAD: Duration = Duration::from_secs(300);
+
+/// How the last scan decided which tables to read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScanMode {
+    /// Every namespace's table, every scan.
+    #[default]
+    Full,
+    /// Only tables whose listmount(2) ids changed.
+    Listmount,
+}
+
+impl ScanMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScanMode::Full => "full",
+            ScanMode::Listmount => "listmount",
+        }
+    }
+}
+
+enum Mode {
+    Full,
+    /// Not probed yet: the first scan finds out.
+    Unprobed,
+    Incremental(Naming),
+}
+
+struct Cached {
+    /// Length and keyed hash of the mount id list the table was read after.
+    ids: (usize, u64),
+    mounts: Vec<ContainerMount>,
+    /// (mount id, index in `mounts`) of the shared and slave ones, re-checked every scan.
+    tied: Vec<(u64, usize)>,
+    /// Lines of the table that did not parse: counted again on every scan, as a read would.
+    parse_errors: u64,
+    generation: u64,
+}
+
+/// What one scan leaves for the next.
+pub struct Tables {
+    mode: Mode,
+    cached: HashMap<u64, Cached>,
+    layout: Option<Layout>,
+    trusted_since: Instant,
+    generation: u64,
+    hasher: std::collections::hash_map::RandomState,
+    ids: Vec<u64>,
+    /// Tables read in the current (last) scan.
+    pub reread: u64,
+}
+
+impl Default for Tables {
+    fn default() -> Tables {
+        Tables::full()
+    }
+}
+
+impl std::fmt::Debug for Tables {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tables")
+            .field("mode", &self.mode())
+            .field("remembered", &self.cached.len())
+            .field("reread", &self.reread)
+            .finish()
+    }
+}
+
+impl Tables {
+    /// Reads every table every scan (one-shot commands, fixture trees).
+    pub fn full() -> Tables {
+        Tables::with_mode(Mode::Full)
+    }
+
+    /// Reads only what changed, where the kernel can say (found on the first scan).
+    pub fn incremental() -> Tables {
+        Tables::with_mode(Mode::Unprobed)
+    }
+
+    fn with_mode(mode: Mode) -> Tables {
+        Tables {
+            mode,
+            cached: HashMap::new(),
+            layout: None,
+            trusted_since: Instant::now(),
+            generation: 0,
+            hasher: Default::default(),
+            ids: Vec::new(),
+            reread: 0,
+        }
+    }
+
+    pub fn mode(&self) -> ScanMode {
+        match self.mode {
+            Mode::Incremental(_) => ScanMode::Listmount,
+            _ => ScanMode::Full,
+        }
+    }
+
+    /// Starts a scan: forgets everything when the layout (which paths are container mounts)
+    /// changed or the tables are older than [`FULL_REREAD`].
+    pub(super) fn begin(&mut self, procfs: &Path, layout: &Layout) {
+        if let Mode::Unprobed = self.mode {
+            self.mode = match super::listmount::probe(procfs) {
+                Ok(naming) => {
+                    tracing::info!(
+                        ?naming,
+                        "incremental scans: listmount(2) says which tables changed"
+                    );
+                    Mode::Incremental(naming)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "listmount(2) unavailable: every scan reads every mount table");
+                    Mode::Full
+                }
+            };
+        }
+        if self.layout.as_ref() != Some(layout) || self.trusted_since.elapsed() > FULL_REREAD {
+            self.cached.clear();
+            self.layout = Some(layout.clone());
+            self.trusted_since = Instant::now();
+        }
+        self.generation += 1;
+        self.reread = 0;
+    }
+
+    /// Ends a scan: namespaces not seen in it are forgotten.
+    pub(super) fn finish(&mut self) {
+        let generation = self.generation;
+        self.cached.retain(|_, c| c.generation == generation);
+    }
+
+    /// A namespace's root and container mounts, as [`TableReader::read_namespace`] finds
+    /// them, from memory when its mount ids and tied mounts did not change.
+    pub(super) fn read(
+        &mut self,
+        reader: &mut TableReader,
+        procfs: &Path,
+        inode: u64,
+        pids: &[u32],
+        errors: &mut ScanErrors,
+    ) -> Option<(String, Vec<ContainerMount>)> {
+        let Mode::Incremental(naming) = self.mode else {
+            return self.counted(reader.read_namespace(procfs, inode, pids, errors));
+        };
+        let mut chrooted = Vec::new();
+        for &pid in pids {
+            let dir = procfs.join(pid.to_string());
+            match std::fs::read_link(dir.join("root")) {
+                Ok(root) if root.as_os_str() == "/" => {}
+                Ok(_) => {
+                    chrooted.push(pid);
+                    continue;
+                }
+                Err(e) => {
+                    errors.count(&e);
+                    continue;
+                }
+            }
+            if let Some(mounts) = self.through(reader, &dir, pid, inode, naming, errors) {
+                return Some(("/".to_string(), mounts));
+            }
+        }
+        // Only chrooted processes left: their partial views are read, never remembered.
+        self.counted(reader.read_namespace(procfs, inode, &chrooted, errors))
+    }
+
+    fn counted<T>(&mut self, read: Option<T>) -> Option<T> {
+        self.reread += u64::from(read.is_some());
+        read
+    }
+
+    /// The table through one process whose root is `/`; `None` if it vanished.
+    fn through(
+        &mut self,
+        reader: &mut TableReader,
+        dir: &Path,
+        pid: u32,
+        inode: u64,
+        naming: Naming,
+        errors: &mut ScanErrors,
+    ) -> Option<Vec<ContainerMount>> {
+        let ns = match OpenNamespace::open(&dir.join("ns/mnt"), inode, naming) {
+            Ok(ns) => ns,
+            Err(e) => {
+                errors.count(&e);
+                return None;
+            }
+        };
+        let listed = ns.list(&mut self.ids);
+        let ids = (self.ids.len(), self.hasher.hash_one(&self.ids));
+        if listed.is_ok()
+            && let Some(c) = self.cached.get_mut(&ns.id)
+            && c.ids == ids
+            && still_tied(&ns, c)
+        {
+            c.generation = self.generation;
+            errors.parse += c.parse_errors;
+            return Some(c.mounts.clone());
+        }
+        let parse_before = errors.parse;
+        let mounts = reader.read_table(dir, pid, inode, "/", errors)?;
+        self.reread += 1;
+        self.cached.remove(&ns.id);
+        if listed.is_ok() {
+            let parse_errors = errors.parse - parse_before;
+            self.remember(&ns, ids, reader, &mounts, parse_errors);
+        }
+        Some(mounts)
+    }
+
+    /// Remembers a table read right after its ids were listed. The i-th line of mountinfo
+    /// is the i-th listed id (both walk the namespace's mounts in id order: fs/namespace.c
+    /// `m_start`/`m_next` and `do_listmount`); each tied mount's old id is checked against
+    /// its line's, so a table that changed between the two reads is not remembered.
+    fn remember(
+        &mut self,
+        ns: &OpenNamespace,
+        ids: (usize, u64),
+        reader: &TableReader,
+        mounts: &[ContainerMount],
+        parse_errors: u64,
+    ) {
+        if reader.line_count != self.ids.len() {
+            return;
+        }
+        let mut tied = Vec::new();
+        for (i, cm) in mounts.iter().enumerate() {
+            if cm.propagation == Propagation::default() {
+                continue;
+            }
+            let id = self.ids[reader.lines[i]];
+            match ns.propagation(id) {
+                Ok(now) if now == (cm.mount_id, cm.propagation) => tied.push((id, i)),
+                _ => return,
+            }
+        }
+        let cached = Cached {
+            ids,
+            mounts: mounts.to_vec(),
+            tied,
+            parse_errors,
+            generation: self.generation,
+        };
+        self.cached.insert(ns.id, cached);
+    }
+}
+
+/// Whether every remembered shared or slave mount still is, as it was.
+fn still_tied(ns: &OpenNamespace, c: &Cached) -> bool {
+    c.tied.iter().all(|&(id, i)| {
+        let cm = &c.mounts[i];
+        ns.propagation(id)
+            .is_ok_and(|now| now == (cm.mount_id, cm.propagation))
+    })
+}
