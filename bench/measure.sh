@@ -6,8 +6,12 @@
 #
 # Alternates, REPS times: (a) grep -l <id> /proc/[0-9]*/mountinfo (only in the first
 # GREP-REPS rounds: it is the slow one), (b) the floor reader (mountinfo text, and
-# listmount+statmount), (c) `mountleak_exporter scan` (its text report) and a scrape of a running
-# exporter (--scan.min-interval 0s). Every command runs under `timeout` alike. Reports
+# listmount+statmount), (e) bare process enumeration (readdir /proc + one ns/mnt link per
+# process, no table), (c) `mountleak_exporter scan` (its text report: a full scan) and a scrape
+# of a running exporter (--scan.min-interval 0s: an incremental scan, in steady state as
+# nothing changes between scrapes). Every command runs under `timeout` alike. Then, with the
+# exporter, REPS times: one container-shaped tmpfs mounted in this namespace (a container
+# starting), a scrape, unmounted, a scrape: what the scan after one change costs. Reports
 # wall-clock and CPU medians, the ratios, peak RSS, and RSS across SCRAPES more scrapes;
 # appends one tab-separated row to FILE. A method that fails or times out is reported as such
 # and not retried.
@@ -76,7 +80,7 @@ server_cpu() {
 
 sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", b - a }'; }
 
-declare -A wall cpu failed
+declare -A wall cpu failed reread
 # timed NAME OKCODES CMD...: one run; appends wall and CPU seconds to wall[NAME], cpu[NAME].
 timed() {
     local name=$1 ok=$2 rc=0 c0 t0 t1
@@ -112,7 +116,17 @@ scrape_timed() {
     wall[scrape]+="$(sub "$t0" "$t1") "
     cpu[scrape]+="$(sub "$c0" "$c1") "
     # The exporter's own figure for reading /proc and classifying (no reporting).
-    wall[core]+="$(awk '$1 == "mountleak_scan_duration_seconds" { print $2 }' "$tmp/scrape") "
+    wall[${1:-core}]+="$(awk '$1 == "mountleak_scan_duration_seconds" { print $2 }' "$tmp/scrape") "
+    reread[${1:-core}]+="$(awk '$1 == "mountleak_scan_namespaces_reread" { print $2 }' "$tmp/scrape") "
+}
+
+# inner NAME ARGS...: the floor reader's own timing (its seconds=, no process start-up), to
+# set beside the exporter's own mountleak_scan_duration_seconds.
+inner() {
+    local name=$1 out
+    shift
+    out=$("$floor" "$@" 2>/dev/null) || return 0
+    wall[$name]+="$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' <<<"$out") "
 }
 
 median() { tr ' ' '\n' | awk 'NF' | sort -g | awk '{ v[NR] = $1 } END { if (NR) printf "%.4f", v[int((NR + 1) / 2)] }'; }
@@ -169,14 +183,29 @@ for ((r = 0; r < reps; r++)); do
     ((r < grep_reps)) && timed grep "0 1 2" grep -l "$SYNTH_GREP_ID" /proc/[0-9]*/mountinfo
     timed floor "0" "$floor" --quiet
     timed floor_listmount "0" "$floor" --quiet --method listmount
+    timed enumerate "0" "$floor" --quiet --method enumerate
+    inner floor_in
+    inner enumerate_in --method enumerate
     if [[ -n $exporter ]]; then
         timed scan "0 1" "${scan_cmd[@]}"
         scrape_timed
     fi
 done
 
+# One change between two scrapes: a container starts (a mount appears in this namespace
+# only: the scratch root is private), then stops.
+if [[ -n $exporter && -z ${failed[scrape]:-} ]]; then
+    for ((r = 0; r < reps; r++)); do
+        d=$SYNTH_ROOT/var/lib/docker/containers/$(printf 'c%063x' "$r")/mounts/shm
+        mkdir -p "$d" && mount -t tmpfs change "$d"
+        scrape_timed change
+        umount "$d"
+        scrape_timed change
+    done
+fi
+
 declare -A med cmed
-for k in grep floor floor_listmount scan scrape core; do
+for k in grep floor floor_listmount enumerate floor_in enumerate_in scan scrape core change; do
     med[$k]=$(median <<<"${wall[$k]:-}")
     cmed[$k]=$(median <<<"${cpu[$k]:-}")
     if [[ -z ${med[$k]} ]]; then
@@ -220,6 +249,13 @@ cat <<REPORT
     exporter's own mountleak_scan_duration_seconds (read /proc + classify): ${med[core]}
   wall: c/a = $(ratio "${med[scan]}" "${med[grep]}")  c/b = $(ratio "${med[scan]}" "${med[floor]}")  scrape/a = $(ratio "${med[scrape]}" "${med[grep]}")  scrape/b = $(ratio "${med[scrape]}" "${med[floor]}")  b'/b = $(ratio "${med[floor_listmount]}" "${med[floor]}")
   scan_duration / floor = $(ratio "${med[core]}" "${med[floor]}")
+  incremental (the running exporter), against the floor reader's own timings (no process start-up):
+    (e)  enumeration only     ${med[enumerate]} wall (${med[enumerate_in]} inside)
+    (b)  floor                ${med[floor_in]} inside
+    steady state: scan_duration ${med[core]}, tables read $(median <<<"${reread[core]:-}")
+      / floor = $(ratio "${med[core]}" "${med[floor_in]}")  / enumeration = $(ratio "${med[core]}" "${med[enumerate_in]}")
+    after one change: scan_duration ${med[change]}, tables read $(median <<<"${reread[change]:-}")
+      / floor = $(ratio "${med[change]}" "${med[floor_in]}")  / enumeration = $(ratio "${med[change]}" "${med[enumerate_in]}")
   CPU:  c/a = $(ratio "${cmed[scan]}" "${cmed[grep]}")  c/b = $(ratio "${cmed[scan]}" "${cmed[floor]}")  scrape/a = $(ratio "${cmed[scrape]}" "${cmed[grep]}")  scrape/b = $(ratio "${cmed[scrape]}" "${cmed[floor]}")
   peak RSS (MiB): scan $scan_rss, running exporter $server_hwm, floor $floor_rss
 REPORT
@@ -243,6 +279,9 @@ if [[ -n $results ]]; then
         "${med[scan]}" "${med[scrape]}" "$(ratio "${med[scan]}" "${med[grep]}")" "$(ratio "${med[scan]}" "${med[floor]}")" \
         "$scan_rss" "$server_hwm" "${cmed[grep]}" "${cmed[floor]}" "${cmed[scan]}" "${cmed[scrape]}" \
         "$(ratio "${cmed[scan]}" "${cmed[grep]}")" "$(ratio "${cmed[scan]}" "${cmed[floor]}")" \
-        "${med[core]}" "$(ratio "${med[core]}" "${med[floor]}")" >>"$results"
+        "${med[core]}" "$(ratio "${med[core]}" "${med[floor]}")" \
+        "${med[enumerate]}" "${med[floor_in]}" "${med[enumerate_in]}" \
+        "$(ratio "${med[core]}" "${med[floor_in]}")" "$(ratio "${med[core]}" "${med[enumerate_in]}")" \
+        "${med[change]}" "$(ratio "${med[change]}" "${med[floor_in]}")" "$(ratio "${med[change]}" "${med[enumerate_in]}")" >>"$results"
     echo >>"$results"
 fi

@@ -1,12 +1,14 @@
 //! The floor for a whole-host scan: what any scanner of /proc must at least do.
 //!
-//!   floor [--proc DIR] [--method mountinfo|listmount|mountinfo-parse] [--quiet]
+//!   floor [--proc DIR] [--method mountinfo|listmount|mountinfo-parse|enumerate] [--quiet]
 //!
 //! Reads each process's `ns/mnt` link once and each distinct namespace's mount table once:
 //! `mountinfo` reads the text and counts lines; `mountinfo-parse` also splits every line
 //! into its fields (a minimal parse, no escapes decoded); `listmount` lists the namespace
 //! with listmount(2) and fetches every mount with statmount(2) (Linux 6.11+, root) instead
-//! of reading text. Prints a one-line summary.
+//! of reading text; `enumerate` reads no table at all: the bare process enumeration
+//! (readdir /proc and one `ns/mnt` link per process) that any scan, incremental or not,
+//! does. Prints a one-line summary.
 
 #[path = "support/sys.rs"]
 #[allow(dead_code)]
@@ -25,6 +27,7 @@ enum Method {
     Mountinfo,
     MountinfoParse,
     Listmount,
+    Enumerate,
 }
 
 #[derive(Default)]
@@ -63,13 +66,17 @@ fn main() -> ExitCode {
                     method = Method::Listmount;
                     true
                 }
+                Some("enumerate") => {
+                    method = Method::Enumerate;
+                    true
+                }
                 _ => false,
             },
             _ => false,
         };
         if !ok {
             eprintln!(
-                "usage: floor [--proc DIR] [--method mountinfo|mountinfo-parse|listmount] [--quiet]"
+                "usage: floor [--proc DIR] [--method mountinfo|mountinfo-parse|listmount|enumerate] [--quiet]"
             );
             return ExitCode::from(2);
         }
@@ -125,6 +132,7 @@ fn run(proc_root: &PathBuf, method: Method) -> std::io::Result<Totals> {
         };
         if !seen.contains(&ns) {
             let ok = match method {
+                Method::Enumerate => Ok(()),
                 Method::Mountinfo | Method::MountinfoParse => {
                     path.push("mountinfo");
                     let r = read_mountinfo(&path, &mut text, method, &mut t);
