@@ -161,7 +161,7 @@ impl Masters {
     fn of(namespaces: &[MountNamespace]) -> Masters {
         let pairs = namespaces
             .iter()
-            .flat_map(|ns| &ns.container_mounts)
+            .flat_map(|ns| ns.container_mounts.iter())
             .filter_map(|cm| Some((cm.propagation.shared?, cm.propagation.master?)));
         Masters(pairs.collect())
     }
@@ -228,7 +228,7 @@ pub fn classify(
         .partition(|ns| is_reference(ns, view));
     let mut reference: RefIndex = HashMap::new();
     for ns in &references {
-        for cm in &ns.container_mounts {
+        for cm in ns.container_mounts.iter() {
             let t = &cm.target;
             reference
                 .entry(t.path.canonical.as_str())
@@ -255,7 +255,7 @@ pub fn classify(
         let holder = out.holders.len();
         let first = out.leaks.len();
         let mut seen = HashSet::new();
-        for cm in &ns.container_mounts {
+        for cm in ns.container_mounts.iter() {
             let t = &cm.target;
             let same_device: Vec<_> = reference
                 .get(t.path.canonical.as_str())

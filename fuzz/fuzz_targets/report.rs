@@ -98,9 +98,9 @@ fn run(data: &[u8]) {
         pids: vec![1],
         processes: Arc::from(Vec::new()),
         container_mounts: if reference_holds_them {
-            container_mounts.clone()
+            container_mounts.clone().into()
         } else {
-            Vec::new()
+            Arc::from([])
         },
         host_userns: false,
     };
@@ -109,7 +109,7 @@ fn run(data: &[u8]) {
         host: false,
         pids: vec![HOLDER_PID],
         processes: Arc::from(vec![holder.clone()]),
-        container_mounts,
+        container_mounts: container_mounts.into(),
         // Root's namespace: every stale copy is vouched for (classify::verified).
         host_userns: true,
     };

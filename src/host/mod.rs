@@ -26,7 +26,7 @@ pub use cgroup::ContainerEngine;
 use mountinfo::split_ids;
 pub use mountinfo::{Mount, Propagation};
 use procfile::{parse_ns_link, start_time, stat_comm};
-pub use tables::{FULL_REREAD, ScanMode, Tables};
+pub use tables::{FULL_REREAD, MAX_REMEMBERED_COPIES, ScanMode, Tables};
 
 /// Identity of what a process sees as its mount table.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -132,7 +132,8 @@ pub struct MountNamespace {
     /// Details of the lowest readable pids (up to [`ScanOptions::processes_per_namespace`]),
     /// read only for namespaces (other than PID 1's) that hold container mounts.
     pub processes: Arc<[ProcessInfo]>,
-    pub container_mounts: Vec<ContainerMount>,
+    /// Shared with the incremental scan's memory of the namespace (`Tables`), when it has one.
+    pub container_mounts: Arc<[ContainerMount]>,
     /// Its processes are in the host's user namespace (the host namespace's own `ns/user`),
     /// so whoever made its mounts was privileged on the host: an unprivileged user can make
     /// a mount namespace only inside a user namespace of its own (mount_namespaces(7):
@@ -296,6 +297,7 @@ pub fn scan_per_process(procfs: &Path, layout: &Layout) -> crate::Result<HostSna
         let Some(mounts) = reader.read_table(&dir, pid, inode, &root, &mut errors) else {
             continue;
         };
+        let mounts: Arc<[ContainerMount]> = mounts.into();
         let host = is_host_pid(procfs, pid);
         let processes = if mounts.is_empty() || host {
             Arc::from([])
@@ -737,6 +739,21 @@ mod tests {
 
     fn layout() -> Layout {
         Layout::new(["/var/lib/docker"], ["/run/docker"])
+    }
+
+    #[test]
+    fn where_listmount_cannot_be_used_every_scan_reads_every_table() {
+        // A fixture tree has no nsfs: the probe fails, as it does before Linux 6.8 (ENOSYS).
+        let dir = tempfile::tempdir().unwrap();
+        proc_dir(dir.path(), 100, 7, Some(SHM));
+        proc_dir(dir.path(), 200, 8, Some(SHM));
+        let mut tables = Tables::incremental();
+        for _ in 0..2 {
+            let snap =
+                scan_with(dir.path(), &layout(), &ScanOptions::default(), &mut tables).unwrap();
+            assert_eq!((snap.mode, snap.namespaces_reread), (ScanMode::Full, 2));
+            assert_eq!(snap.namespaces[1].container_mounts.len(), 1);
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -26,6 +27,13 @@ use crate::layout::Layout;
 /// Longest time a remembered table is trusted: bounds how long a `mount --move` (which keeps
 /// every id) can go unseen.
 pub const FULL_REREAD: Duration = Duration::from_secs(300);
+
+/// Most container-mount copies remembered (32 bytes each, their mount data shared with the
+/// report). A scan that sees more in all (a leak storm: the bench's P = 10,000, M = 10,000
+/// point holds 209,000) forgets them and the next scans read every table, until there are
+/// fewer again: remembering part of them would keep two parses of the same mounts alive (the
+/// remembered ones and the re-read ones), and a leak storm's memory stays a full scan's.
+pub const MAX_REMEMBERED_COPIES: usize = 32 * 1024;
 
 /// How the last scan decided which tables to read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -57,7 +65,7 @@ enum Mode {
 struct Cached {
     /// Length and keyed hash of the mount id list the table was read after.
     ids: (usize, u64),
-    mounts: Vec<ContainerMount>,
+    mounts: Arc<[ContainerMount]>,
     /// (mount id, index in `mounts`) of the shared and slave ones, re-checked every scan.
     tied: Vec<(u64, usize)>,
     /// Lines of the table that did not parse: counted again on every scan, as a read would.
@@ -69,6 +77,12 @@ struct Cached {
 pub struct Tables {
     mode: Mode,
     cached: HashMap<u64, Cached>,
+    /// Copies in `cached`, at most [`MAX_REMEMBERED_COPIES`].
+    copies: usize,
+    /// Copies seen in the current scan, remembered or not.
+    seen_copies: usize,
+    /// The last scan saw more than [`MAX_REMEMBERED_COPIES`]: remember nothing.
+    over: bool,
     layout: Option<Layout>,
     trusted_since: Instant,
     generation: u64,
@@ -89,6 +103,7 @@ impl std::fmt::Debug for Tables {
         f.debug_struct("Tables")
             .field("mode", &self.mode())
             .field("remembered", &self.cached.len())
+            .field("copies", &self.copies)
             .field("reread", &self.reread)
             .finish()
     }
@@ -109,6 +124,9 @@ impl Tables {
         Tables {
             mode,
             cached: HashMap::new(),
+            copies: 0,
+            seen_copies: 0,
+            over: false,
             layout: None,
             trusted_since: Instant::now(),
             generation: 0,
@@ -145,17 +163,24 @@ impl Tables {
         }
         if self.layout.as_ref() != Some(layout) || self.trusted_since.elapsed() > FULL_REREAD {
             self.cached.clear();
+            self.copies = 0;
             self.layout = Some(layout.clone());
             self.trusted_since = Instant::now();
         }
         self.generation += 1;
         self.reread = 0;
+        self.seen_copies = 0;
     }
 
     /// Ends a scan: namespaces not seen in it are forgotten.
     pub(super) fn finish(&mut self) {
         let generation = self.generation;
         self.cached.retain(|_, c| c.generation == generation);
+        self.over = self.seen_copies > MAX_REMEMBERED_COPIES;
+        if self.over {
+            self.cached.clear();
+        }
+        self.copies = self.cached.values().map(|c| c.mounts.len()).sum();
     }
 
     /// A namespace's root and container mounts, as [`TableReader::read_namespace`] finds
@@ -167,9 +192,23 @@ impl Tables {
         inode: u64,
         pids: &[u32],
         errors: &mut ScanErrors,
-    ) -> Option<(String, Vec<ContainerMount>)> {
+    ) -> Option<(String, Arc<[ContainerMount]>)> {
+        let read = self.read_namespace(reader, procfs, inode, pids, errors);
+        self.seen_copies += read.as_ref().map_or(0, |(_, m)| m.len());
+        read
+    }
+
+    fn read_namespace(
+        &mut self,
+        reader: &mut TableReader,
+        procfs: &Path,
+        inode: u64,
+        pids: &[u32],
+        errors: &mut ScanErrors,
+    ) -> Option<(String, Arc<[ContainerMount]>)> {
         let Mode::Incremental(naming) = self.mode else {
-            return self.counted(reader.read_namespace(procfs, inode, pids, errors));
+            let read = reader.read_namespace(procfs, inode, pids, errors);
+            return self.counted(read.map(|(root, m)| (root, m.into())));
         };
         let mut chrooted = Vec::new();
         for &pid in pids {
@@ -190,7 +229,8 @@ impl Tables {
             }
         }
         // Only chrooted processes left: their partial views are read, never remembered.
-        self.counted(reader.read_namespace(procfs, inode, &chrooted, errors))
+        let read = reader.read_namespace(procfs, inode, &chrooted, errors);
+        self.counted(read.map(|(root, m)| (root, m.into())))
     }
 
     fn counted<T>(&mut self, read: Option<T>) -> Option<T> {
@@ -207,7 +247,7 @@ impl Tables {
         inode: u64,
         naming: Naming,
         errors: &mut ScanErrors,
-    ) -> Option<Vec<ContainerMount>> {
+    ) -> Option<Arc<[ContainerMount]>> {
         let ns = match OpenNamespace::open(&dir.join("ns/mnt"), inode, naming) {
             Ok(ns) => ns,
             Err(e) => {
@@ -227,12 +267,14 @@ impl Tables {
             return Some(c.mounts.clone());
         }
         let parse_before = errors.parse;
-        let mounts = reader.read_table(dir, pid, inode, "/", errors)?;
+        let mounts: Arc<[ContainerMount]> = reader.read_table(dir, pid, inode, "/", errors)?.into();
         self.reread += 1;
-        self.cached.remove(&ns.id);
+        if let Some(old) = self.cached.remove(&ns.id) {
+            self.copies -= old.mounts.len();
+        }
         if listed.is_ok() {
             let parse_errors = errors.parse - parse_before;
-            self.remember(&ns, ids, reader, &mounts, parse_errors);
+            self.remember(&ns, ids, reader, mounts.clone(), parse_errors);
         }
         Some(mounts)
     }
@@ -246,10 +288,13 @@ impl Tables {
         ns: &OpenNamespace,
         ids: (usize, u64),
         reader: &TableReader,
-        mounts: &[ContainerMount],
+        mounts: Arc<[ContainerMount]>,
         parse_errors: u64,
     ) {
-        if reader.line_count != self.ids.len() {
+        if self.over
+            || reader.line_count != self.ids.len()
+            || self.copies + mounts.len() > MAX_REMEMBERED_COPIES
+        {
             return;
         }
         let mut tied = Vec::new();
@@ -265,11 +310,12 @@ impl Tables {
         }
         let cached = Cached {
             ids,
-            mounts: mounts.to_vec(),
+            mounts,
             tied,
             parse_errors,
             generation: self.generation,
         };
+        self.copies += cached.mounts.len();
         self.cached.insert(ns.id, cached);
     }
 }
