@@ -250,9 +250,16 @@ impl Tables {
     ) -> Option<Arc<[ContainerMount]>> {
         let ns = match OpenNamespace::open(&dir.join("ns/mnt"), inode, naming) {
             Ok(ns) => ns,
-            Err(e) => {
+            Err(e) if vanished(&e) => {
                 errors.count(&e);
                 return None;
+            }
+            // Readable as a link but not to open (an LSM, say): read it as a full scan does.
+            Err(e) => {
+                tracing::debug!(pid, error = %e, "cannot open ns/mnt: reading the table");
+                let mounts = reader.read_table(dir, pid, inode, "/", errors)?;
+                self.reread += 1;
+                return Some(mounts.into());
             }
         };
         let listed = ns.list(&mut self.ids);
@@ -318,6 +325,10 @@ impl Tables {
         self.copies += cached.mounts.len();
         self.cached.insert(ns.id, cached);
     }
+}
+
+fn vanished(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ESRCH))
 }
 
 /// Whether every remembered shared or slave mount still is, as it was.
