@@ -105,11 +105,29 @@ struct World {
 }
 
 impl World {
-    /// The daemon: a private namespace with a shared scratch tmpfs for its mounts.
+    /// The daemon: a private namespace with a shared scratch tmpfs for its mounts. It first
+    /// lets go of the host's other mounts (the topmost ones but `/`, `/proc`, `/dev`, `/sys`
+    /// and the scratch directory's): its namespace and its holders' live for the whole run,
+    /// and a copy of another test's container mount would keep that mount (say a removed
+    /// container's network namespace) alive, the very leak that test checks is freed.
     fn new(root: &Path) -> World {
         let root = root.to_str().unwrap().to_string();
         let script = format!(
-            "mount -t tmpfs scratch {root} && mount --make-shared {root} && touch {root}/ready && exec sleep 1000000"
+            r#"awk -v keep="{root}" '
+                 function kept(m) {{
+                   return m == "/" || m == "/proc" || m == "/dev" || m == "/sys" ||
+                     index(keep, m "/") == 1
+                 }}
+                 {{ par[NR] = $2; mp[NR] = $5; row[$1] = NR }}
+                 END {{
+                   for (r = 1; r <= NR; r++) {{
+                     if (kept(mp[r])) continue
+                     p = row[par[r]]
+                     if (p == "" || kept(mp[p])) print mp[r]
+                   }}
+                 }}' /proc/self/mountinfo |
+               while read -r mp; do umount -l "$mp" 2>/dev/null || true; done
+               mount -t tmpfs scratch {root} && mount --make-shared {root} && touch {root}/ready && exec sleep 1000000"#
         );
         let daemon = spawn(
             &[

@@ -214,12 +214,37 @@ pub fn scan_with(
 ) -> crate::Result<HostSnapshot> {
     let _span = tracing::debug_span!("host_scan", procfs = %procfs.display()).entered();
     let pids = list_pids(procfs)?;
+    let (groups, errors) = group_by_namespace(procfs, &pids);
+    tables.begin(procfs, layout);
+    let mut read = read_namespaces(procfs, layout, options, &groups, tables, errors);
+    if tables.unknown_peer_group() {
+        // A table read afresh ties a mount to a peer group no remembered mount is in: a
+        // remembered private mount may have been made shared since, and this is its first
+        // peer (see `Tables`). Read everything, once.
+        tracing::debug!("a peer group new to the remembered tables: reading every table");
+        tables.forget();
+        read = read_namespaces(procfs, layout, options, &groups, tables, errors);
+    }
+    let (mut namespaces, errors) = read;
+    tables.finish();
+    mark_host_userns(procfs, &mut namespaces);
+    namespaces.sort_by(|a, b| a.pids.first().cmp(&b.pids.first()));
+    Ok(HostSnapshot {
+        namespaces,
+        processes_scanned: pids.len() as u64,
+        errors,
+        namespaces_reread: tables.reread,
+        mode: tables.mode(),
+    })
+}
+
+/// One readlink per process, nothing more, for processes whose namespace holds no
+/// container mount: that is the floor of what any scan must do.
+fn group_by_namespace(procfs: &Path, pids: &[u32]) -> (HashMap<u64, Vec<u32>>, ScanErrors) {
     let mut errors = ScanErrors::default();
-    // One readlink per process, nothing more, for processes whose namespace holds no
-    // container mount: that is the floor of what any scan must do.
     let mut groups: HashMap<u64, Vec<u32>> = HashMap::new();
     let mut path = procfs.to_path_buf();
-    for &pid in &pids {
+    for &pid in pids {
         path.push(pid.to_string());
         path.push("ns");
         path.push("mnt");
@@ -231,12 +256,23 @@ pub fn scan_with(
             path.pop();
         }
     }
+    (groups, errors)
+}
 
+/// Each namespace's table (through `tables`) and, where it holds container mounts, its
+/// processes' details.
+fn read_namespaces(
+    procfs: &Path,
+    layout: &Layout,
+    options: &ScanOptions,
+    groups: &HashMap<u64, Vec<u32>>,
+    tables: &mut Tables,
+    mut errors: ScanErrors,
+) -> (Vec<MountNamespace>, ScanErrors) {
     let mut reader = TableReader::new(layout);
     let mut namespaces = Vec::with_capacity(groups.len());
-    tables.begin(procfs, layout);
-    for (inode, pids) in groups {
-        let Some((root, mounts)) = tables.read(&mut reader, procfs, inode, &pids, &mut errors)
+    for (&inode, pids) in groups {
+        let Some((root, mounts)) = tables.read(&mut reader, procfs, inode, pids, &mut errors)
         else {
             continue;
         };
@@ -244,7 +280,7 @@ pub fn scan_with(
         let processes = if mounts.is_empty() || host {
             Arc::from([])
         } else {
-            processes(procfs, &pids, options.processes_per_namespace, &mut errors)
+            processes(procfs, pids, options.processes_per_namespace, &mut errors)
         };
         namespaces.push(MountNamespace {
             host,
@@ -253,22 +289,13 @@ pub fn scan_with(
                 inode,
                 root,
             },
-            pids,
+            pids: pids.clone(),
             processes,
             container_mounts: mounts,
             host_userns: false,
         });
     }
-    tables.finish();
-    mark_host_userns(procfs, &mut namespaces);
-    namespaces.sort_by(|a, b| a.pids.first().cmp(&b.pids.first()));
-    Ok(HostSnapshot {
-        namespaces,
-        processes_scanned: pids.len() as u64,
-        errors,
-        namespaces_reread: tables.reread,
-        mode: tables.mode(),
-    })
+    (namespaces, errors)
 }
 
 /// The naive scan: every process's own table, read and classified one by one, each process

@@ -5,14 +5,16 @@
 //! must report:
 //! - propagation (`mount --make-private` on an existing mount): every remembered container
 //!   mount that is shared or a slave is re-checked with statmount(2) each scan. A private
-//!   one cannot become tied to another mount without a new mount (`--make-shared` makes a
-//!   new peer group, `--make-slave` leaves it private: mount_namespaces(7)), so only the
-//!   tied ones can change a copy's status;
+//!   one made shared gets a peer group of its own (`--make-slave` leaves it private:
+//!   mount_namespaces(7)), which matters only once another mount joins it, and joining
+//!   takes a new mount or a new namespace (a copy), read afresh: when a table read afresh
+//!   holds a container mount tied to a peer group that no remembered mount is in, the scan
+//!   reads every table (`Tables::unknown_peer_group`);
 //! - `mount --move`: every table is read again at least every [`FULL_REREAD`].
 //!
 //! No fd is kept: a namespace's `ns/mnt` is opened and closed within its share of the scan.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
 use std::path::Path;
 use std::sync::Arc;
@@ -83,6 +85,12 @@ pub struct Tables {
     seen_copies: usize,
     /// The last scan saw more than [`MAX_REMEMBERED_COPIES`]: remember nothing.
     over: bool,
+    /// Peer groups (shared or master) of this scan's container mounts: of the remembered
+    /// ones served (re-checked) and of those read afresh.
+    known_groups: HashSet<u32>,
+    fresh_groups: HashSet<u32>,
+    /// Namespaces served from memory in this scan.
+    served: u64,
     layout: Option<Layout>,
     trusted_since: Instant,
     generation: u64,
@@ -127,6 +135,9 @@ impl Tables {
             copies: 0,
             seen_copies: 0,
             over: false,
+            known_groups: HashSet::new(),
+            fresh_groups: HashSet::new(),
+            served: 0,
             layout: None,
             trusted_since: Instant::now(),
             generation: 0,
@@ -170,6 +181,30 @@ impl Tables {
         self.generation += 1;
         self.reread = 0;
         self.seen_copies = 0;
+        self.known_groups.clear();
+        self.fresh_groups.clear();
+        self.served = 0;
+    }
+
+    /// Whether a table read afresh in this scan ties a container mount to a peer group no
+    /// remembered mount served in it is in (see the module comment).
+    pub(super) fn unknown_peer_group(&self) -> bool {
+        self.served > 0
+            && self
+                .fresh_groups
+                .iter()
+                .any(|g| !self.known_groups.contains(g))
+    }
+
+    /// Forgets every table, for the scan to read them all again.
+    pub(super) fn forget(&mut self) {
+        self.cached.clear();
+        self.copies = 0;
+        self.reread = 0;
+        self.seen_copies = 0;
+        self.known_groups.clear();
+        self.fresh_groups.clear();
+        self.served = 0;
     }
 
     /// Ends a scan: namespaces not seen in it are forgotten.
@@ -193,8 +228,14 @@ impl Tables {
         pids: &[u32],
         errors: &mut ScanErrors,
     ) -> Option<(String, Arc<[ContainerMount]>)> {
+        let served = self.served;
         let read = self.read_namespace(reader, procfs, inode, pids, errors);
-        self.seen_copies += read.as_ref().map_or(0, |(_, m)| m.len());
+        if let Some((_, mounts)) = &read {
+            self.seen_copies += mounts.len();
+            if self.served == served {
+                self.note_fresh(mounts);
+            }
+        }
         read
     }
 
@@ -238,6 +279,16 @@ impl Tables {
         read
     }
 
+    /// Notes the peer group each container mount read afresh depends on: its master's when
+    /// it is a slave (a remembered mount made shared since has no master, so cannot be its
+    /// peer), else its own.
+    fn note_fresh(&mut self, mounts: &[ContainerMount]) {
+        let groups = mounts
+            .iter()
+            .filter_map(|m| m.propagation.master.or(m.propagation.shared));
+        self.fresh_groups.extend(groups);
+    }
+
     /// The table through one process whose root is `/`; `None` if it vanished.
     fn through(
         &mut self,
@@ -271,6 +322,10 @@ impl Tables {
         {
             c.generation = self.generation;
             errors.parse += c.parse_errors;
+            self.served += 1;
+            let tied = c.tied.iter().map(|&(_, i)| c.mounts[i].propagation);
+            self.known_groups
+                .extend(tied.flat_map(|p| [p.shared, p.master]).flatten());
             return Some(c.mounts.clone());
         }
         let parse_before = errors.parse;
