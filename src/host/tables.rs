@@ -179,6 +179,10 @@ impl Tables {
             self.trusted_since = Instant::now();
         }
         self.generation += 1;
+        self.clear_counts();
+    }
+
+    fn clear_counts(&mut self) {
         self.reread = 0;
         self.seen_copies = 0;
         self.known_groups.clear();
@@ -200,11 +204,7 @@ impl Tables {
     pub(super) fn forget(&mut self) {
         self.cached.clear();
         self.copies = 0;
-        self.reread = 0;
-        self.seen_copies = 0;
-        self.known_groups.clear();
-        self.fresh_groups.clear();
-        self.served = 0;
+        self.clear_counts();
     }
 
     /// Ends a scan: namespaces not seen in it are forgotten.
