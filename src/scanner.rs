@@ -34,6 +34,82 @@ pub struct Memory {
     pub first_seen: FirstSeen,
     pub references: classify::ReferenceHistory,
     pub tables: host::Tables,
+    pub classified: LastClassified,
+}
+
+/// The last classification and what it was made from: reused when a scan reads no table and
+/// finds the same namespaces, processes and runtime view (the classifier reads nothing else,
+/// and its reference history records the same mounts again: nothing it holds changes).
+/// Kept only while the tables are remembered (incremental scans, at most
+/// `host::MAX_REMEMBERED_COPIES` copies): holding it then costs one copy of the leaks.
+#[derive(Debug, Default)]
+pub struct LastClassified {
+    from: Option<(Arc<RuntimeView>, Vec<host::MountNamespace>)>,
+    classified: classify::Classified,
+}
+
+impl LastClassified {
+    fn classify(
+        &mut self,
+        snapshot: host::HostSnapshot,
+        view: &Arc<RuntimeView>,
+        history: &mut classify::ReferenceHistory,
+    ) -> classify::Classified {
+        let unchanged = snapshot.namespaces_reread == 0
+            && self.from.as_ref().is_some_and(|(v, namespaces)| {
+                Arc::ptr_eq(v, view) && same_namespaces(namespaces, &snapshot.namespaces, view)
+            });
+        if unchanged {
+            return self.classified.clone();
+        }
+        let copies: usize = snapshot
+            .namespaces
+            .iter()
+            .map(|n| n.container_mounts.len())
+            .sum();
+        let keep =
+            snapshot.mode == host::ScanMode::Listmount && copies <= host::MAX_REMEMBERED_COPIES;
+        self.from = keep.then(|| (view.clone(), snapshot.namespaces.clone()));
+        let classified = classify::classify(snapshot, view, history);
+        self.classified = if keep {
+            classified.clone()
+        } else {
+            Default::default()
+        };
+        classified
+    }
+}
+
+/// The same as far as the classifier looks: it drops namespaces without container mounts,
+/// and reads of the others their (remembered, so the very same) tables, processes read,
+/// which runtime daemons are in them and, but for the host's (always a reference, its
+/// processes never listed), how many processes they hold.
+fn same_namespaces(
+    a: &[host::MountNamespace],
+    b: &[host::MountNamespace],
+    view: &RuntimeView,
+) -> bool {
+    let holding = |n: &[host::MountNamespace]| -> Vec<usize> {
+        (0..n.len())
+            .filter(|&i| !n[i].container_mounts.is_empty())
+            .collect()
+    };
+    let daemons = |n: &host::MountNamespace| -> Vec<u32> {
+        let present = |p: &&u32| n.pids.binary_search(p).is_ok();
+        view.daemon_pids.iter().filter(present).copied().collect()
+    };
+    let (ia, ib) = (holding(a), holding(b));
+    ia.len() == ib.len()
+        && ia.iter().zip(&ib).all(|(&i, &j)| {
+            let (a, b) = (&a[i], &b[j]);
+            a.key == b.key
+                && (a.host, a.host_userns) == (b.host, b.host_userns)
+                && (a.host || a.pids.len() == b.pids.len())
+                && a.pids.first() == b.pids.first()
+                && daemons(a) == daemons(b)
+                && a.processes == b.processes
+                && Arc::ptr_eq(&a.container_mounts, &b.container_mounts)
+        })
 }
 
 impl Memory {
@@ -161,7 +237,9 @@ pub fn scan_once(
     );
     let (namespaces_reread, scan_mode) = (snapshot.namespaces_reread, snapshot.mode);
     // The leaks share what they need of the snapshot: its tables go as they are classified.
-    let classified = classify::classify(snapshot, &view, &mut memory.references);
+    let classified = memory
+        .classified
+        .classify(snapshot, &view, &mut memory.references);
     let summary = ScanSummary {
         timestamp,
         duration_seconds: started.elapsed().as_secs_f64(),

@@ -271,10 +271,12 @@ fn seen(r: &Report, root: &str) -> (BTreeSet<String>, u64, u64) {
         .map(|l| {
             let ns = &r.namespaces[l.namespace as usize];
             format!(
-                "ns {} ({}) holder {} {} id {} dev {} {:?} {:?} first_seen {}",
+                "ns {} ({}) holder {} ({}, {} processes) {} id {} dev {} {:?} {:?} first_seen {}",
                 ns.inode,
                 ns.root,
                 ns.holder.pid,
+                ns.holder.comm,
+                ns.holder.process_count,
                 l.mount_point(),
                 l.mount_id,
                 l.target.device(),
