@@ -58,6 +58,8 @@ APT_PACKAGES=(
 	python3-venv
 	shellcheck
 	strace
+	# e2e_systemd_credentials.rs refuses listmount/statmount with a real seccomp filter
+	python3-seccomp
 	systemd
 	docker-compose
 	# Podman and containerd tests (tests/e2e_podman.rs, tests/e2e_containerd.rs)
