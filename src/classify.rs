@@ -12,27 +12,96 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::host::{HostSnapshot, MountNamespace, MountTarget, NamespaceKey, ProcessInfo};
+use crate::host::{
+    ContainerMount, HostSnapshot, MountNamespace, MountTarget, NamespaceKey, ProcessInfo,
+};
 use crate::layout::{ContainerPath, Kind, Owner};
 use crate::runtime::{
     ContainerInfo, PodRef, RuntimeKind, RuntimeView, STATE_REMOVED, STATE_UNKNOWN, container_key,
 };
 
-/// Processes whose namespace is where a runtime mounts containers (comm, at most 15 bytes):
-/// dockerd; Podman's API service `podman` (it mounts rootfs, shm and netns; so does the
-/// `podman` command line when run directly) and `conmon`, the long-lived monitor it leaves
-/// with each container; containerd (CRI sandbox shm and netns) and its shims
+/// Who makes a container path's mount, so whose namespace is the reference for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mounter {
+    Runtime(RuntimeKind),
+    /// kubelet mounts pod volumes (the paths layout.rs gives no runtime).
+    Kubelet,
+}
+
+impl Mounter {
+    fn of(path: &ContainerPath) -> Mounter {
+        path.runtime.map_or(Mounter::Kubelet, Mounter::Runtime)
+    }
+
+    fn bit(self) -> u8 {
+        match self {
+            Mounter::Runtime(RuntimeKind::Docker) => 1,
+            Mounter::Runtime(RuntimeKind::Podman) => 2,
+            Mounter::Runtime(RuntimeKind::Containerd) => 4,
+            Mounter::Kubelet => 8,
+        }
+    }
+}
+
+/// Processes whose namespace is where a runtime mounts containers (comm, at most 15 bytes),
+/// and whose paths they mount: dockerd, Docker's (graph driver or containerd image store
+/// rootfs, shm, netns, volumes: all made by the daemon itself); Podman's API service
+/// `podman` (so does the `podman` command line when run directly), `conmon`, the monitor it
+/// leaves with each container, and `catatonit`, rootless Podman's pause process that keeps
+/// its user and mount namespaces (podman pkg/rootless); CRI-O's `crio`, which shares
+/// containers/storage with Podman; containerd (CRI sandbox shm and netns) and its shims
 /// (`containerd-shim-runc-v2` reads as `containerd-shim`), which mount each task's rootfs;
 /// kubelet, which mounts pod volumes. On a host whose PID 1 the reader cannot see these
 /// are the only references.
-pub const DAEMON_COMMS: &[&str] = &[
-    "dockerd",
-    "podman",
-    "conmon",
-    "containerd",
-    "containerd-shim",
-    "kubelet",
+pub const DAEMON_COMMS: &[(&str, Mounter)] = &[
+    ("dockerd", Mounter::Runtime(RuntimeKind::Docker)),
+    ("podman", Mounter::Runtime(RuntimeKind::Podman)),
+    ("conmon", Mounter::Runtime(RuntimeKind::Podman)),
+    ("catatonit", Mounter::Runtime(RuntimeKind::Podman)),
+    ("crio", Mounter::Runtime(RuntimeKind::Podman)),
+    ("containerd", Mounter::Runtime(RuntimeKind::Containerd)),
+    ("containerd-shim", Mounter::Runtime(RuntimeKind::Containerd)),
+    ("kubelet", Mounter::Kubelet),
 ];
+
+/// Whether `comm` is one of [`DAEMON_COMMS`].
+pub fn is_daemon_comm(comm: &str) -> bool {
+    DAEMON_COMMS.iter().any(|(c, _)| *c == comm)
+}
+
+/// The mounters a namespace is the reference for, one bit each ([`Mounter::bit`]). Scoped:
+/// a containerized kubelet (RKE1 binds `/run:/run:rprivate`) holds private copies of every
+/// Docker netns that existed when it started; they are leaks like any holder's, and must
+/// not vouch for the Docker paths they copied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Scope(u8);
+
+impl Scope {
+    const NONE: Scope = Scope(0);
+    const ALL: Scope = Scope(u8::MAX);
+
+    fn of(ns: &MountNamespace, view: &RuntimeView) -> Scope {
+        if ns.host {
+            return Scope::ALL;
+        }
+        let by_pid = view
+            .daemon_pids
+            .iter()
+            .filter(|(_, p)| ns.pids.binary_search(p).is_ok())
+            .map(|(rt, _)| Mounter::Runtime(*rt));
+        let by_name = ns.processes.iter().flat_map(|p| {
+            DAEMON_COMMS
+                .iter()
+                .filter(move |(c, _)| *c == p.comm)
+                .map(|(_, m)| *m)
+        });
+        Scope(by_pid.chain(by_name).fold(0, |bits, m| bits | m.bit()))
+    }
+
+    fn covers(self, path: &ContainerPath) -> bool {
+        self.0 & Mounter::of(path).bit() != 0
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -199,16 +268,38 @@ fn verified(
         || history.contains(&target.path.canonical, target.major, target.minor)
 }
 
-fn is_reference(ns: &MountNamespace, view: &RuntimeView) -> bool {
-    ns.host
-        || view
-            .daemon_pids
+/// Splits the namespaces holding container mounts into references (with the mounters each
+/// is the reference for) and foreign tables; a runtime's namespace is both when it holds
+/// copies of other mounters' paths, which are then foreign copies like any other.
+fn partition(
+    namespaces: Vec<MountNamespace>,
+    view: &RuntimeView,
+) -> (Vec<(MountNamespace, Scope)>, Vec<MountNamespace>) {
+    let (mut references, mut foreign) = (Vec::new(), Vec::new());
+    for ns in namespaces {
+        if ns.container_mounts.is_empty() {
+            continue;
+        }
+        let scope = Scope::of(&ns, view);
+        if scope == Scope::NONE {
+            foreign.push(ns);
+            continue;
+        }
+        let copies: Arc<[ContainerMount]> = ns
+            .container_mounts
             .iter()
-            .any(|p| ns.pids.binary_search(p).is_ok())
-        || ns
-            .processes
-            .iter()
-            .any(|p| DAEMON_COMMS.contains(&p.comm.as_str()))
+            .filter(|cm| !scope.covers(&cm.target.path))
+            .cloned()
+            .collect();
+        if !copies.is_empty() {
+            foreign.push(MountNamespace {
+                container_mounts: copies,
+                ..ns.clone()
+            });
+        }
+        references.push((ns, scope));
+    }
+    (references, foreign)
 }
 
 /// The reference's mounts of one path: (major, minor, peer groups it belongs to).
@@ -221,15 +312,14 @@ pub fn classify(
     view: &RuntimeView,
     history: &mut ReferenceHistory,
 ) -> Classified {
-    let (references, foreign): (Vec<MountNamespace>, Vec<MountNamespace>) = snapshot
-        .namespaces
-        .into_iter()
-        .filter(|ns| !ns.container_mounts.is_empty())
-        .partition(|ns| is_reference(ns, view));
+    let (references, foreign) = partition(snapshot.namespaces, view);
     let mut reference: RefIndex = HashMap::new();
-    for ns in &references {
+    for (ns, scope) in &references {
         for cm in ns.container_mounts.iter() {
             let t = &cm.target;
+            if !scope.covers(&t.path) {
+                continue;
+            }
             reference
                 .entry(t.path.canonical.as_str())
                 .or_default()
@@ -695,7 +785,7 @@ mod tests {
         );
         assert_eq!(statuses(&by_name), vec![Status::Stale, Status::Stale]);
         let view = RuntimeView {
-            daemon_pids: vec![340],
+            daemon_pids: vec![(RuntimeKind::Docker, 340)],
             ..RuntimeView::default()
         };
         let got = run(vec![daemon, leaker], &view);
@@ -832,24 +922,107 @@ mod tests {
         );
     }
 
+    /// One path of each mounter, shared (`shared:N`) so a copy is an at_risk or stale leak,
+    /// never tied to it by propagation.
+    fn one_path_each() -> Vec<(Mounter, String)> {
+        let uid = "6f1e0c9a-2b5d-4c1e-9a53-2f0e6b7c8d90";
+        vec![
+            (
+                Mounter::Runtime(RuntimeKind::Docker),
+                shm("0:57", "shared:5"),
+            ),
+            (
+                Mounter::Runtime(RuntimeKind::Podman),
+                format!(
+                    "600 1 0:58 / {PODMAN_ROOT}/overlay-containers/{ID}/userdata/shm rw shared:6 - tmpfs shm rw"
+                ),
+            ),
+            (
+                Mounter::Runtime(RuntimeKind::Containerd),
+                format!(
+                    "601 1 0:59 / /run/containerd/io.containerd.grpc.v1.cri/sandboxes/{ID}/shm rw shared:7 - tmpfs shm rw"
+                ),
+            ),
+            (
+                Mounter::Kubelet,
+                format!(
+                    "602 1 0:60 / /var/lib/kubelet/pods/{uid}/volumes/kubernetes.io~empty-dir/cache rw shared:8 - tmpfs tmpfs rw"
+                ),
+            ),
+        ]
+    }
+
     #[test]
-    fn runtime_daemons_namespaces_are_references() {
-        for daemon in [
-            "podman",
-            "conmon",
-            "containerd",
-            "containerd-shim",
-            "kubelet",
-        ] {
-            let host = ns(1, "/", &[(300, daemon)], &[shm("0:57", "shared:5")]);
-            let leaker = ns(2, "/", &[(500, "httpd")], &[shm("0:57", "")]);
-            let got = run(vec![host, leaker], &RuntimeView::default());
-            assert_eq!(statuses(&got), vec![Status::AtRisk], "{daemon}");
+    fn a_runtime_daemons_namespace_is_the_reference_for_its_own_paths_only() {
+        let paths = one_path_each();
+        let lines: Vec<String> = paths.iter().map(|(_, l)| l.clone()).collect();
+        let private: Vec<String> = lines.iter().map(|l| l.replace(" shared:", " x:")).collect();
+        for (comm, mounter) in DAEMON_COMMS {
+            let daemon = ns(1, "/", &[(300, comm)], &lines);
+            let leaker = ns(2, "/", &[(500, "httpd")], &private);
+            let got = run(vec![daemon, leaker], &RuntimeView::default());
+            let mut rows: Vec<(u32, Mounter, Status)> = got
+                .leaks
+                .iter()
+                .map(|l| {
+                    let pid = got.holders[l.namespace as usize].processes[0].pid;
+                    (pid, Mounter::of(&l.target.path), l.status)
+                })
+                .collect();
+            rows.sort_by_key(|r| (r.0, r.1.bit()));
+            let mut want: Vec<(u32, Mounter, Status)> = Vec::new();
+            // The daemon's copies of the others' paths are leaks like any holder's.
+            for (m, _) in &paths {
+                if m != mounter {
+                    want.push((300, *m, Status::Stale));
+                }
+            }
+            // The leaker's copy of the daemon's own path is at risk; of the rest, stale.
+            for (m, _) in &paths {
+                let status = if m == mounter {
+                    Status::AtRisk
+                } else {
+                    Status::Stale
+                };
+                want.push((500, *m, status));
+            }
+            want.sort_by_key(|r| (r.0, r.1.bit()));
+            assert_eq!(rows, want, "{comm}");
         }
-        // Without a reference, the same copy reads as stale.
-        let leaker = ns(2, "/", &[(500, "httpd")], &[shm("0:57", "")]);
-        let got = run(vec![leaker], &RuntimeView::default());
-        assert_eq!(statuses(&got), vec![Status::Stale]);
+    }
+
+    #[test]
+    fn a_containerized_kubelets_copies_of_docker_netns_are_leaks_not_references() {
+        // RKE1's kubelet container binds /run rprivate: it copied the netns of a container
+        // since removed (the host no longer has it), as did an agent.
+        let netns = "700 1 0:4 net:[4026532300] /run/docker/netns/5c1a2b3c4d5e rw - nsfs nsfs rw"
+            .to_string();
+        let host = ns(1, "/", &[(1, "systemd")], &[]);
+        let kubelet = ns(2, "/", &[(400, "kubelet")], std::slice::from_ref(&netns));
+        let agent = ns(3, "/", &[(500, "agent")], &[netns]);
+        let got = run(vec![host, kubelet, agent], &RuntimeView::default());
+        let held: Vec<(u32, Status)> = got
+            .leaks
+            .iter()
+            .map(|l| (got.holders[l.namespace as usize].processes[0].pid, l.status))
+            .collect();
+        assert_eq!(held, vec![(400, Status::Stale), (500, Status::Stale)]);
+    }
+
+    #[test]
+    fn rootless_podmans_pause_process_is_the_reference_for_its_containers() {
+        // Rootless Podman mounts only in the pause process's namespace (catatonit -P): no
+        // other namespace has the mount, and no podman or conmon may be running.
+        let line = &one_path_each()[1].1;
+        let pause = ns(2, "/", &[(900, "catatonit")], std::slice::from_ref(line));
+        let got = run(vec![pause], &RuntimeView::default());
+        assert!(got.leaks.is_empty(), "{:?}", got.leaks);
+        // A process named otherwise holding the same table is reported.
+        let other = ns(2, "/", &[(900, "sleep")], std::slice::from_ref(line));
+        assert_eq!(
+            statuses(&run(vec![other], &RuntimeView::default())),
+            vec![Status::Stale]
+        );
     }
 
     #[test]

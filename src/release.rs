@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::classify::{ContainerRef, DAEMON_COMMS, Status};
+use crate::classify::{ContainerRef, Status, is_daemon_comm};
 use crate::config::Output;
 use crate::host::ScanOptions;
 use crate::host::mountinfo::{self, Mount, display_bytes};
@@ -323,7 +323,7 @@ fn reference_namespaces(procfs: &Path) -> HashSet<(u64, u64)> {
     if let Ok(dir) = std::fs::read_dir(procfs) {
         for e in dir.flatten() {
             let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
-            if DAEMON_COMMS.contains(&comm.trim_end_matches('\n')) {
+            if is_daemon_comm(comm.trim_end_matches('\n')) {
                 add(&e.path().join("ns/mnt"));
             }
         }

@@ -94,8 +94,8 @@ fn same_namespaces(
             .filter(|&i| !n[i].container_mounts.is_empty())
             .collect()
     };
-    let daemons = |n: &host::MountNamespace| -> Vec<u32> {
-        let present = |p: &&u32| n.pids.binary_search(p).is_ok();
+    let daemons = |n: &host::MountNamespace| -> Vec<(RuntimeKind, u32)> {
+        let present = |d: &&(RuntimeKind, u32)| n.pids.binary_search(&d.1).is_ok();
         view.daemon_pids.iter().filter(present).copied().collect()
     };
     let (ia, ib) = (holding(a), holding(b));

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use common::{poll_until, require_tool};
 use mountleak_exporter::host::{ScanMode, ScanOptions};
 use mountleak_exporter::report::Report;
-use mountleak_exporter::runtime::{RuntimeView, StaticRuntime};
+use mountleak_exporter::runtime::{RuntimeKind, RuntimeView, StaticRuntime};
 use mountleak_exporter::scanner::{self, Memory};
 
 const SCRAPES: usize = 1000;
@@ -323,7 +323,7 @@ fn every_incremental_report_is_a_full_scans_over_a_thousand_random_scrapes() {
         [],
     );
     // The daemon's namespace is the reference, as dockerd's is.
-    view.daemon_pids = vec![world.daemon.pid()];
+    view.daemon_pids = vec![(RuntimeKind::Docker, world.daemon.pid())];
     let runtime = StaticRuntime(Arc::new(view));
     let procfs = Path::new("/proc");
     let options = ScanOptions::default();

@@ -112,8 +112,8 @@ pub struct RuntimeView {
     pub pod_users: HashMap<String, String>,
     /// Pids of the processes serving the runtimes' API sockets, as this process sees them
     /// (SO_PEERCRED): their mount namespaces are references, however far down their
-    /// namespace's process list they are.
-    pub daemon_pids: Vec<u32>,
+    /// namespace's process list they are; each for its own runtime's paths.
+    pub daemon_pids: Vec<(RuntimeKind, u32)>,
 }
 
 impl RuntimeView {

@@ -464,7 +464,8 @@ impl<E: Engine> Watch<E> {
             layout,
             known.containers.values().cloned(),
         );
-        view.daemon_pids.extend(known.daemon_pid);
+        view.daemon_pids
+            .extend(known.daemon_pid.map(|p| (self.engine.kind(), p)));
         *self.view.write().expect("lock") = Arc::new(view);
     }
 }
