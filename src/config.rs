@@ -128,14 +128,13 @@ pub struct Config {
     )]
     pub runtime_containerd: Toggle,
 
-    /// containerd's gRPC socket.
+    /// containerd's gRPC socket [default: the first that exists of /run/containerd/containerd.sock, k3s's and RKE2's /run/k3s/containerd/containerd.sock, k0s's /run/k0s/containerd.sock, microk8s's /var/snap/microk8s/common/run/containerd.sock].
     #[arg(
         long = "containerd.address",
         env = "MOUNTLEAK_CONTAINERD_ADDRESS",
-        default_value = "/run/containerd/containerd.sock",
         global = true
     )]
-    pub containerd_address: String,
+    pub containerd_address: Option<String>,
 
     /// containerd namespaces to watch, comma-separated (k8s.io: kubelet's; moby: Docker's; default: ctr's).
     #[arg(
@@ -634,7 +633,7 @@ mod tests {
         assert!(Config::try_parse_from(["x", "--runtime.podman=maybe"]).is_err());
         let c = Config::try_parse_from(["x"]).unwrap();
         assert_eq!(c.runtime_containerd, Toggle::False);
-        assert_eq!(c.containerd_address, "/run/containerd/containerd.sock");
+        assert_eq!(c.containerd_address, None);
         assert_eq!(c.containerd_namespaces, ["k8s.io", "moby", "default"]);
         assert_eq!(c.containerd_state, "/run/containerd");
         assert_eq!(c.kubelet_root_dir, "/var/lib/kubelet");

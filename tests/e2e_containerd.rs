@@ -41,7 +41,8 @@ impl Containerd {
         let state = PathBuf::from(format!("/run/{instance}/e2e-containerd"));
         let mut c = Containerd {
             root: PathBuf::from(format!("/var/lib/{instance}/e2e-containerd")),
-            socket: format!("{}/containerd.sock", state.display()),
+            // Beside the state directory, not in it, as k0s's /run/k0s/containerd.sock.
+            socket: format!("/run/{instance}/e2e-containerd.sock"),
             state,
             daemon: None,
         };
@@ -169,6 +170,9 @@ impl Containerd {
             }
         }
         unmount_and_remove(&[&self.state, &self.root]);
+        for socket in [self.socket.clone(), format!("{}.ttrpc", self.socket)] {
+            let _ = fs::remove_file(socket);
+        }
         for dir in hierarchies {
             for task in subdirs(&dir) {
                 rmdir_retrying(&task);
@@ -294,8 +298,8 @@ fn containerd_task_rootfs_is_reported_from_running_to_gone() {
         &oci_archive(images.path()).to_string_lossy(),
     ]);
 
-    // The state directory is not passed: the exporter must take it from the socket's
-    // directory (and the root from the API).
+    // The state directory is not passed and the socket is not in it: the exporter must
+    // take it from the daemon (its --config file's `state`, read through /proc).
     let containerd_flags = [
         "--runtime.containerd".to_string(),
         format!("--containerd.address=unix://{}", containerd.socket),

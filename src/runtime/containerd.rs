@@ -13,6 +13,7 @@
 //! (Version, Containers.List, Tasks.List, Events.Subscribe).
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -138,11 +139,36 @@ pub struct ContainerdApi {
     timeout: Duration,
     /// containerd's state (and the socket's directory), the netns directory, kubelet's root.
     layout: Layout,
+    /// Where the daemon's command line and configuration are read (`<procfs>/<pid>/...`).
+    procfs: PathBuf,
+}
+
+/// Where the Kubernetes distributions put containerd's socket: containerd's own default
+/// (kubeadm, the managed clouds); k3s and RKE2 (state `/run/k3s/containerd`, k3s
+/// pkg/agent/config); k0s (`/run/k0s/containerd.sock`, k0s pkg/constant); microk8s (its
+/// snap's `common/run`).
+pub const KNOWN_SOCKETS: [&str; 4] = [
+    "/run/containerd/containerd.sock",
+    "/run/k3s/containerd/containerd.sock",
+    "/run/k0s/containerd.sock",
+    "/var/snap/microk8s/common/run/containerd.sock",
+];
+
+/// The socket to watch: the flag's, else the first of [`KNOWN_SOCKETS`] that exists (else
+/// containerd's default, for `auto` to find absent).
+pub fn address(config: &Config) -> String {
+    config.containerd_address.clone().unwrap_or_else(|| {
+        KNOWN_SOCKETS
+            .into_iter()
+            .find(|s| super::socket_exists(s))
+            .unwrap_or(KNOWN_SOCKETS[0])
+            .to_string()
+    })
 }
 
 /// containerd, as the flags describe it.
 pub fn from_config(config: &Config) -> ContainerdApi {
-    let address = config.containerd_address.clone();
+    let address = address(config);
     let mut states = vec![config.containerd_state.clone()];
     // The socket usually sits in the state directory (/run/containerd/containerd.sock).
     if let Some((dir, _)) = socket_path(&address).rsplit_once('/') {
@@ -156,6 +182,99 @@ pub fn from_config(config: &Config) -> ContainerdApi {
             .with(RootKind::ContainerdState, states)
             .with(RootKind::NetnsDir, [NETNS_DIR])
             .with(RootKind::KubeletRoot, [&config.kubelet_root_dir]),
+        procfs: config.procfs.clone(),
+    }
+}
+
+/// The state directory the daemon serving the socket was given: `--state` on its command
+/// line, else `state = "..."` at the top of its configuration file (`--config`/`-c`,
+/// default `/etc/containerd/config.toml`; containerd cmd/containerd/command/main.go, and
+/// `State string toml:"state"` in its server config). k3s and RKE2 write theirs into the
+/// file they pass (`state = "/run/k3s/containerd"`, k3s pkg/agent/templates). `None`: the
+/// daemon says nothing, so containerd's default `/run/containerd` holds.
+fn daemon_state(args: &[String], read_file: impl Fn(&str) -> Option<String>) -> Option<String> {
+    if let Some(state) = flag_value(args, &["state"]) {
+        return Some(state.to_string());
+    }
+    let config = flag_value(args, &["config", "c"]).unwrap_or("/etc/containerd/config.toml");
+    toml_top_level_string(&read_file(config)?, "state")
+}
+
+/// The last value of a flag on a Go (urfave/cli) command line: `--name v`, `--name=v`,
+/// `-name v` or `-name=v`, for any of `names`.
+fn flag_value<'a>(args: &'a [String], names: &[&str]) -> Option<&'a str> {
+    let mut value = None;
+    let mut it = args.iter().skip(1);
+    while let Some(arg) = it.next() {
+        let Some(flag) = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-')) else {
+            continue;
+        };
+        let (name, inline) = match flag.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (flag, None),
+        };
+        if names.contains(&name) {
+            value = inline.or_else(|| it.next().map(String::as_str));
+        }
+    }
+    value
+}
+
+/// A string key before the first table of a TOML file (`key = "v"` or `key = 'v'`); a
+/// basic string with escapes is not read (no containerd path needs one).
+fn toml_top_level_string(text: &str, key: &str) -> Option<String> {
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            return None;
+        }
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
+        if k.trim().trim_matches('"') != key {
+            continue;
+        }
+        let v = v.trim();
+        let quote = v.chars().next().filter(|q| *q == '"' || *q == '\'')?;
+        let (value, _) = v[1..].split_once(quote)?;
+        return (!value.contains('\\')).then(|| value.to_string());
+    }
+    None
+}
+
+impl ContainerdApi {
+    /// The state directory of the daemon serving the socket ([`daemon_state`]), read from its
+    /// `/proc` entry: the flags' and the socket's directory need not be it (k0s's socket
+    /// sits beside its state, not in it).
+    async fn daemon_roots(&self) -> Layout {
+        let Some(pid) = super::socket_peer_pid(socket_path(&self.address), self.timeout).await
+        else {
+            return Layout::default();
+        };
+        let proc = self.procfs.join(pid.to_string());
+        let Ok(cmdline) = std::fs::read(proc.join("cmdline")) else {
+            return Layout::default();
+        };
+        let args: Vec<String> = cmdline
+            .split(|&b| b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        // Paths as the daemon sees them: through its root, relative ones from its cwd.
+        let read_file = |path: &str| {
+            let base = if path.starts_with('/') { "root" } else { "cwd" };
+            std::fs::read_to_string(proc.join(base).join(path.trim_start_matches('/'))).ok()
+        };
+        match daemon_state(&args, read_file) {
+            Some(state) => {
+                tracing::info!(
+                    pid,
+                    state,
+                    "containerd's state directory, as its daemon was told"
+                );
+                Layout::default().with(RootKind::ContainerdState, [state])
+            }
+            None => Layout::default(),
+        }
     }
 }
 
@@ -299,7 +418,7 @@ impl Engine for ContainerdApi {
         self.ping(&client).await?;
         Ok(Connected {
             client,
-            roots: Layout::default(),
+            roots: self.daemon_roots().await,
         })
     }
 
@@ -452,6 +571,67 @@ fn network_namespace_path(spec_json: &[u8]) -> Option<String> {
 mod tests {
     use super::*;
     use prost::Message;
+
+    #[test]
+    fn the_state_directory_the_daemon_was_given() {
+        let k3s_config = "version = 2\n\nroot = \"/var/lib/rancher/k3s/agent/containerd\"\n\
+                          state = \"/run/k3s/containerd\"\n\n[grpc]\n  address = \"/x\"\n";
+        let files = |path: &str| -> Option<String> {
+            match path {
+                "/var/lib/rancher/k3s/agent/etc/containerd/config.toml" => Some(k3s_config.into()),
+                "/etc/containerd/config.toml" => Some("# all defaults\n".into()),
+                "/etc/k0s/containerd.toml" => Some("state = '/run/k0s/containerd' # k0s\n".into()),
+                "/etc/odd.toml" => Some("[debug]\nstate = \"/not/top/level\"\n".into()),
+                "/etc/escaped.toml" => Some("state = \"/run/a\\\\b\"\n".into()),
+                _ => None,
+            }
+        };
+        let cases: &[(&[&str], Option<&str>)] = &[
+            // k3s and RKE2 pass their generated config (and the state flag, on some versions).
+            (
+                &[
+                    "containerd",
+                    "-c",
+                    "/var/lib/rancher/k3s/agent/etc/containerd/config.toml",
+                    "-a",
+                    "/run/k3s/containerd/containerd.sock",
+                ],
+                Some("/run/k3s/containerd"),
+            ),
+            (
+                &[
+                    "containerd",
+                    "--config=/etc/k0s/containerd.toml",
+                    "--state",
+                    "/run/k0s/x",
+                ],
+                Some("/run/k0s/x"),
+            ),
+            (&["containerd", "-state=/s1", "--state=/s2"], Some("/s2")),
+            (
+                &["containerd", "--config", "/etc/k0s/containerd.toml"],
+                Some("/run/k0s/containerd"),
+            ),
+            // Defaults everywhere: containerd's default state, which the flags already name.
+            (&["/usr/bin/containerd"], None),
+            (&["containerd", "--config", "/etc/odd.toml"], None),
+            (&["containerd", "--config", "/etc/escaped.toml"], None),
+            (&["containerd", "--config", "/missing.toml"], None),
+            // A flag without its value is no value.
+            (&["containerd", "--state"], None),
+        ];
+        for (args, want) in cases {
+            let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+            assert_eq!(daemon_state(&args, files).as_deref(), *want, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn the_flag_wins_over_the_known_sockets() {
+        use clap::Parser as _;
+        let c = Config::try_parse_from(["x", "--containerd.address=/run/mine.sock"]).unwrap();
+        assert_eq!(address(&c), "/run/mine.sock");
+    }
 
     #[test]
     fn task_states() {

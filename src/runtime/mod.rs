@@ -263,10 +263,11 @@ pub fn enabled(config: &Config) -> Vec<Arc<dyn Watched>> {
 /// Whether the flags watch a runtime; `auto` is logged with its answer.
 fn wanted(config: &Config, kind: RuntimeKind) -> bool {
     let (toggle, address) = match kind {
-        RuntimeKind::Docker => (config.runtime_docker, &config.docker_host),
-        RuntimeKind::Podman => (config.runtime_podman, &config.podman_host),
-        RuntimeKind::Containerd => (config.runtime_containerd, &config.containerd_address),
+        RuntimeKind::Docker => (config.runtime_docker, config.docker_host.clone()),
+        RuntimeKind::Podman => (config.runtime_podman, config.podman_host.clone()),
+        RuntimeKind::Containerd => (config.runtime_containerd, containerd::address(config)),
     };
+    let address = &address;
     let wanted = toggle.wanted(address, socket_exists);
     if toggle == Toggle::Auto {
         tracing::info!(
@@ -281,7 +282,7 @@ fn wanted(config: &Config, kind: RuntimeKind) -> bool {
 
 /// A socket file (symlinks followed: /var/run is one); an unreadable path counts as absent,
 /// since nothing could connect through it either.
-fn socket_exists(path: &str) -> bool {
+pub(crate) fn socket_exists(path: &str) -> bool {
     use std::os::unix::fs::FileTypeExt as _;
     std::fs::metadata(path).is_ok_and(|m| m.file_type().is_socket())
 }
