@@ -13,7 +13,7 @@
 //! (Version, Containers.List, Tasks.List, Events.Subscribe).
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -141,6 +141,8 @@ pub struct ContainerdApi {
     layout: Layout,
     /// Where the daemon's command line and configuration are read (`<procfs>/<pid>/...`).
     procfs: PathBuf,
+    /// `--kubelet.root-dir`.
+    kubelet_root: String,
 }
 
 /// Where the Kubernetes distributions put containerd's socket: containerd's own default
@@ -183,6 +185,7 @@ pub fn from_config(config: &Config) -> ContainerdApi {
             .with(RootKind::NetnsDir, [NETNS_DIR])
             .with(RootKind::KubeletRoot, [&config.kubelet_root_dir]),
         procfs: config.procfs.clone(),
+        kubelet_root: config.kubelet_root_dir.clone(),
     }
 }
 
@@ -254,11 +257,7 @@ impl ContainerdApi {
         let Ok(cmdline) = std::fs::read(proc.join("cmdline")) else {
             return Layout::default();
         };
-        let args: Vec<String> = cmdline
-            .split(|&b| b == 0)
-            .filter(|a| !a.is_empty())
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
+        let args = split_cmdline(&cmdline);
         // Paths as the daemon sees them: through its root, relative ones from its cwd.
         let read_file = |path: &str| {
             let base = if path.starts_with('/') { "root" } else { "cwd" };
@@ -276,6 +275,85 @@ impl ContainerdApi {
             None => Layout::default(),
         }
     }
+}
+
+/// kubelet's root directories: the flag's, and each running kubelet's `--root-dir` (kubelet
+/// cmd/kubelet/app/options; k0s passes `/var/lib/k0s/kubelet`); each also as its symlinks
+/// resolve on the host, since mountinfo names a mount point by its real path.
+fn kubelet_roots(procfs: &Path, configured: &str) -> Layout {
+    // Each root with the process it is resolved through: the flag's through PID 1's root
+    // (the host's), a kubelet's `--root-dir` through that kubelet's own root.
+    let mut given = vec![(configured.to_string(), procfs.join("1/root"))];
+    for entry in std::fs::read_dir(procfs).into_iter().flatten().flatten() {
+        let comm = std::fs::read(entry.path().join("comm")).unwrap_or_default();
+        if comm != b"kubelet\n" {
+            continue;
+        }
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let args = split_cmdline(&cmdline);
+        if let Some(root) = flag_value(&args, &["root-dir"]).filter(|r| r.starts_with('/')) {
+            given.push((root.to_string(), entry.path().join("root")));
+        }
+    }
+    let mut roots: Vec<String> = given.iter().map(|(r, _)| r.clone()).collect();
+    roots.extend(given.iter().filter_map(|(r, via)| resolve_symlinks(via, r)));
+    roots.sort();
+    roots.dedup();
+    if roots.len() > 1 {
+        tracing::info!(roots = ?roots, "kubelet root directories");
+    }
+    Layout::default().with(RootKind::KubeletRoot, roots)
+}
+
+/// `path` with every symlink in it resolved as it would be under `root` (a process's
+/// `/proc/<pid>/root`), `..` applied after resolving; `None` past 40 links (a loop, as
+/// the kernel's ELOOP) or a link that is not UTF-8. Components that do not exist stay.
+fn resolve_symlinks(root: &Path, path: &str) -> Option<String> {
+    let mut done: Vec<String> = Vec::new();
+    let mut todo: std::collections::VecDeque<String> = path
+        .split('/')
+        .filter(|c| !c.is_empty())
+        .map(String::from)
+        .collect();
+    let mut links = 0;
+    while let Some(c) = todo.pop_front() {
+        match c.as_str() {
+            "." => continue,
+            ".." => {
+                done.pop();
+                continue;
+            }
+            _ => {}
+        }
+        let here = root.join(done.join("/")).join(&c);
+        match std::fs::symlink_metadata(&here) {
+            Ok(m) if m.file_type().is_symlink() => {
+                links += 1;
+                if links > 40 {
+                    return None;
+                }
+                let target = std::fs::read_link(&here).ok()?;
+                let target = target.to_str()?;
+                if target.starts_with('/') {
+                    done.clear();
+                }
+                for (i, t) in target.split('/').filter(|t| !t.is_empty()).enumerate() {
+                    todo.insert(i, t.to_string());
+                }
+            }
+            _ => done.push(c),
+        }
+    }
+    Some(format!("/{}", done.join("/")))
+}
+
+/// A NUL-separated `/proc/<pid>/cmdline` as arguments.
+fn split_cmdline(cmdline: &[u8]) -> Vec<String> {
+    cmdline
+        .split(|&b| b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
 }
 
 /// The socket's file: containerd's address is a path, `unix://` optional.
@@ -418,7 +496,10 @@ impl Engine for ContainerdApi {
         self.ping(&client).await?;
         Ok(Connected {
             client,
-            roots: self.daemon_roots().await,
+            roots: self
+                .daemon_roots()
+                .await
+                .merge(&kubelet_roots(&self.procfs, &self.kubelet_root)),
         })
     }
 
@@ -623,6 +704,31 @@ mod tests {
         for (args, want) in cases {
             let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
             assert_eq!(daemon_state(&args, files).as_deref(), *want, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn symlinks_resolve_under_the_given_root() {
+        use std::os::unix::fs::symlink;
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        std::fs::create_dir_all(r.join("data/kubelet/pods")).unwrap();
+        std::fs::create_dir_all(r.join("var/lib")).unwrap();
+        std::fs::create_dir_all(r.join("srv")).unwrap();
+        // Absolute targets are the root's, not this process's.
+        symlink("/data/kubelet", r.join("var/lib/kubelet")).unwrap();
+        symlink("../data/kubelet", r.join("srv/k")).unwrap();
+        symlink("loop", r.join("loop")).unwrap();
+        let cases = [
+            ("/var/lib/kubelet", Some("/data/kubelet")),
+            ("/srv/k/pods", Some("/data/kubelet/pods")),
+            ("/var/lib/../lib/./kubelet", Some("/data/kubelet")),
+            ("/data/kubelet", Some("/data/kubelet")),
+            ("/missing/x", Some("/missing/x")),
+            ("/loop/x", None),
+        ];
+        for (path, want) in cases {
+            assert_eq!(resolve_symlinks(r, path).as_deref(), want, "{path}");
         }
     }
 
