@@ -309,3 +309,57 @@ pub fn scan_text(runtime_flags: &[String]) -> String {
     );
     text
 }
+
+/// An OCI image archive (index.json, blobs) of a static busybox, named `name`, with the
+/// image config's `config` (`Cmd`, `Entrypoint`).
+pub fn oci_archive(dir: &Path, name: &str, config: serde_json::Value) -> PathBuf {
+    let layout = dir.join("oci");
+    let blobs = layout.join("blobs/sha256");
+    fs::create_dir_all(&blobs).unwrap();
+    let layer = dir.join("layer.tar");
+    busybox_rootfs_tar(dir, &layer);
+    // Stores a blob by its digest; returns (digest, size).
+    let put = |bytes: &[u8]| -> (String, usize) {
+        let tmp = dir.join("blob");
+        fs::write(&tmp, bytes).unwrap();
+        let out = Command::new("sha256sum").arg(&tmp).output().unwrap();
+        let sum = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string();
+        fs::rename(&tmp, blobs.join(&sum)).unwrap();
+        (format!("sha256:{sum}"), bytes.len())
+    };
+    let (layer_digest, layer_size) = put(&fs::read(&layer).unwrap());
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "config": config,
+        "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
+    });
+    let (config_digest, config_size) = put(config.to_string().as_bytes());
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": config_digest, "size": config_size},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": layer_digest, "size": layer_size}],
+    });
+    let (manifest_digest, manifest_size) = put(manifest.to_string().as_bytes());
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                       "digest": manifest_digest, "size": manifest_size,
+                       "annotations": {"io.containerd.image.name": name}}],
+    });
+    fs::write(layout.join("index.json"), index.to_string()).unwrap();
+    fs::write(
+        layout.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    let archive = dir.join("image.tar");
+    tar_dir(&layout, &archive);
+    archive
+}
