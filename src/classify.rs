@@ -39,6 +39,7 @@ impl Mounter {
             Mounter::Runtime(RuntimeKind::Podman) => 2,
             Mounter::Runtime(RuntimeKind::Containerd) => 4,
             Mounter::Kubelet => 8,
+            Mounter::Runtime(RuntimeKind::CriO) => 16,
         }
     }
 }
@@ -48,8 +49,8 @@ impl Mounter {
 /// rootfs, shm, netns, volumes: all made by the daemon itself); Podman's API service
 /// `podman` (so does the `podman` command line when run directly), `conmon`, the monitor it
 /// leaves with each container, and `catatonit`, rootless Podman's pause process that keeps
-/// its user and mount namespaces (podman pkg/rootless); CRI-O's `crio`, which shares
-/// containers/storage with Podman; containerd (CRI sandbox shm and netns) and its shims
+/// its user and mount namespaces (podman pkg/rootless); CRI-O's `crio` (its own paths and
+/// the containers/storage layers it shares with Podman) and its `conmon`; containerd (CRI sandbox shm and netns) and its shims
 /// (`containerd-shim-runc-v2` reads as `containerd-shim`), which mount each task's rootfs;
 /// kubelet, which mounts pod volumes. On a host whose PID 1 the reader cannot see these
 /// are the only references.
@@ -59,6 +60,8 @@ pub const DAEMON_COMMS: &[(&str, Mounter)] = &[
     ("conmon", Mounter::Runtime(RuntimeKind::Podman)),
     ("catatonit", Mounter::Runtime(RuntimeKind::Podman)),
     ("crio", Mounter::Runtime(RuntimeKind::Podman)),
+    ("crio", Mounter::Runtime(RuntimeKind::CriO)),
+    ("conmon", Mounter::Runtime(RuntimeKind::CriO)),
     ("containerd", Mounter::Runtime(RuntimeKind::Containerd)),
     ("containerd-shim", Mounter::Runtime(RuntimeKind::Containerd)),
     ("kubelet", Mounter::Kubelet),
@@ -504,7 +507,8 @@ mod tests {
             .with(RootKind::PodmanGraph, [PODMAN_ROOT])
             .with(RootKind::NetnsDir, ["/run/netns"])
             .with(RootKind::ContainerdState, ["/run/containerd"])
-            .with(RootKind::KubeletRoot, ["/var/lib/kubelet"]);
+            .with(RootKind::KubeletRoot, ["/var/lib/kubelet"])
+            .with(RootKind::CrioRunRoot, ["/run/containers/storage"]);
         let container_mounts = lines
             .iter()
             .filter_map(|l| {
@@ -949,6 +953,12 @@ mod tests {
                     "602 1 0:60 / /var/lib/kubelet/pods/{uid}/volumes/kubernetes.io~empty-dir/cache rw shared:8 - tmpfs tmpfs rw"
                 ),
             ),
+            (
+                Mounter::Runtime(RuntimeKind::CriO),
+                format!(
+                    "603 1 0:61 / /run/containers/storage/overlay-containers/{ID}/userdata/shm rw shared:9 - tmpfs shm rw"
+                ),
+            ),
         ]
     }
 
@@ -957,36 +967,39 @@ mod tests {
         let paths = one_path_each();
         let lines: Vec<String> = paths.iter().map(|(_, l)| l.clone()).collect();
         let private: Vec<String> = lines.iter().map(|l| l.replace(" shared:", " x:")).collect();
-        for (comm, mounter) in DAEMON_COMMS {
+        let mut comms: Vec<&str> = DAEMON_COMMS.iter().map(|(c, _)| *c).collect();
+        comms.sort();
+        comms.dedup();
+        for comm in comms {
+            let own: Vec<Mounter> = DAEMON_COMMS
+                .iter()
+                .filter(|(c, _)| *c == comm)
+                .map(|(_, m)| *m)
+                .collect();
             let daemon = ns(1, "/", &[(300, comm)], &lines);
             let leaker = ns(2, "/", &[(500, "httpd")], &private);
             let got = run(vec![daemon, leaker], &RuntimeView::default());
-            let mut rows: Vec<(u32, Mounter, Status)> = got
+            let mut rows: Vec<(u32, u8, Status)> = got
                 .leaks
                 .iter()
                 .map(|l| {
                     let pid = got.holders[l.namespace as usize].processes[0].pid;
-                    (pid, Mounter::of(&l.target.path), l.status)
+                    (pid, Mounter::of(&l.target.path).bit(), l.status)
                 })
                 .collect();
-            rows.sort_by_key(|r| (r.0, r.1.bit()));
-            let mut want: Vec<(u32, Mounter, Status)> = Vec::new();
-            // The daemon's copies of the others' paths are leaks like any holder's.
+            rows.sort();
+            let mut want: Vec<(u32, u8, Status)> = Vec::new();
             for (m, _) in &paths {
-                if m != mounter {
-                    want.push((300, *m, Status::Stale));
+                // The daemon's copies of the others' paths are leaks like any holder's;
+                // the leaker's copy of the daemon's own path is at risk, of the rest stale.
+                if own.contains(m) {
+                    want.push((500, m.bit(), Status::AtRisk));
+                } else {
+                    want.push((300, m.bit(), Status::Stale));
+                    want.push((500, m.bit(), Status::Stale));
                 }
             }
-            // The leaker's copy of the daemon's own path is at risk; of the rest, stale.
-            for (m, _) in &paths {
-                let status = if m == mounter {
-                    Status::AtRisk
-                } else {
-                    Status::Stale
-                };
-                want.push((500, *m, status));
-            }
-            want.sort_by_key(|r| (r.0, r.1.bit()));
+            want.sort();
             assert_eq!(rows, want, "{comm}");
         }
     }
@@ -1022,6 +1035,50 @@ mod tests {
         assert_eq!(
             statuses(&run(vec![other], &RuntimeView::default())),
             vec![Status::Stale]
+        );
+    }
+
+    #[test]
+    fn a_crio_containers_mounts_are_named_cri_o_never_podman() {
+        // CRI-O shares containers/storage's graph root with Podman: a layer's merged dir is
+        // named by whichever runtime lists it.
+        let uuid = "0b6ad3f0-9c4e-4f21-8d7a-3e5b6c7d8e9f";
+        let app = ContainerInfo {
+            runtime: RuntimeKind::CriO,
+            merged_dir: Some(format!("{PODMAN_ROOT}/overlay/4a9d/merged")),
+            ..ContainerInfo::docker("c0ffee", "app", "running")
+        };
+        let sandbox = ContainerInfo {
+            runtime: RuntimeKind::CriO,
+            sandbox_key: Some(format!("/var/run/netns/{uuid}")),
+            ..ContainerInfo::docker(ID, "web-0", "ready")
+        };
+        let view = RuntimeView::build(RuntimeKind::CriO, true, Layout::default(), [app, sandbox]);
+        let lines = [
+            format!("700 1 0:80 / {PODMAN_ROOT}/overlay/4a9d/merged rw - overlay overlay rw"),
+            format!(
+                "701 1 0:81 / /run/containers/storage/overlay-containers/{ID}/userdata/shm rw - tmpfs shm rw"
+            ),
+            format!("702 1 0:4 net:[4026532300] /run/netns/{uuid} rw - nsfs nsfs rw"),
+        ];
+        let leaker = ns(2, "/", &[(500, "fluentd")], &lines);
+        let got = run(vec![leaker], &view);
+        let rows: Vec<(Kind, Option<RuntimeKind>, String)> = got
+            .leaks
+            .iter()
+            .map(|l| {
+                let c = l.owner.container.as_ref().unwrap();
+                (l.target.path.kind, l.owner.runtime, c.name.clone())
+            })
+            .collect();
+        let crio = Some(RuntimeKind::CriO);
+        assert_eq!(
+            rows,
+            vec![
+                (Kind::Shm, crio, "web-0".to_string()),
+                (Kind::Netns, crio, "web-0".to_string()),
+                (Kind::Rootfs, crio, "app".to_string()),
+            ]
         );
     }
 

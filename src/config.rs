@@ -115,6 +115,37 @@ pub struct Config {
     )]
     pub podman_root: String,
 
+    /// Watch CRI-O through the Kubernetes CRI API (OpenShift/OKD nodes; `auto`: if its socket exists at start-up).
+    #[arg(
+        long = "runtime.cri-o",
+        env = "MOUNTLEAK_RUNTIME_CRI_O",
+        value_enum,
+        default_value = "false",
+        action = ArgAction::Set,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        global = true
+    )]
+    pub runtime_crio: Toggle,
+
+    /// CRI-O's CRI socket (any CRI runtime's answers the same calls).
+    #[arg(
+        long = "cri-o.address",
+        env = "MOUNTLEAK_CRI_O_ADDRESS",
+        default_value = "unix:///var/run/crio/crio.sock",
+        global = true
+    )]
+    pub crio_address: String,
+
+    /// CRI-O's containers/storage run root (sandbox shm under overlay-containers/<id>/userdata).
+    #[arg(
+        long = "cri-o.run-root",
+        env = "MOUNTLEAK_CRI_O_RUN_ROOT",
+        default_value = "/run/containers/storage",
+        global = true
+    )]
+    pub crio_run_root: String,
+
     /// Watch containerd through its gRPC API (Kubernetes nodes; `auto`: if its socket exists at start-up).
     #[arg(
         long = "runtime.containerd",

@@ -71,6 +71,7 @@ fn runtimes_status(runtimes: &std::collections::BTreeMap<RuntimeKind, bool>) -> 
                 RuntimeKind::Docker => "Docker",
                 RuntimeKind::Podman => "Podman",
                 RuntimeKind::Containerd => "containerd",
+                RuntimeKind::CriO => "CRI-O",
             };
             if *up {
                 format!("{name} reachable")

@@ -38,13 +38,17 @@ pub enum RuntimeKind {
     Docker,
     Podman,
     Containerd,
+    /// CRI-O, through the Kubernetes CRI API (`cri-o`).
+    #[serde(rename = "cri-o")]
+    CriO,
 }
 
 impl RuntimeKind {
-    pub const ALL: [RuntimeKind; 3] = [
+    pub const ALL: [RuntimeKind; 4] = [
         RuntimeKind::Docker,
         RuntimeKind::Podman,
         RuntimeKind::Containerd,
+        RuntimeKind::CriO,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -52,6 +56,7 @@ impl RuntimeKind {
             RuntimeKind::Docker => "docker",
             RuntimeKind::Podman => "podman",
             RuntimeKind::Containerd => "containerd",
+            RuntimeKind::CriO => "cri-o",
         }
     }
 }
@@ -106,6 +111,11 @@ pub enum RootKind {
     ContainerdState,
     /// kubelet's root directory (`/var/lib/kubelet`): pod volumes.
     KubeletRoot,
+    /// CRI-O's containers/storage run root (`/run/containers/storage`): a sandbox's shm at
+    /// `overlay-containers/<id>/userdata/shm` (cri-o internal/storage: the container's
+    /// run directory is the run root's `overlay-containers/<id>/userdata`, and the sandbox's
+    /// shm is mounted there, server/sandbox_run_linux.go `setupShm`).
+    CrioRunRoot,
 }
 
 /// `ip netns`'s directory of network namespace bind mounts (iproute2's `NETNS_RUN_DIR`,
@@ -276,6 +286,15 @@ fn classify_rest(root: RootKind, rest: &str) -> Option<Classified> {
                 Owner::Sandbox(s(name)),
                 RuntimeKind::Containerd,
             ),
+            // CRI-O pins a sandbox's netns as a bare UUID (cri-o pkg/config `NamespacesDir`,
+            // internal/config/nsmgr: `uuid.New().String()` under /var/run/netns).
+            [name] if is_uuid(name) => (Kind::Netns, Owner::Sandbox(s(name)), RuntimeKind::CriO),
+            _ => return None,
+        },
+        RootKind::CrioRunRoot => match p.as_slice() {
+            ["overlay-containers", id, "userdata", "shm"] => {
+                (Kind::Shm, Owner::Container(s(id)), RuntimeKind::CriO)
+            }
             _ => return None,
         },
         RootKind::ContainerdState => match p.as_slice() {
@@ -323,6 +342,16 @@ fn classify_rest(root: RootKind, rest: &str) -> Option<Classified> {
         }
     };
     Some((kind, owner, Some(runtime)))
+}
+
+/// A lowercase hyphenated UUID (8-4-4-4-12 hex digits).
+fn is_uuid(name: &str) -> bool {
+    let groups: Vec<&str> = name.split('-').collect();
+    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups.iter().all(|g| {
+            g.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
 }
 
 /// The containerd namespace CRI (kubelet's runtime service) keeps its containers in.
@@ -574,7 +603,8 @@ mod tests {
             .with(RootKind::PodmanGraph, ["/var/lib/containers/storage"])
             .with(RootKind::NetnsDir, ["/var/run/netns"])
             .with(RootKind::ContainerdState, ["/run/containerd"])
-            .with(RootKind::KubeletRoot, ["/var/lib/kubelet"]);
+            .with(RootKind::KubeletRoot, ["/var/lib/kubelet"])
+            .with(RootKind::CrioRunRoot, ["/run/containers/storage"]);
         let id = "2cca1d7e22633a4ec426115333d8918b59253843c396163ab535797f295bcb88";
         let uid = "6f1e0c9a-2b5d-4c1e-9a53-2f0e6b7c8d90";
         let task = |ns: &str, id: &str| Owner::Task {
@@ -587,6 +617,7 @@ mod tests {
         };
         let podman = Some(RuntimeKind::Podman);
         let containerd = Some(RuntimeKind::Containerd);
+        let crio = Some(RuntimeKind::CriO);
         type Case = (
             String,
             Option<(Kind, Owner, &'static str, Option<RuntimeKind>)>,
@@ -649,6 +680,33 @@ mod tests {
                     "/run/containerd/io.containerd.grpc.v1.cri/sandboxes/s1/shm",
                     containerd,
                 )),
+            ),
+            // CRI-O: a sandbox's shm under the run root, its netns pinned by bare UUID.
+            (
+                format!("/run/containers/storage/overlay-containers/{id}/userdata/shm"),
+                Some((Kind::Shm, Owner::Container(id.into()), "", crio)),
+            ),
+            (
+                "/var/run/netns/0b6ad3f0-9c4e-4f21-8d7a-3e5b6c7d8e9f".into(),
+                Some((
+                    Kind::Netns,
+                    Owner::Sandbox("0b6ad3f0-9c4e-4f21-8d7a-3e5b6c7d8e9f".into()),
+                    "/run/netns/0b6ad3f0-9c4e-4f21-8d7a-3e5b6c7d8e9f",
+                    crio,
+                )),
+            ),
+            (
+                "/run/netns/0B6AD3F0-9C4E-4F21-8D7A-3E5B6C7D8E9F".into(),
+                None,
+            ),
+            (
+                "/run/netns/0b6ad3f0-9c4e-4f21-8d7a-3e5b6c7d8e9".into(),
+                None,
+            ),
+            ("/run/netns/0b6ad3f09c4e4f218d7a3e5b6c7d8e9f".into(), None),
+            (
+                format!("/run/containers/storage/overlay-containers/{id}/userdata"),
+                None,
             ),
             // Never there: the root holds content and snapshots only.
             (

@@ -614,6 +614,45 @@ fn pod_scenario(containerd: &CriContainerd, version: &str) {
         },
     );
 
+    // The CRI client (the `cri-o` runtime, for CRI-O nodes) asks the same socket over the
+    // Kubernetes CRI API: the netns copy (under /run/netns, which every runtime's layout
+    // has) is named by the pod from the sandbox's verbose status.
+    let cri = Exporter::start(&[
+        "--runtime.cri-o",
+        &format!("--cri-o.address=unix://{}", containerd.socket),
+    ]);
+    poll_until(
+        "the CRI client to name the holder's netns copy by its pod",
+        Duration::from_secs(30),
+        || {
+            let doc = cri.leaks_json();
+            let netns: Vec<(String, String, String, String)> = doc["leaks"]
+                .as_array()
+                .expect("leaks array")
+                .iter()
+                .filter(|l| l["holder"]["unit"] == holder.unit.as_str() && l["kind"] == "netns")
+                .map(|l| {
+                    let s = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
+                    (
+                        s(&l["runtime"]),
+                        s(&l["pod"]["name"]),
+                        s(&l["container"]["name"]),
+                        s(&l["status"]),
+                    )
+                })
+                .collect();
+            let want = ("cri-o", "web-0", "web-0", "at_risk");
+            match netns.as_slice() {
+                [(r, p, c, st)] if (r.as_str(), p.as_str(), c.as_str(), st.as_str()) == want => {
+                    Ok(())
+                }
+                _ => Err(format!("{netns:?}")),
+            }
+        },
+    );
+    assert_eq!(runtime_up(&cri.scrape(), "cri-o"), Some(1.0));
+    drop(cri);
+
     // kubelet stops the pod: CRI unmounts its shm (and removes its netns, which detaches
     // every copy); the holder's shm copy now pins a sandbox nothing else has.
     let _: cri::Empty = kubelet

@@ -105,6 +105,7 @@ fn all_runtimes() -> Layout {
         .with(RootKind::NetnsDir, ["/var/run/netns"])
         .with(RootKind::ContainerdState, ["/run/containerd"])
         .with(RootKind::KubeletRoot, ["/var/lib/kubelet"])
+        .with(RootKind::CrioRunRoot, ["/run/containers/storage"])
 }
 
 fn check_any_runtime(layout: &Layout, mount_point: &str) {
@@ -120,7 +121,9 @@ fn check_any_runtime(layout: &Layout, mount_point: &str) {
         RootKind::DockerData | RootKind::DockerExec => Some(RuntimeKind::Docker),
         RootKind::PodmanGraph => Some(RuntimeKind::Podman),
         RootKind::ContainerdState => Some(RuntimeKind::Containerd),
-        // `netns-` names are Podman's, `cni-` ones CRI's; pod volumes have no runtime.
+        RootKind::CrioRunRoot => Some(RuntimeKind::CriO),
+        // `netns-` names are Podman's, `cni-` ones CRI's, UUIDs CRI-O's; pod volumes have no
+        // runtime.
         RootKind::NetnsDir | RootKind::KubeletRoot => None,
     };
     let kinds = [
@@ -130,6 +133,7 @@ fn check_any_runtime(layout: &Layout, mount_point: &str) {
         RootKind::NetnsDir,
         RootKind::ContainerdState,
         RootKind::KubeletRoot,
+        RootKind::CrioRunRoot,
     ];
     let from = kinds.iter().find(|&&k| {
         layout.roots(k).any(|r| {

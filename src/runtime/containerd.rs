@@ -361,7 +361,7 @@ fn socket_path(address: &str) -> &str {
     unix_socket_path(address).unwrap_or(address)
 }
 
-/// One connection to containerd.
+/// One gRPC connection over a unix socket: containerd's API, or any CRI runtime's.
 #[derive(Clone)]
 pub struct Client {
     grpc: tonic::client::Grpc<Channel>,
@@ -370,10 +370,18 @@ pub struct Client {
 
 impl Client {
     async fn connect(api: &ContainerdApi) -> Result<Client, RuntimeError> {
-        let path = socket_path(&api.address).to_string();
+        Client::connect_to(&api.address, api.timeout).await
+    }
+
+    /// Dials `address` (a path, `unix://` optional); each call is bounded by `timeout`.
+    pub(crate) async fn connect_to(
+        address: &str,
+        timeout: Duration,
+    ) -> Result<Client, RuntimeError> {
+        let path = socket_path(address).to_string();
         // The URI is required but unused: the connector dials the socket.
         let channel = Endpoint::from_static("http://containerd")
-            .connect_timeout(api.timeout)
+            .connect_timeout(timeout)
             .connect_with_connector(tower::service_fn(move |_: http::Uri| {
                 let path = path.clone();
                 async move {
@@ -383,12 +391,12 @@ impl Client {
             }))
             .await
             .map_err(|source| RuntimeError::Connect {
-                address: api.address.clone(),
+                address: address.to_string(),
                 source: Box::new(source),
             })?;
         Ok(Client {
             grpc: tonic::client::Grpc::new(channel),
-            timeout: api.timeout,
+            timeout,
         })
     }
 
@@ -402,7 +410,7 @@ impl Client {
         req
     }
 
-    async fn unary<Req, Resp>(
+    pub(crate) async fn unary<Req, Resp>(
         &self,
         path: &'static str,
         namespace: Option<&str>,
@@ -623,7 +631,7 @@ fn container_info(ns: &str, c: api::Container, status: Option<i32>) -> Container
 }
 
 /// The `path` of the network namespace in an OCI spec (JSON), when it names a file.
-fn network_namespace_path(spec_json: &[u8]) -> Option<String> {
+pub(crate) fn network_namespace_path(spec_json: &[u8]) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct Spec {
         linux: Option<Linux>,

@@ -8,6 +8,7 @@
 //! the flags by its module's `from_config`. [`enabled`] is what the flags turn on.
 
 pub mod containerd;
+pub mod cri;
 pub mod docker;
 pub mod podman;
 pub mod watch;
@@ -229,7 +230,7 @@ fn netns_root(runtime: RuntimeKind, sandbox_key: &str) -> Option<(RootKind, Stri
             let root = dir.strip_suffix("/netns").filter(|r| !r.is_empty())?;
             Some((RootKind::DockerExec, normalize_root(root)))
         }
-        RuntimeKind::Podman | RuntimeKind::Containerd => {
+        RuntimeKind::Podman | RuntimeKind::Containerd | RuntimeKind::CriO => {
             (!dir.is_empty()).then(|| (RootKind::NetnsDir, normalize_root(dir)))
         }
     }
@@ -249,6 +250,7 @@ pub fn enabled(config: &Config) -> Vec<Arc<dyn Watched>> {
                 RuntimeKind::Containerd => {
                     watch::Watch::new(containerd::from_config(config), resync)
                 }
+                RuntimeKind::CriO => watch::Watch::new(cri::from_config(config), resync),
             }
         })
         .collect();
@@ -266,6 +268,7 @@ fn wanted(config: &Config, kind: RuntimeKind) -> bool {
         RuntimeKind::Docker => (config.runtime_docker, config.docker_host.clone()),
         RuntimeKind::Podman => (config.runtime_podman, config.podman_host.clone()),
         RuntimeKind::Containerd => (config.runtime_containerd, containerd::address(config)),
+        RuntimeKind::CriO => (config.runtime_crio, config.crio_address.clone()),
     };
     let address = &address;
     let wanted = toggle.wanted(address, socket_exists);
