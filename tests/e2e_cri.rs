@@ -28,6 +28,8 @@ const PREREQUISITES: &[(&str, &str)] = &[
 ];
 
 const PAUSE_IMAGE: &str = "localhost/mountleak-e2e/pause:latest";
+/// Marks a state directory as this test's.
+const MARKER: &str = ".mountleak-e2e-cri";
 /// Where CRI puts every sandbox's and container's cgroup (cgroupfs driver).
 const CGROUP_PARENT: &str = "mountleak-e2e-cri";
 
@@ -209,6 +211,17 @@ impl CriContainerd {
     /// The containerd of `bin` (`/usr/bin`: Debian 12's; or Debian unstable's, unpacked by
     /// scripts/testenv.sh), its directories named after `label`.
     fn start(bin: &Path, label: &str, net: u8) -> CriContainerd {
+        let instance = instance();
+        CriContainerd::start_at(
+            bin,
+            Path::new(&format!("/run/{instance}/{label}")),
+            Path::new(&format!("/var/lib/{instance}/{label}")),
+            net,
+        )
+    }
+
+    /// The containerd of `bin` with its state and root where a distribution puts them.
+    fn start_at(bin: &Path, state: &Path, root: &Path, net: u8) -> CriContainerd {
         require_files("the CRI test", PREREQUISITES);
         let binaries: Vec<String> = ["containerd", "ctr", "containerd-shim-runc-v2"]
             .iter()
@@ -219,14 +232,18 @@ impl CriContainerd {
             .map(|p| (p.as_str(), "containerd"))
             .collect();
         require_files("the CRI test", &binaries);
-        let instance = instance();
-        let state = PathBuf::from(format!("/run/{instance}/{label}"));
+        // Never take over a state directory this test did not make (a real k3s's).
+        assert!(
+            !state.exists() || state.join(MARKER).exists(),
+            "{} exists and is not this test's: a containerd of the host's uses it",
+            state.display()
+        );
         let mut c = CriContainerd {
             bin: bin.to_path_buf(),
             net,
-            root: PathBuf::from(format!("/var/lib/{instance}/{label}")),
+            root: root.to_path_buf(),
             socket: format!("{}/containerd.sock", state.display()),
-            state,
+            state: state.to_path_buf(),
             daemon: None,
         };
         c.sweep();
@@ -237,6 +254,7 @@ impl CriContainerd {
     fn spawn(&mut self) {
         let state = self.state.display().to_string();
         fs::create_dir_all(self.state.join("cni")).unwrap();
+        fs::write(self.state.join(MARKER), "").unwrap();
         fs::create_dir_all(&self.root).unwrap();
         // restrict_oom_score_adj: CRI gives sandboxes -998, and lowering a score needs
         // CAP_SYS_RESOURCE, which the test machines' root lacks; kept at containerd's own.
@@ -370,6 +388,12 @@ impl CriContainerd {
         }
         let _ = fs::remove_file(self.netns_record());
         unmount_and_remove(&[&self.state, &self.root]);
+        // Parents made for a distribution's paths (/run/k3s, /var/lib/rancher/...) go when empty.
+        for dir in [&self.state, &self.root] {
+            for parent in dir.ancestors().skip(1).take(3) {
+                let _ = fs::remove_dir(parent);
+            }
+        }
         for dir in hierarchies {
             remove_tree(&dir);
         }
@@ -440,12 +464,46 @@ fn leaks_of(exporter: &Exporter, unit: &str) -> BTreeSet<(String, String, String
         .collect()
 }
 
+/// Flags naming a containerd's socket.
+fn address_flags(containerd: &CriContainerd) -> Vec<String> {
+    vec![
+        "--runtime.containerd".to_string(),
+        format!("--containerd.address=unix://{}", containerd.socket),
+        "--containerd.namespaces=k8s.io".to_string(),
+    ]
+}
+
 #[test]
 fn a_pods_copies_are_reported_by_pod_from_at_risk_to_stale_containerd_1_6() {
-    pod_scenario(
-        &CriContainerd::start(Path::new("/usr/bin"), "e2e-cri-1-6", 16),
-        "1.6.",
+    let containerd = CriContainerd::start(Path::new("/usr/bin"), "e2e-cri-1-6", 16);
+    pod_scenario(&containerd, "1.6.", &address_flags(&containerd));
+}
+
+/// k3s's (and RKE2's) containerd: state /run/k3s/containerd with its socket inside, root
+/// under /var/lib/rancher (k3s pkg/agent/config); found with no containerd flag at all.
+#[test]
+fn a_pods_copies_are_found_on_a_containerd_at_k3s_paths_with_no_flags() {
+    assert!(
+        !Path::new(containerd_known_socket(0)).exists(),
+        "{} exists: the exporter would watch that containerd first, not k3s's",
+        containerd_known_socket(0)
     );
+    let containerd = CriContainerd::start_at(
+        Path::new("/usr/bin"),
+        Path::new("/run/k3s/containerd"),
+        Path::new("/var/lib/rancher/k3s/agent/containerd"),
+        33,
+    );
+    pod_scenario(
+        &containerd,
+        "1.6.",
+        &["--runtime.containerd=auto".to_string()],
+    );
+}
+
+/// The exporter's list of known containerd sockets, the default first.
+fn containerd_known_socket(i: usize) -> &'static str {
+    mountleak_exporter::runtime::containerd::KNOWN_SOCKETS[i]
 }
 
 #[test]
@@ -454,11 +512,13 @@ fn a_pods_copies_are_reported_by_pod_from_at_risk_to_stale_containerd_2_1() {
         "MOUNTLEAK_TEST_UNSTABLE_ROOT (scripts/testenv.sh env) names Debian unstable's unpacked packages",
     );
     let bin = Path::new(&root).join("usr/bin");
-    pod_scenario(&CriContainerd::start(&bin, "e2e-cri-2-1", 21), "2.1.");
+    let containerd = CriContainerd::start(&bin, "e2e-cri-2-1", 21);
+    pod_scenario(&containerd, "2.1.", &address_flags(&containerd));
 }
 
-/// The pod's life on `containerd`, whose version starts with `version`.
-fn pod_scenario(containerd: &CriContainerd, version: &str) {
+/// The pod's life on `containerd`, whose version starts with `version`, watched by an
+/// exporter given `flags`.
+fn pod_scenario(containerd: &CriContainerd, version: &str, flags: &[String]) {
     let reported = containerd
         .try_ctr(&["version"])
         .unwrap_or_else(|e| panic!("{e}"));
@@ -577,18 +637,33 @@ fn pod_scenario(containerd: &CriContainerd, version: &str) {
         );
     }
 
+    // kubelet mounts the pod's volumes under its root: an emptyDir on tmpfs (medium Memory).
+    let kubelet_root = containerd.root.join("kubelet");
+    let volume = kubelet_root.join(format!("pods/{uid}/volumes/kubernetes.io~empty-dir/cache"));
+    fs::create_dir_all(&volume).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "tmpfs"])
+        .arg(&volume)
+        .status()
+        .expect("run mount (util-linux)");
+    assert!(
+        mounted.success(),
+        "mount the emptyDir at {}",
+        volume.display()
+    );
+
     let netns_dir = "/run/netns".to_string();
+    let kubelet_root = kubelet_root.to_string_lossy().into_owned();
     let holder = Holder::spawn_keeping(
         "cri-private",
         Propagation::Private,
         1,
-        &[&state, &netns_dir],
+        &[&state, &netns_dir, &kubelet_root],
     );
-    let exporter = Exporter::start(&[
-        "--runtime.containerd",
-        &format!("--containerd.address=unix://{}", containerd.socket),
-        "--containerd.namespaces=k8s.io",
-    ]);
+    let mut flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let kubelet_flag = format!("--kubelet.root-dir={kubelet_root}");
+    flags.push(&kubelet_flag);
+    let exporter = Exporter::start(&flags);
     let row = |kind: &str, status: &str, container: &str| {
         (
             kind.to_string(),
@@ -598,12 +673,14 @@ fn pod_scenario(containerd: &CriContainerd, version: &str) {
         )
     };
     // The sandbox's mounts (its netns, shm and the pause container's rootfs) are named by
-    // the sandbox container, which CRI names after the pod; the app's rootfs by the app.
+    // the sandbox container, which CRI names after the pod; the app's rootfs by the app; the
+    // emptyDir is the pod's, no container's.
     let running = BTreeSet::from([
         row("netns", "at_risk", "web-0"),
         row("rootfs", "at_risk", "app"),
         row("rootfs", "at_risk", "web-0"),
         row("shm", "at_risk", "web-0"),
+        row("volume", "at_risk", ""),
     ]);
     poll_until(
         "the holder's copies of the running pod, at risk, by pod and container",
