@@ -10,6 +10,7 @@
 pub mod containerd;
 pub mod cri;
 pub mod docker;
+mod node;
 pub mod podman;
 pub mod watch;
 
