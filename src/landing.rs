@@ -1,7 +1,8 @@
 //! Pure: the landing page (`/`), the report as an HTML table. Every name in it is escaped:
 //! cgroup paths, comm, mount points and container names are anyone's choice.
 
-use crate::report::{LeakReport, Report};
+use crate::classify::Leak;
+use crate::report::Report;
 use crate::runtime::RuntimeKind;
 
 fn esc(s: &str) -> String {
@@ -32,7 +33,7 @@ fn age(first_seen: f64, now: f64) -> String {
 /// Rows shown on the landing page; the JSON has them all.
 const MAX_ROWS: usize = 1000;
 
-fn row(report: &Report, l: &LeakReport, now: f64) -> String {
+fn row(report: &Report, l: &Leak, now: f64) -> String {
     let holder = report.holder(l);
     let container = match l.container() {
         Some(c) if !c.name.is_empty() => format!("{} ({})", c.name, c.state),

@@ -20,14 +20,14 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::classify::{ContainerRef, Status, is_daemon_comm};
+use crate::classify::{ContainerRef, Leak, Status, is_daemon_comm};
 use crate::config::Output;
 use crate::host::ScanOptions;
 use crate::host::mountinfo::{self, Mount, display_bytes};
 use crate::layout::{Layout, Owner};
 use crate::privilege::{CapSets, Caps, RELEASE_NEEDED};
 use crate::quote;
-use crate::report::{self, Holder, LeakReport, NamespaceReport, Report};
+use crate::report::{self, Holder, NamespaceReport, Report};
 use crate::runtime::{PodRef, Runtime};
 use crate::scanner;
 
@@ -225,7 +225,7 @@ pub fn select(report: &Report, selector: &Selector) -> Result<Vec<usize>, Error>
 }
 
 /// The container a leak belongs to: the runtime's answer, else the id its path spells.
-fn container_id(l: &LeakReport) -> Option<&str> {
+fn container_id(l: &Leak) -> Option<&str> {
     if let Some(c) = l.container() {
         return Some(&c.id);
     }
@@ -286,7 +286,7 @@ fn holder_matches(ns: &NamespaceReport, given: &str) -> bool {
 /// What is checked before anything is entered: `WouldRelease` or why not.
 fn preflight(
     report: &Report,
-    l: &LeakReport,
+    l: &Leak,
     layout: &Layout,
     references: &HashSet<(u64, u64)>,
 ) -> Outcome {
@@ -343,7 +343,7 @@ struct Copy {
 
 /// Acts on every copy still `WouldRelease`, one holding namespace at a time.
 fn act(procfs: &Path, report: &Report, chosen: &[usize], outcomes: &mut [Outcome]) {
-    let mut todo: Vec<(usize, &LeakReport)> = chosen
+    let mut todo: Vec<(usize, &Leak)> = chosen
         .iter()
         .enumerate()
         .filter(|(k, _)| outcomes[*k] == Outcome::WouldRelease)

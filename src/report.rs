@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use std::sync::Arc;
 
-use crate::classify::{Classified, ContainerRef, Status};
+use crate::classify::{Classified, ContainerRef, Leak, Status};
 use crate::host::cgroup::is_unit_name;
 use crate::host::{ContainerEngine, NamespaceKey, ProcessInfo, ScanErrors, ScanMode};
 use crate::layout::Kind;
@@ -64,12 +64,10 @@ pub struct Holder {
     pub process_count: usize,
 }
 
-/// One leaked copy as reported: the classifier's own value (an index into
-/// [`Report::namespaces`] and shared parts), its first-seen time filled in. Not copied into
-/// another type: a leak storm (K holders x M mounts) holds K x M of them.
-pub type LeakReport = crate::classify::Leak;
-
-impl LeakReport {
+// A report's leaks are the classifier's own values (an index into [`Report::namespaces`]
+// and shared parts), their first-seen time filled in; not copied into another type: a leak
+// storm (K holders x M mounts) holds K x M of them.
+impl Leak {
     pub fn mount_point(&self) -> &str {
         &self.target.mount_point
     }
@@ -96,22 +94,22 @@ pub struct Report {
     /// The namespaces holding leaks, in pid order.
     pub namespaces: Vec<NamespaceReport>,
     /// Ordered by namespace, then path.
-    pub leaks: Vec<LeakReport>,
+    pub leaks: Vec<Leak>,
 }
 
 impl Report {
-    pub fn holder(&self, leak: &LeakReport) -> &Holder {
+    pub fn holder(&self, leak: &Leak) -> &Holder {
         &self.namespaces[leak.namespace as usize].holder
     }
 
     /// The command that frees this copy by restarting (or unmounting in) its holder.
-    pub fn fix(&self, leak: &LeakReport) -> String {
+    pub fn fix(&self, leak: &Leak) -> String {
         fix(self.holder(leak), leak.mount_point())
     }
 
     /// The command that frees this copy and leaves its holder running: offered before
     /// [`Report::fix`].
-    pub fn release(&self, leak: &LeakReport) -> String {
+    pub fn release(&self, leak: &Leak) -> String {
         release(self.holder(leak).pid, Some(leak.mount_point()), leak.status)
     }
 }
@@ -345,7 +343,7 @@ pub fn render_text(report: &Report) -> String {
             h.process_count
         );
         let mine = report.leaks.iter().filter(|l| l.namespace as usize == n);
-        let mut owners: Vec<(String, Vec<&LeakReport>)> = Vec::new();
+        let mut owners: Vec<(String, Vec<&Leak>)> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
         for l in mine {
             let owner = owner_label(l);
@@ -416,7 +414,7 @@ pub fn render_text(report: &Report) -> String {
 }
 
 /// `container etcd1 (exited)`, `volume data (container etcd1, removed)`, ...
-pub fn owner_label(l: &LeakReport) -> String {
+pub fn owner_label(l: &Leak) -> String {
     let container = l.container().map(|c| {
         let name = if c.name.is_empty() {
             short(&c.id)

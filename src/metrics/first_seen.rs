@@ -5,9 +5,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::report::{LeakReport, Report};
+use crate::classify::Leak;
+use crate::report::Report;
 
-fn leak_labels<'a>(r: &'a Report, pids: &'a [String], l: &'a LeakReport) -> [&'a str; 10] {
+fn leak_labels<'a>(r: &'a Report, pids: &'a [String], l: &'a Leak) -> [&'a str; 10] {
     let h = r.holder(l);
     let (cid, cname, cstate) = container_labels(l);
     [
@@ -140,7 +141,7 @@ pub(super) fn first_seen_series(
     out
 }
 
-pub(super) fn container_labels(l: &LeakReport) -> (&str, &str, &str) {
+pub(super) fn container_labels(l: &Leak) -> (&str, &str, &str) {
     match l.container() {
         Some(c) => (c.id.as_str(), c.name.as_str(), c.state.as_str()),
         None => Default::default(),
@@ -175,10 +176,11 @@ mod tests {
 
     #[test]
     fn first_seen_series_are_the_first_label_sets_in_label_order_whatever_the_budget() {
+        use crate::classify::Leak;
         use crate::classify::{ContainerRef, MountOwner, Status};
         use crate::host::MountTarget;
         use crate::layout::{ContainerPath, Kind, Owner};
-        use crate::report::{Holder, LeakReport, NamespaceReport};
+        use crate::report::{Holder, NamespaceReport};
         use std::collections::BTreeMap;
         let targets: Vec<Arc<MountTarget>> = (0..5)
             .map(|i| {
@@ -239,7 +241,7 @@ mod tests {
         ];
         let mut leaks = Vec::new();
         for n in 0..60usize {
-            leaks.push(LeakReport {
+            leaks.push(Leak {
                 // Interleaved, not grouped by namespace.
                 namespace: ((n * 7) % 4) as u32,
                 mount_id: n as u32,

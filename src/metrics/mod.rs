@@ -569,14 +569,15 @@ mod tests {
 
     #[test]
     fn pod_series_count_a_pods_leaks_by_kind() {
+        use crate::classify::Leak;
         use crate::classify::MountOwner;
         use crate::classify::Status;
         use crate::host::MountTarget;
         use crate::layout::Kind;
         use crate::layout::{ContainerPath, Owner};
-        use crate::report::{Holder, LeakReport, NamespaceReport};
+        use crate::report::{Holder, NamespaceReport};
         use crate::runtime::PodRef;
-        let leak = |kind: Kind, uid: &str, name: &str| LeakReport {
+        let leak = |kind: Kind, uid: &str, name: &str| Leak {
             namespace: 0,
             mount_id: 1,
             target: Arc::new(MountTarget {
