@@ -594,7 +594,7 @@ mod tests {
         let c = classify(snapshot(None, true), &empty, &mut history);
         assert_eq!((statuses(&c), c.unverified), (vec![Status::Stale], 0));
         // The runtime knows the container the path names.
-        let known = RuntimeView::new(
+        let known = RuntimeView::docker(
             true,
             vec!["/var/lib/docker".into()],
             vec!["/run/docker".into()],
@@ -839,7 +839,7 @@ mod tests {
             (false, None, "", "unknown"),
         ];
         for (up, known, name, state) in cases {
-            let view = RuntimeView::new(up, vec![], vec![], known);
+            let view = RuntimeView::docker(up, vec![], vec![], known);
             let leaker = ns(2, "/", &[(500, "httpd")], &[shm("0:57", "")]);
             let got = run(vec![leaker], &view);
             let c = got.leaks[0].owner.container.clone().unwrap();
@@ -867,7 +867,7 @@ mod tests {
         );
         let podman_netns =
             "601 340 0:4 net:[4026532250] /run/netns/netns-92fb rw - nsfs nsfs rw".to_string();
-        let docker_view = RuntimeView::new(
+        let docker_view = RuntimeView::docker(
             true,
             vec![],
             vec![],

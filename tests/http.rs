@@ -17,7 +17,7 @@ fn app(telemetry_path: &str) -> axum::Router {
 }
 
 fn app_with(telemetry_path: &str, min_interval: Duration) -> axum::Router {
-    let view = RuntimeView::new(
+    let view = RuntimeView::docker(
         true,
         vec!["/var/lib/docker".into()],
         vec!["/run/docker".into()],

@@ -27,7 +27,7 @@ fn docker_view(up: bool) -> StaticRuntime {
         merged_dir: Some(format!("/var/lib/docker/overlay2/{layer}/merged")),
         ..ContainerInfo::docker(id, name, state)
     };
-    StaticRuntime(Arc::new(RuntimeView::new(
+    StaticRuntime(Arc::new(RuntimeView::docker(
         up,
         vec!["/var/lib/docker".into()],
         vec!["/run/docker".into()],

@@ -316,7 +316,7 @@ fn every_incremental_report_is_a_full_scans_over_a_thousand_random_scrapes() {
         .unwrap();
     let root = dir.path().to_str().unwrap().to_string();
     let mut world = World::new(dir.path());
-    let mut view = RuntimeView::new(
+    let mut view = RuntimeView::docker(
         false,
         vec![format!("{root}/var/lib/docker")],
         vec![format!("{root}/run/docker")],

@@ -55,7 +55,7 @@ fn run(data: &[u8]) {
     // propagation) instead of stale.
     let reference_holds_them = switches & 2 != 0;
 
-    let view = RuntimeView::new(
+    let view = RuntimeView::docker(
         docker_up,
         vec!["/var/lib/docker".into()],
         vec!["/run/docker".into()],

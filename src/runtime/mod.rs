@@ -119,8 +119,8 @@ pub struct RuntimeView {
 }
 
 impl RuntimeView {
-    /// A Docker view: data roots, exec roots and containers.
-    pub fn new(
+    /// A Docker view: data roots, exec roots and containers (others: [`RuntimeView::build`]).
+    pub fn docker(
         up: bool,
         data_roots: Vec<String>,
         exec_roots: Vec<String>,
@@ -343,7 +343,7 @@ mod tests {
 
     #[test]
     fn indexes_paths_exec_roots_and_volume_users() {
-        let view = RuntimeView::new(
+        let view = RuntimeView::docker(
             true,
             vec!["/var/lib/docker".into()],
             vec!["/run/docker".into()],
@@ -389,7 +389,7 @@ mod tests {
 
     #[test]
     fn merged_views_keep_each_runtime_apart() {
-        let docker = RuntimeView::new(
+        let docker = RuntimeView::docker(
             false,
             vec!["/var/lib/docker".into()],
             vec!["/run/docker".into()],
