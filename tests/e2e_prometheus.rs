@@ -22,13 +22,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 // ---------------------------------------------------------------------------------------
 // Servers
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind 127.0.0.1:0")
-}
-
 /// A server process (Prometheus or Alertmanager) with its own data directory and log,
 /// killed on Drop; its log is printed if the test is failing.
 struct Server {

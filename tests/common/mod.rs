@@ -877,7 +877,8 @@ impl Drop for Exporter {
     }
 }
 
-fn free_port() -> u16 {
+/// A TCP port free on 127.0.0.1 when asked (another process may take it before it is used).
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
