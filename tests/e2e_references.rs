@@ -10,11 +10,13 @@ use common::*;
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::process::CommandExt as _;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// A process whose `comm` is `kubelet` (a copy of sleep by that name) in a private mount
-/// namespace of its own, as a kubelet container's. Killed on drop.
+/// A process whose `comm` is `name` (a copy of sleep by that name) in a private mount
+/// namespace of its own, as a kubelet container's or rootless Podman's pause process, after
+/// mounting a tmpfs at `mount` (if any) inside it. Killed on drop.
 struct FakeKubelet {
     pid: u32,
     child: Child,
@@ -23,14 +25,24 @@ struct FakeKubelet {
 
 impl FakeKubelet {
     fn spawn() -> FakeKubelet {
+        FakeKubelet::named("kubelet", None)
+    }
+
+    fn named(name: &str, mount: Option<&Path>) -> FakeKubelet {
         let dir = tempfile::tempdir().expect("tempdir");
-        let bin = dir.path().join("kubelet");
+        let bin = dir.path().join(name);
         let sleep = which("sleep");
         fs::copy(&sleep, &bin).unwrap_or_else(|e| panic!("copy {sleep} to {bin:?}: {e}"));
+        let script = match mount {
+            Some(m) => format!(
+                "mount -t tmpfs tmpfs '{}' && exec \"$0\" 1000000",
+                m.display()
+            ),
+            None => "exec \"$0\" 1000000".to_string(),
+        };
         let child = Command::new("unshare")
-            .args(["-m", "--propagation", "private"])
+            .args(["-m", "--propagation", "private", "sh", "-c", &script])
             .arg(&bin)
-            .arg("1000000")
             .process_group(0)
             .stdin(Stdio::null())
             .spawn()
@@ -38,12 +50,12 @@ impl FakeKubelet {
         let pid = child.id();
         let own = mnt_ns("self").expect("read /proc/self/ns/mnt");
         poll_until(
-            "the fake kubelet to run in a mount namespace of its own",
+            &format!("the fake {name} to run in a mount namespace of its own"),
             Duration::from_secs(10),
             || {
                 let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
                 match (comm.trim(), mnt_ns(&pid.to_string())) {
-                    ("kubelet", Some(ns)) if ns != own => Ok(()),
+                    (c, Some(ns)) if c == name && ns != own => Ok(()),
                     other => Err(format!("{other:?}")),
                 }
             },
@@ -146,4 +158,48 @@ fn a_containerized_kubelets_copies_of_docker_mounts_are_leaks_not_references() {
     );
     drop(agent);
     drop(kubelet);
+}
+
+/// Rootless Podman mounts its containers only inside its pause process's namespace
+/// (`catatonit -P`, podman pkg/rootless), where no podman or conmon need be running: that
+/// namespace is the reference for them, not a holder. The same table held by a process of
+/// another name is a leak.
+#[test]
+fn rootless_podmans_pause_process_is_no_stale_holder() {
+    let storage = format!("/var/lib/{}/e2e-rootless/storage", env().instance);
+    let id = "3f1c5e7a9b2d4f6081a3c5e7092b4d6f8a1c3e5f7092b4d6f8a1c3e5f7092b4d";
+    let shm = Path::new(&storage).join(format!("overlay-containers/{id}/userdata/shm"));
+    fs::create_dir_all(&shm).unwrap();
+    let exporter = Exporter::start(&[
+        "--runtime.podman",
+        "--podman.host=unix:///nonexistent/podman.sock",
+        &format!("--podman.root={storage}"),
+    ]);
+    let held_by = |pid: u32| -> Vec<String> {
+        exporter.leaks_json()["leaks"]
+            .as_array()
+            .expect("leaks array")
+            .iter()
+            .filter(|l| l["holder"]["pid"] == pid)
+            .map(|l| l["status"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let pause = FakeKubelet::named("catatonit", Some(&shm));
+    let other = FakeKubelet::named("sleeper", Some(&shm));
+    poll_until(
+        "the same mount held by another process to be reported stale",
+        Duration::from_secs(30),
+        || match held_by(other.pid) {
+            s if s == ["stale"] => Ok(()),
+            s => Err(format!("{s:?}")),
+        },
+    );
+    assert_eq!(
+        held_by(pause.pid),
+        Vec::<String>::new(),
+        "the pause process holds nothing"
+    );
+    drop(pause);
+    drop(other);
+    let _ = fs::remove_dir_all(format!("/var/lib/{}/e2e-rootless", env().instance));
 }
