@@ -298,62 +298,6 @@ fn read_namespaces(
     (namespaces, errors)
 }
 
-/// The naive scan: every process's own table, read and classified one by one, each process
-/// its own "namespace". What `grep <id> /proc/*/mountinfo` does, in the exporter's terms.
-/// Kept as the oracle the namespace-deduplicating [`scan`] is tested (and benchmarked)
-/// against: both must find the same copies in the same processes.
-#[doc(hidden)]
-pub fn scan_per_process(procfs: &Path, layout: &Layout) -> crate::Result<HostSnapshot> {
-    let pids = list_pids(procfs)?;
-    let mut errors = ScanErrors::default();
-    let mut namespaces = Vec::new();
-    for pid in pids.iter().copied() {
-        let dir = procfs.join(pid.to_string());
-        let (inode, root) = match mnt_ns_inode(&dir.join("ns/mnt")).and_then(|inode| {
-            let root = std::fs::read_link(dir.join("root"))?;
-            Ok((inode, root.to_string_lossy().into_owned()))
-        }) {
-            Ok(v) => v,
-            Err(e) => {
-                errors.count(&e);
-                continue;
-            }
-        };
-        // A fresh reader each time: nothing is shared between processes.
-        let mut reader = TableReader::new(layout);
-        let Some(mounts) = reader.read_table(&dir, pid, inode, &root, &mut errors) else {
-            continue;
-        };
-        let mounts: Arc<[ContainerMount]> = mounts.into();
-        let host = is_host_pid(procfs, pid);
-        let processes = if mounts.is_empty() || host {
-            Arc::from([])
-        } else {
-            processes(procfs, &[pid], 0, &mut errors)
-        };
-        namespaces.push(MountNamespace {
-            host,
-            key: NamespaceKey {
-                device: nsfs_device(procfs, pid),
-                inode,
-                root,
-            },
-            pids: vec![pid],
-            processes,
-            container_mounts: mounts,
-            host_userns: false,
-        });
-    }
-    mark_host_userns(procfs, &mut namespaces);
-    Ok(HostSnapshot {
-        namespaces_reread: namespaces.len() as u64,
-        namespaces,
-        processes_scanned: pids.len() as u64,
-        errors,
-        mode: ScanMode::Full,
-    })
-}
-
 /// Sets [`MountNamespace::host_userns`] for the namespaces holding container mounts: one
 /// `ns/user` readlink each (through its first pid that answers), against the host's.
 fn mark_host_userns(procfs: &Path, namespaces: &mut [MountNamespace]) {
