@@ -31,12 +31,8 @@ pub enum Error {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
-    #[error("container runtime: {0}")]
-    Runtime(String),
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
-    #[error("scan task failed: {0}")]
-    Task(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

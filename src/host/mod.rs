@@ -168,8 +168,8 @@ impl ScanErrors {
     fn count(&mut self, err: &io::Error) {
         match err.raw_os_error() {
             // ESRCH: gone; EINVAL: a zombie's mountinfo (its namespace is already released).
-            Some(libc_errno::ENOENT | libc_errno::ESRCH | libc_errno::EINVAL) => self.vanished += 1,
-            Some(libc_errno::EACCES | libc_errno::EPERM) => self.permission_denied += 1,
+            Some(libc::ENOENT | libc::ESRCH | libc::EINVAL) => self.vanished += 1,
+            Some(libc::EACCES | libc::EPERM) => self.permission_denied += 1,
             _ => match err.kind() {
                 io::ErrorKind::NotFound => self.vanished += 1,
                 io::ErrorKind::PermissionDenied => self.permission_denied += 1,
@@ -177,15 +177,6 @@ impl ScanErrors {
             },
         }
     }
-}
-
-/// Errno values we tell apart; spelled here to avoid a libc dependency for five constants.
-mod libc_errno {
-    pub const EPERM: i32 = 1;
-    pub const ENOENT: i32 = 2;
-    pub const ESRCH: i32 = 3;
-    pub const EACCES: i32 = 13;
-    pub const EINVAL: i32 = 22;
 }
 
 #[derive(Debug, Clone, Default)]
