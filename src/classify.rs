@@ -514,7 +514,7 @@ mod tests {
             .filter_map(|l| {
                 let mount = mountinfo::parse_line(l.as_bytes()).unwrap();
                 let full = format!("{}{}", root.trim_end_matches('/'), mount.mount_point);
-                let path = layout.classify(&full)?;
+                let path = layout.recognise(&full)?;
                 Some(ContainerMount::new(mount, path))
             })
             .collect();

@@ -191,8 +191,9 @@ impl Layout {
         self.roots.iter().map(|(_, r)| r.as_str())
     }
 
-    /// Classifies a mount point (as seen from `/` of its namespace).
-    pub fn classify(&self, mount_point: &str) -> Option<ContainerPath> {
+    /// Recognises a container mount point (as seen from `/` of its namespace): what it is and
+    /// whose. Deciding whether a copy is a leak is `classify`'s.
+    pub fn recognise(&self, mount_point: &str) -> Option<ContainerPath> {
         // A rest with an empty component (`a//b`, a trailing `/`) is no container's path.
         // Where the last one is, found once, rules out the rests that hold one without
         // splitting each: a mount point repeating a root thousands of times stays linear.
@@ -568,7 +569,9 @@ mod tests {
         ];
         let layout = docker();
         for (mp, want) in cases {
-            let got = layout.classify(&mp).map(|p| (p.kind, p.owner, p.canonical));
+            let got = layout
+                .recognise(&mp)
+                .map(|p| (p.kind, p.owner, p.canonical));
             assert_eq!(got, want, "{mp}");
         }
     }
@@ -578,19 +581,19 @@ mod tests {
         let layout = Layout::new(["/srv/docker/"], ["/run/mountleak-test/exec"]);
         assert!(
             layout
-                .classify("/var/lib/docker/overlay2/a/merged")
+                .recognise("/var/lib/docker/overlay2/a/merged")
                 .is_none()
         );
         assert_eq!(
             layout
-                .classify("/srv/docker/overlay2/a/merged")
+                .recognise("/srv/docker/overlay2/a/merged")
                 .unwrap()
                 .kind,
             Kind::Rootfs
         );
         assert_eq!(
             layout
-                .classify("/run/mountleak-test/exec/netns/a")
+                .recognise("/run/mountleak-test/exec/netns/a")
                 .unwrap()
                 .kind,
             Kind::Netns
@@ -758,7 +761,7 @@ mod tests {
         ];
         for (mp, want) in cases {
             let got = layout
-                .classify(&mp)
+                .recognise(&mp)
                 .map(|p| (p.kind, p.owner, p.canonical, p.runtime));
             // An empty expected canonical path means "the mount point itself".
             let want = want
@@ -766,7 +769,7 @@ mod tests {
             assert_eq!(got, want, "{mp}");
         }
         assert_eq!(
-            layout.classify("/var/lib/docker/overlay2/a/merged"),
+            layout.recognise("/var/lib/docker/overlay2/a/merged"),
             None,
             "docker's paths are not known without a docker root"
         );
@@ -786,13 +789,13 @@ mod tests {
             ]
         );
         assert_eq!(
-            m.classify("/var/lib/docker/overlay2/x/merged")
+            m.recognise("/var/lib/docker/overlay2/x/merged")
                 .unwrap()
                 .runtime,
             Some(RuntimeKind::Docker)
         );
         assert_eq!(
-            m.classify("/var/lib/containers/storage/overlay/x/merged")
+            m.recognise("/var/lib/containers/storage/overlay/x/merged")
                 .unwrap()
                 .runtime,
             Some(RuntimeKind::Podman)
@@ -805,13 +808,13 @@ mod tests {
         // `/a/a` and the host's tree under `/a`, the first match's rest is `a/overlay2/...`
         // and the second, overlapping it, was never tried.
         let layout = Layout::new(["/a/a"], ["/x"]);
-        let got = layout.classify("/a/a/a/overlay2/l/merged").unwrap();
+        let got = layout.recognise("/a/a/a/overlay2/l/merged").unwrap();
         assert_eq!(got.kind, Kind::Rootfs);
         assert_eq!(got.owner, Owner::Layer("l".into()));
         assert_eq!(got.canonical, "/a/a/overlay2/l/merged");
-        let got = layout.classify("/a/a/a/a/containers/c/shm").unwrap();
+        let got = layout.recognise("/a/a/a/a/containers/c/shm").unwrap();
         assert_eq!(got.canonical, "/a/a/containers/c/shm");
-        assert_eq!(layout.classify("/a/a/a/a"), None);
+        assert_eq!(layout.recognise("/a/a/a/a"), None);
     }
 
     #[test]
@@ -824,12 +827,12 @@ mod tests {
             "/var/lib/docker//overlay2/l/merged",
             "/var/lib/docker/overlay2/l/merged/",
         ] {
-            assert_eq!(layout.classify(mp), None, "{mp}");
+            assert_eq!(layout.recognise(mp), None, "{mp}");
         }
         // An empty component before the root (in the prefix) does not matter.
         assert_eq!(
             layout
-                .classify("/x//var/lib/docker/containers/c/a/b/c/d/e/f/g")
+                .recognise("/x//var/lib/docker/containers/c/a/b/c/d/e/f/g")
                 .map(|p| (p.kind, p.canonical)),
             Some((
                 Kind::Other,
@@ -847,12 +850,12 @@ mod tests {
         mp.push_str("/overlay2/x/merged");
         let layout = docker();
         let start = std::time::Instant::now();
-        let got = layout.classify(&mp).unwrap();
+        let got = layout.recognise(&mp).unwrap();
         let took = start.elapsed();
         assert_eq!(got.canonical, "/var/lib/docker/overlay2/x/merged");
         let mut other = "/var/lib/docker".repeat(40_000);
         other.push_str("/containers/c/config");
-        assert_eq!(layout.classify(&other).unwrap().kind, Kind::Other);
+        assert_eq!(layout.recognise(&other).unwrap().kind, Kind::Other);
         assert!(
             took < std::time::Duration::from_secs(2),
             "classifying a 600 KB mount point took {took:?}"

@@ -292,7 +292,7 @@ fn preflight(
 ) -> Outcome {
     let ns = &report.namespaces[l.namespace as usize];
     let skip = |reason: String| Outcome::Skipped { reason };
-    if layout.classify(l.mount_point()).is_none() {
+    if layout.recognise(l.mount_point()).is_none() {
         return skip("the path is not one the layout recognises as a container mount".into());
     }
     if ns.root != "/" {
@@ -750,7 +750,7 @@ mod tests {
         pod: Option<&str>,
     ) -> Leak {
         let path = Layout::new(["/var/lib/docker"], ["/run/docker"])
-            .classify(mount_point)
+            .recognise(mount_point)
             .unwrap();
         Leak {
             namespace: ns,

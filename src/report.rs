@@ -474,7 +474,7 @@ mod tests {
         let line = "596 340 0:57 / /var/lib/docker/containers/ca74eaa1b342c64a7f6c558299bedf74a5b7016c194e885bf290281161605d58/mounts/shm rw - tmpfs shm rw";
         let mount = mountinfo::parse_line(line.as_bytes()).unwrap();
         let path = Layout::new(["/var/lib/docker"], ["/run/docker"])
-            .classify(&mount.mount_point)
+            .recognise(&mount.mount_point)
             .unwrap();
         let cm = crate::host::ContainerMount::new(mount, path);
         let owner = Arc::new(MountOwner {
@@ -530,7 +530,7 @@ mod tests {
         let line = "1 2 0:1 / /var/lib/docker/containers/abcdefghijké/shm rw - tmpfs shm rw";
         let mount = mountinfo::parse_line(line.as_bytes()).unwrap();
         let path = Layout::new(["/var/lib/docker"], ["/run/docker"])
-            .classify(&mount.mount_point)
+            .recognise(&mount.mount_point)
             .unwrap();
         let cm = crate::host::ContainerMount::new(mount, path);
         let classified = Classified {

@@ -161,7 +161,7 @@ fn scan_per_process(procfs: &Path, layout: &Layout) -> HostSnapshot {
             .filter_map(Result::ok)
             .filter_map(|m| {
                 let full = format!("{}{}", root.trim_end_matches('/'), m.mount_point);
-                let path = layout.classify(&full)?;
+                let path = layout.recognise(&full)?;
                 Some(host::ContainerMount::new(m, path))
             })
             .collect();

@@ -109,7 +109,7 @@ fn all_runtimes() -> Layout {
 }
 
 fn check_any_runtime(layout: &Layout, mount_point: &str) {
-    let Some(cp) = layout.classify(mount_point) else {
+    let Some(cp) = layout.recognise(mount_point) else {
         return;
     };
     assert!(
@@ -161,16 +161,16 @@ fuzz_target!(|data: &[u8]| {
             ),
             _ => (docker.clone(), &*text),
         };
-        let got = layout.classify(mount_point);
+        let got = layout.recognise(mount_point);
         check(&layout, mount_point, &got);
 
         check_any_runtime(&all_runtimes(), mount_point);
 
-        let plain = docker.classify(mount_point);
+        let plain = docker.recognise(mount_point);
         check(&docker, mount_point, &plain);
         if mount_point.starts_with('/') {
             assert_eq!(
-                docker.classify(&format!("/host{mount_point}")),
+                docker.recognise(&format!("/host{mount_point}")),
                 plain,
                 "a /host prefix changed the answer"
             );

@@ -67,7 +67,7 @@ fn run(data: &[u8]) {
     for line in mountinfo.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
         match parse_line(line) {
             Ok(mount) => {
-                if let Some(path) = layout.classify(&mount.mount_point) {
+                if let Some(path) = layout.recognise(&mount.mount_point) {
                     container_mounts.push(ContainerMount::new(mount, path));
                 }
             }

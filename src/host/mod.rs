@@ -502,10 +502,10 @@ impl<'a> TableReader<'a> {
                 }
             };
             let path = if whole {
-                self.layout.classify(&mount.mount_point)
+                self.layout.recognise(&mount.mount_point)
             } else {
                 let full = format!("{}{}", root.trim_end_matches('/'), mount.mount_point);
-                self.layout.classify(&full)
+                self.layout.recognise(&full)
             };
             let found = path.map(|p| ContainerMount::new(mount, p));
             if let Some((_, rest)) = ids {

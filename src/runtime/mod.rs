@@ -432,10 +432,10 @@ mod tests {
             vec!["/run/netns"]
         );
         assert_eq!(
-            m.layout.classify("/run/netns/netns-1234").unwrap().runtime,
+            m.layout.recognise("/run/netns/netns-1234").unwrap().runtime,
             Some(RuntimeKind::Podman)
         );
-        assert!(m.layout.classify("/run/netns/mine").is_none());
+        assert!(m.layout.recognise("/run/netns/mine").is_none());
     }
 
     #[test]
