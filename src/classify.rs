@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::host::{
     ContainerMount, HostSnapshot, MountNamespace, MountTarget, NamespaceKey, ProcessInfo,
 };
-use crate::layout::{ContainerPath, Kind, Owner};
+use crate::layout::{ContainerPath, Kind, PathId};
 use crate::runtime::{
     ContainerInfo, PodRef, RuntimeKind, RuntimeView, STATE_REMOVED, STATE_UNKNOWN, container_key,
 };
@@ -422,22 +422,22 @@ fn owner(path: &ContainerPath, view: &RuntimeView) -> MountOwner {
     // (key in the view, what the path itself says when the view does not know the key)
     let mut volume = None;
     let mut pod_uid = None;
-    let (key, spelled): (Option<String>, Option<(RuntimeKind, String)>) = match &path.owner {
-        Owner::Container(id) => (
+    let (key, spelled): (Option<String>, Option<(RuntimeKind, String)>) = match &path.id {
+        PathId::Container(id) => (
             rt.map(|r| container_key(r, None, id)),
             rt.map(|r| (r, id.clone())),
         ),
-        Owner::Task { namespace, id } => (
+        PathId::Task { namespace, id } => (
             Some(container_key(RuntimeKind::Containerd, Some(namespace), id)),
             Some((RuntimeKind::Containerd, id.clone())),
         ),
-        Owner::Layer(_) | Owner::Sandbox(_) => (view.by_path.get(&path.canonical).cloned(), None),
-        Owner::Volume(name) => {
+        PathId::Layer(_) | PathId::Sandbox(_) => (view.by_path.get(&path.canonical).cloned(), None),
+        PathId::Volume(name) => {
             volume = Some(name.clone());
             let key = rt.and_then(|r| view.volume_users.get(&(r, name.clone())).cloned());
             (key, None)
         }
-        Owner::PodVolume {
+        PathId::PodVolume {
             pod_uid: uid,
             volume: v,
         } => {

@@ -61,9 +61,9 @@ impl RuntimeKind {
     }
 }
 
-/// What in the path identifies the owner; the runtime view maps it to a container.
+/// What in the path identifies whose it is; the runtime view maps it to a container.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Owner {
+pub enum PathId {
     /// A graph-driver layer directory (not a container id: map it via inspect's MergedDir).
     Layer(String),
     /// A container id spelled in the path (`containers/<id>/...`).
@@ -86,7 +86,7 @@ pub enum Owner {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerPath {
     pub kind: Kind,
-    pub owner: Owner,
+    pub id: PathId,
     /// The path as the daemon sees it: prefix stripped, `/var/run` spelled `/run`.
     pub canonical: String,
     /// The runtime the path belongs to; `None` for kubelet's pod volumes, whose runtime is
@@ -207,10 +207,10 @@ impl Layout {
                 if mount_point.len() - rest.len() < clean_from {
                     continue;
                 }
-                if let Some((k, owner, runtime)) = classify_rest(*kind, rest) {
+                if let Some((k, id, runtime)) = classify_rest(*kind, rest) {
                     return Some(ContainerPath {
                         kind: k,
-                        owner,
+                        id,
                         canonical: format!("{root}/{rest}"),
                         runtime,
                     });
@@ -240,7 +240,7 @@ fn after_root<'a>(mount_point: &'a str, root: &'a str) -> impl Iterator<Item = &
 /// The most components a per-container path has (`pods/<uid>/volume-subpaths/<n>/<c>/<i>`).
 const MAX_COMPONENTS: usize = 6;
 
-type Classified = (Kind, Owner, Option<RuntimeKind>);
+type Classified = (Kind, PathId, Option<RuntimeKind>);
 
 fn classify_rest(root: RootKind, rest: &str) -> Option<Classified> {
     // Only the first components decide, so only they are split (bounded work per root
@@ -260,48 +260,48 @@ fn classify_rest(root: RootKind, rest: &str) -> Option<Classified> {
             // `netns/default` is dockerd's own handle on the host network namespace (made
             // for --network=host), held for the daemon's lifetime: not a container's.
             ["netns", id] if *id != "default" => {
-                (Kind::Netns, Owner::Sandbox(s(id)), RuntimeKind::Docker)
+                (Kind::Netns, PathId::Sandbox(s(id)), RuntimeKind::Docker)
             }
             _ => return None,
         },
         RootKind::PodmanGraph => {
             let (kind, owner) = match p.as_slice() {
-                ["overlay", id, "merged"] => (Kind::Rootfs, Owner::Layer(s(id))),
+                ["overlay", id, "merged"] => (Kind::Rootfs, PathId::Layer(s(id))),
                 ["overlay-containers", id, "userdata", "shm"] => {
-                    (Kind::Shm, Owner::Container(s(id)))
+                    (Kind::Shm, PathId::Container(s(id)))
                 }
                 ["overlay-containers", id, "userdata", _, ..] => {
-                    (Kind::Other, Owner::Container(s(id)))
+                    (Kind::Other, PathId::Container(s(id)))
                 }
-                ["volumes", name, "_data"] => (Kind::Volume, Owner::Volume(s(name))),
+                ["volumes", name, "_data"] => (Kind::Volume, PathId::Volume(s(name))),
                 _ => return None,
             };
             (kind, owner, RuntimeKind::Podman)
         }
         RootKind::NetnsDir => match p.as_slice() {
             [name] if name.len() > 6 && name.starts_with("netns-") => {
-                (Kind::Netns, Owner::Sandbox(s(name)), RuntimeKind::Podman)
+                (Kind::Netns, PathId::Sandbox(s(name)), RuntimeKind::Podman)
             }
             [name] if name.len() > 4 && name.starts_with("cni-") => (
                 Kind::Netns,
-                Owner::Sandbox(s(name)),
+                PathId::Sandbox(s(name)),
                 RuntimeKind::Containerd,
             ),
             // CRI-O pins a sandbox's netns as a bare UUID (cri-o pkg/config `NamespacesDir`,
             // internal/config/nsmgr: `uuid.New().String()` under /var/run/netns).
-            [name] if is_uuid(name) => (Kind::Netns, Owner::Sandbox(s(name)), RuntimeKind::CriO),
+            [name] if is_uuid(name) => (Kind::Netns, PathId::Sandbox(s(name)), RuntimeKind::CriO),
             _ => return None,
         },
         RootKind::CrioRunRoot => match p.as_slice() {
             ["overlay-containers", id, "userdata", "shm"] => {
-                (Kind::Shm, Owner::Container(s(id)), RuntimeKind::CriO)
+                (Kind::Shm, PathId::Container(s(id)), RuntimeKind::CriO)
             }
             _ => return None,
         },
         RootKind::ContainerdState => match p.as_slice() {
             ["io.containerd.runtime.v2.task", ns, id, "rootfs"] => (
                 Kind::Rootfs,
-                Owner::Task {
+                PathId::Task {
                     namespace: s(ns),
                     id: s(id),
                 },
@@ -313,7 +313,7 @@ fn classify_rest(root: RootKind, rest: &str) -> Option<Classified> {
             // same in 1.6 and 1.7's pkg/cri/server). Its sandboxes live in namespace k8s.io.
             ["io.containerd.grpc.v1.cri", "sandboxes", id, "shm"] => (
                 Kind::Shm,
-                Owner::Task {
+                PathId::Task {
                     namespace: s(CRI_NAMESPACE),
                     id: s(id),
                 },
@@ -334,7 +334,7 @@ fn classify_rest(root: RootKind, rest: &str) -> Option<Classified> {
             };
             return Some((
                 Kind::Volume,
-                Owner::PodVolume {
+                PathId::PodVolume {
                     pod_uid: s(uid),
                     volume,
                 },
@@ -358,8 +358,8 @@ fn is_uuid(name: &str) -> bool {
 /// The containerd namespace CRI (kubelet's runtime service) keeps its containers in.
 pub const CRI_NAMESPACE: &str = "k8s.io";
 
-fn docker_data_path(p: &[&str]) -> Option<(Kind, Owner)> {
-    let layer = |id: &str| Some((Kind::Rootfs, Owner::Layer(id.to_string())));
+fn docker_data_path(p: &[&str]) -> Option<(Kind, PathId)> {
+    let layer = |id: &str| Some((Kind::Rootfs, PathId::Layer(id.to_string())));
     match p {
         // fuse-overlayfs (rootless Docker's driver where overlay is not allowed) lays its
         // layers out as overlay2 does: moby daemon/graphdriver/fuse-overlayfs/fuseoverlayfs.go.
@@ -367,14 +367,14 @@ fn docker_data_path(p: &[&str]) -> Option<(Kind, Owner)> {
         // The containerd image store mounts a container's rootfs at
         // `<root>/rootfs/<snapshotter>/<container id>` (moby daemon/snapshotter/mount.go,
         // `filepath.Join(home, "rootfs", snapshotter, containerID)`): the id is the container's.
-        ["rootfs", _snapshotter, id] => Some((Kind::Rootfs, Owner::Container(id.to_string()))),
+        ["rootfs", _snapshotter, id] => Some((Kind::Rootfs, PathId::Container(id.to_string()))),
         ["aufs", "mnt", id] | ["devicemapper", "mnt", id] => layer(id),
         ["btrfs", "subvolumes", id] | ["zfs", "graph", id] => layer(id),
         ["containers", id, "shm"] | ["containers", id, "mounts", "shm"] => {
-            Some((Kind::Shm, Owner::Container(id.to_string())))
+            Some((Kind::Shm, PathId::Container(id.to_string())))
         }
-        ["containers", id, _, ..] => Some((Kind::Other, Owner::Container(id.to_string()))),
-        ["volumes", name, "_data"] => Some((Kind::Volume, Owner::Volume(name.to_string()))),
+        ["containers", id, _, ..] => Some((Kind::Other, PathId::Container(id.to_string()))),
+        ["volumes", name, "_data"] => Some((Kind::Volume, PathId::Volume(name.to_string()))),
         _ => None,
     }
 }
@@ -390,9 +390,9 @@ mod tests {
     #[test]
     fn classify_table() {
         let id = "ca74eaa1b342c64a7f6c558299bedf74a5b7016c194e885bf290281161605d58";
-        let c = |s: &str| Owner::Container(s.to_string());
-        let l = |s: &str| Owner::Layer(s.to_string());
-        type Case = (String, Option<(Kind, Owner, String)>);
+        let c = |s: &str| PathId::Container(s.to_string());
+        let l = |s: &str| PathId::Layer(s.to_string());
+        type Case = (String, Option<(Kind, PathId, String)>);
         let cases: Vec<Case> = vec![
             (
                 format!("/var/lib/docker/containers/{id}/shm"),
@@ -511,7 +511,7 @@ mod tests {
                 "/var/lib/docker/volumes/data/_data".into(),
                 Some((
                     Kind::Volume,
-                    Owner::Volume("data".into()),
+                    PathId::Volume("data".into()),
                     "/var/lib/docker/volumes/data/_data".into(),
                 )),
             ),
@@ -519,7 +519,7 @@ mod tests {
                 "/run/docker/netns/1f2e3d".into(),
                 Some((
                     Kind::Netns,
-                    Owner::Sandbox("1f2e3d".into()),
+                    PathId::Sandbox("1f2e3d".into()),
                     "/run/docker/netns/1f2e3d".into(),
                 )),
             ),
@@ -527,7 +527,7 @@ mod tests {
                 "/var/run/docker/netns/1f2e3d".into(),
                 Some((
                     Kind::Netns,
-                    Owner::Sandbox("1f2e3d".into()),
+                    PathId::Sandbox("1f2e3d".into()),
                     "/run/docker/netns/1f2e3d".into(),
                 )),
             ),
@@ -544,7 +544,7 @@ mod tests {
                 "/host/run/docker/netns/x".into(),
                 Some((
                     Kind::Netns,
-                    Owner::Sandbox("x".into()),
+                    PathId::Sandbox("x".into()),
                     "/run/docker/netns/x".into(),
                 )),
             ),
@@ -569,9 +569,7 @@ mod tests {
         ];
         let layout = docker();
         for (mp, want) in cases {
-            let got = layout
-                .recognise(&mp)
-                .map(|p| (p.kind, p.owner, p.canonical));
+            let got = layout.recognise(&mp).map(|p| (p.kind, p.id, p.canonical));
             assert_eq!(got, want, "{mp}");
         }
     }
@@ -610,11 +608,11 @@ mod tests {
             .with(RootKind::CrioRunRoot, ["/run/containers/storage"]);
         let id = "2cca1d7e22633a4ec426115333d8918b59253843c396163ab535797f295bcb88";
         let uid = "6f1e0c9a-2b5d-4c1e-9a53-2f0e6b7c8d90";
-        let task = |ns: &str, id: &str| Owner::Task {
+        let task = |ns: &str, id: &str| PathId::Task {
             namespace: ns.into(),
             id: id.into(),
         };
-        let pod = |v: &str| Owner::PodVolume {
+        let pod = |v: &str| PathId::PodVolume {
             pod_uid: uid.into(),
             volume: v.into(),
         };
@@ -623,27 +621,27 @@ mod tests {
         let crio = Some(RuntimeKind::CriO);
         type Case = (
             String,
-            Option<(Kind, Owner, &'static str, Option<RuntimeKind>)>,
+            Option<(Kind, PathId, &'static str, Option<RuntimeKind>)>,
         );
         let cases: Vec<Case> = vec![
             (
                 "/var/lib/containers/storage/overlay/ee7c/merged".into(),
                 Some((
                     Kind::Rootfs,
-                    Owner::Layer("ee7c".into()),
+                    PathId::Layer("ee7c".into()),
                     "/var/lib/containers/storage/overlay/ee7c/merged",
                     podman,
                 )),
             ),
             (
                 format!("/var/lib/containers/storage/overlay-containers/{id}/userdata/shm"),
-                Some((Kind::Shm, Owner::Container(id.into()), "", podman)),
+                Some((Kind::Shm, PathId::Container(id.into()), "", podman)),
             ),
             (
                 "/var/lib/containers/storage/volumes/pgdata/_data".into(),
                 Some((
                     Kind::Volume,
-                    Owner::Volume("pgdata".into()),
+                    PathId::Volume("pgdata".into()),
                     "/var/lib/containers/storage/volumes/pgdata/_data",
                     podman,
                 )),
@@ -652,7 +650,7 @@ mod tests {
                 "/run/netns/netns-92fb495a-2373-2e14-fe86-97e4ba8cd22c".into(),
                 Some((
                     Kind::Netns,
-                    Owner::Sandbox("netns-92fb495a-2373-2e14-fe86-97e4ba8cd22c".into()),
+                    PathId::Sandbox("netns-92fb495a-2373-2e14-fe86-97e4ba8cd22c".into()),
                     "/run/netns/netns-92fb495a-2373-2e14-fe86-97e4ba8cd22c",
                     podman,
                 )),
@@ -661,7 +659,7 @@ mod tests {
                 "/var/run/netns/cni-0b3c".into(),
                 Some((
                     Kind::Netns,
-                    Owner::Sandbox("cni-0b3c".into()),
+                    PathId::Sandbox("cni-0b3c".into()),
                     "/run/netns/cni-0b3c",
                     containerd,
                 )),
@@ -687,13 +685,13 @@ mod tests {
             // CRI-O: a sandbox's shm under the run root, its netns pinned by bare UUID.
             (
                 format!("/run/containers/storage/overlay-containers/{id}/userdata/shm"),
-                Some((Kind::Shm, Owner::Container(id.into()), "", crio)),
+                Some((Kind::Shm, PathId::Container(id.into()), "", crio)),
             ),
             (
                 "/var/run/netns/0b6ad3f0-9c4e-4f21-8d7a-3e5b6c7d8e9f".into(),
                 Some((
                     Kind::Netns,
-                    Owner::Sandbox("0b6ad3f0-9c4e-4f21-8d7a-3e5b6c7d8e9f".into()),
+                    PathId::Sandbox("0b6ad3f0-9c4e-4f21-8d7a-3e5b6c7d8e9f".into()),
                     "/run/netns/0b6ad3f0-9c4e-4f21-8d7a-3e5b6c7d8e9f",
                     crio,
                 )),
@@ -762,7 +760,7 @@ mod tests {
         for (mp, want) in cases {
             let got = layout
                 .recognise(&mp)
-                .map(|p| (p.kind, p.owner, p.canonical, p.runtime));
+                .map(|p| (p.kind, p.id, p.canonical, p.runtime));
             // An empty expected canonical path means "the mount point itself".
             let want = want
                 .map(|(k, o, c, r)| (k, o, if c.is_empty() { mp.clone() } else { c.into() }, r));
@@ -810,7 +808,7 @@ mod tests {
         let layout = Layout::new(["/a/a"], ["/x"]);
         let got = layout.recognise("/a/a/a/overlay2/l/merged").unwrap();
         assert_eq!(got.kind, Kind::Rootfs);
-        assert_eq!(got.owner, Owner::Layer("l".into()));
+        assert_eq!(got.id, PathId::Layer("l".into()));
         assert_eq!(got.canonical, "/a/a/overlay2/l/merged");
         let got = layout.recognise("/a/a/a/a/containers/c/shm").unwrap();
         assert_eq!(got.canonical, "/a/a/containers/c/shm");

@@ -24,7 +24,7 @@ use crate::classify::{ContainerRef, Leak, Status, is_daemon_comm};
 use crate::config::Output;
 use crate::host::ScanOptions;
 use crate::host::mountinfo::{self, Mount, display_bytes};
-use crate::layout::{Layout, Owner};
+use crate::layout::{Layout, PathId};
 use crate::privilege::{CapSets, Caps, RELEASE_NEEDED};
 use crate::quote;
 use crate::report::{self, Holder, NamespaceReport, Report};
@@ -229,8 +229,8 @@ fn container_id(l: &Leak) -> Option<&str> {
     if let Some(c) = l.container() {
         return Some(&c.id);
     }
-    match &l.target.path.owner {
-        Owner::Container(id) | Owner::Task { id, .. } => Some(id),
+    match &l.target.path.id {
+        PathId::Container(id) | PathId::Task { id, .. } => Some(id),
         _ => None,
     }
 }

@@ -11,33 +11,33 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mountleak_exporter::layout::{ContainerPath, Kind, Layout, Owner, RootKind, RuntimeKind};
+use mountleak_exporter::layout::{ContainerPath, Kind, Layout, PathId, RootKind, RuntimeKind};
 use mountleak_exporter_fuzz::{assert_linear, measure};
 
 /// What a path under a data root is, written from the layout's documentation.
-fn expect_data(rest: &str) -> Option<(Kind, Owner)> {
+fn expect_data(rest: &str) -> Option<(Kind, PathId)> {
     let p: Vec<&str> = rest.split('/').collect();
     if p.iter().any(|c| c.is_empty()) {
         return None;
     }
-    let layer = |id: &str| Some((Kind::Rootfs, Owner::Layer(id.into())));
-    let container = |kind, id: &str| Some((kind, Owner::Container(id.into())));
+    let layer = |id: &str| Some((Kind::Rootfs, PathId::Layer(id.into())));
+    let container = |kind, id: &str| Some((kind, PathId::Container(id.into())));
     match p[..] {
         ["overlay2" | "overlay", id, "merged"] => layer(id),
         ["aufs" | "devicemapper", "mnt", id] => layer(id),
         ["btrfs", "subvolumes", id] | ["zfs", "graph", id] => layer(id),
         ["containers", id, "shm"] | ["containers", id, "mounts", "shm"] => container(Kind::Shm, id),
         ["containers", id, _, ..] => container(Kind::Other, id),
-        ["volumes", name, "_data"] => Some((Kind::Volume, Owner::Volume(name.into()))),
+        ["volumes", name, "_data"] => Some((Kind::Volume, PathId::Volume(name.into()))),
         _ => None,
     }
 }
 
-fn expect_netns(rest: &str) -> Option<(Kind, Owner)> {
+fn expect_netns(rest: &str) -> Option<(Kind, PathId)> {
     match rest.split('/').collect::<Vec<_>>()[..] {
         // `netns/default` is dockerd's handle on the host's network namespace.
         ["netns", id] if !id.is_empty() && id != "default" => {
-            Some((Kind::Netns, Owner::Sandbox(id.into())))
+            Some((Kind::Netns, PathId::Sandbox(id.into())))
         }
         _ => None,
     }
@@ -59,7 +59,7 @@ fn check(layout: &Layout, mount_point: &str, got: &Option<ContainerPath>) {
             "canonical {:?} is not the tail of {mount_point:?}",
             cp.canonical
         );
-        let (roots, expect): (Vec<&str>, fn(&str) -> Option<(Kind, Owner)>) =
+        let (roots, expect): (Vec<&str>, fn(&str) -> Option<(Kind, PathId)>) =
             if cp.kind == Kind::Netns {
                 (layout.roots(RootKind::DockerExec).collect(), expect_netns)
             } else {
@@ -70,7 +70,7 @@ fn check(layout: &Layout, mount_point: &str, got: &Option<ContainerPath>) {
                 .strip_prefix(r)
                 .and_then(|rest| rest.strip_prefix('/'))
                 .and_then(expect)
-                == Some((cp.kind, cp.owner.clone()))
+                == Some((cp.kind, cp.id.clone()))
         });
         assert!(
             agrees,

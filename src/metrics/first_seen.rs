@@ -179,7 +179,7 @@ mod tests {
         use crate::classify::Leak;
         use crate::classify::{ContainerRef, MountOwner, Status};
         use crate::host::MountTarget;
-        use crate::layout::{ContainerPath, Kind, Owner};
+        use crate::layout::{ContainerPath, Kind, PathId};
         use crate::report::{Holder, NamespaceReport};
         use std::collections::BTreeMap;
         let targets: Vec<Arc<MountTarget>> = (0..5)
@@ -194,7 +194,7 @@ mod tests {
                     source: "tmpfs".into(),
                     path: ContainerPath {
                         kind,
-                        owner: Owner::Container(format!("c{}", i % 3)),
+                        id: PathId::Container(format!("c{}", i % 3)),
                         canonical: format!("/var/lib/docker/m{}", 4 - i),
                         runtime: Some(RuntimeKind::Docker),
                     },

@@ -574,7 +574,7 @@ mod tests {
         use crate::classify::Status;
         use crate::host::MountTarget;
         use crate::layout::Kind;
-        use crate::layout::{ContainerPath, Owner};
+        use crate::layout::{ContainerPath, PathId};
         use crate::report::{Holder, NamespaceReport};
         use crate::runtime::PodRef;
         let leak = |kind: Kind, uid: &str, name: &str| Leak {
@@ -589,7 +589,7 @@ mod tests {
                 source: "tmpfs".into(),
                 path: ContainerPath {
                     kind,
-                    owner: Owner::Container("x".into()),
+                    id: PathId::Container("x".into()),
                     canonical: format!("/x/{uid}/{kind:?}"),
                     runtime: Some(RuntimeKind::Containerd),
                 },
