@@ -242,7 +242,7 @@ impl FirstSeen {
 /// The command that frees the copy: restart what owns the namespace, or unmount inside it.
 /// Safe to paste as root whatever the names in it: every value is one shell word
 /// ([`quote`]), and `systemctl` is named only for a service of the system's manager (a
-/// user manager's unit is `user@<uid>.service/<unit>`, see `host::cgroup::owner_from_path`).
+/// user manager's unit is `user@<uid>.service/<unit>`, see `host::cgroup::place_from_path`).
 pub fn fix(holder: &Holder, mount_point: &str) -> String {
     if let Some(id) = &holder.container_id {
         // Restarting the container gives it a fresh mount namespace.

@@ -1,7 +1,7 @@
-//! The cgroup parser as the exporter uses it: `host::cgroup::owner_from_bytes` (procfs's
-//! `ProcessCGroups::from_read` on the lossily decoded file, feeding `owner`), and
-//! `owner_from_path` on the raw text. Properties: no panic; a file procfs reads as it is
-//! gives the same owner; a unit
+//! The cgroup parser as the exporter uses it: `host::cgroup::place_from_bytes` (procfs's
+//! `ProcessCGroups::from_read` on the lossily decoded file, feeding `place`), and
+//! `place_from_path` on the raw text. Properties: no panic; a file procfs reads as it is
+//! gives the same place; a unit
 //! is a valid unit name, one component of the path it came from (or `user@<uid>.service/<unit>`,
 //! two); a container id is 64 lowercase hex digits spelled in that path; climbing
 //! out of a cgroup namespace (`/..` prefix) or doubled/trailing slashes change nothing; heap
@@ -10,12 +10,12 @@
 
 use libfuzzer_sys::fuzz_target;
 use mountleak_exporter::host::cgroup::{
-    CgroupOwner, is_container_id, is_unit_name, owner, owner_from_bytes, owner_from_path,
+    CgroupPlace, is_container_id, is_unit_name, place, place_from_bytes, place_from_path,
 };
 use mountleak_exporter_fuzz::{assert_linear, measure};
 use procfs::{FromRead, ProcessCGroups};
 
-fn check(o: &CgroupOwner, path: &str) {
+fn check(o: &CgroupPlace, path: &str) {
     // Empty components (`//`) and `..` (climbing out of a cgroup namespace) name nothing.
     let components: Vec<&str> = path
         .split('/')
@@ -56,41 +56,41 @@ fn check(o: &CgroupOwner, path: &str) {
 fuzz_target!(|data: &[u8]| {
     let ((), peak) = measure(|| {
         let text = String::from_utf8_lossy(data);
-        let lossy = owner_from_bytes(data).ok();
+        let lossy = place_from_bytes(data).ok();
         if let Ok(groups) = ProcessCGroups::from_read(data) {
             assert_eq!(
                 lossy.as_ref(),
-                Some(&owner(&groups.0)),
-                "owner_from_bytes disagrees with procfs on a file it reads"
+                Some(&place(&groups.0)),
+                "place_from_bytes disagrees with procfs on a file it reads"
             );
         }
         if let Ok(groups) = ProcessCGroups::from_read(text.as_bytes()) {
-            let o = owner(&groups.0);
+            let o = place(&groups.0);
             assert_eq!(lossy.as_ref(), Some(&o));
-            if o != CgroupOwner::default() {
+            if o != CgroupPlace::default() {
                 // It came from one of the lines.
-                let from = groups.0.iter().find(|g| owner_from_path(&g.pathname) == o);
-                let g = from.expect("owner() answered for no line's path");
+                let from = groups.0.iter().find(|g| place_from_path(&g.pathname) == o);
+                let g = from.expect("place() answered for no line's path");
                 check(&o, &g.pathname);
             }
         }
         let path = text;
-        let o = owner_from_path(&path);
+        let o = place_from_path(&path);
         check(&o, &path);
         assert_eq!(
-            owner_from_path(&format!("/../../{path}")),
+            place_from_path(&format!("/../../{path}")),
             o,
-            "a /.. prefix changed the owner"
+            "a /.. prefix changed the place"
         );
         assert_eq!(
-            owner_from_path(&format!("{path}/")),
+            place_from_path(&format!("{path}/")),
             o,
-            "a trailing slash changed the owner"
+            "a trailing slash changed the place"
         );
         assert_eq!(
-            owner_from_path(&path.replace('/', "//")),
+            place_from_path(&path.replace('/', "//")),
             o,
-            "doubled slashes changed the owner"
+            "doubled slashes changed the place"
         );
     });
     assert_linear("cgroup", peak, data.len(), 64, 64 << 10);

@@ -1,5 +1,5 @@
 //! From bytes to what people and Prometheus read: a holder's mountinfo, cgroup file and comm
-//! go through the exporter's pure pipeline (parse_line, classify, cgroup owner, leak
+//! go through the exporter's pure pipeline (parse_line, classify, cgroup place, leak
 //! classification, report) and out as metrics, JSON, text and HTML. Input: the sections
 //! mountinfo, cgroup and comm separated by NUL bytes, then one byte of switches.
 //! Properties: no panic anywhere; the metrics are valid Prometheus text in which every leak's
@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
 use mountleak_exporter::classify::classify;
-use mountleak_exporter::host::cgroup::{CgroupOwner, is_unit_name, owner_from_bytes};
+use mountleak_exporter::host::cgroup::{CgroupPlace, is_unit_name, place_from_bytes};
 use mountleak_exporter::host::mountinfo::parse_line;
 use mountleak_exporter::host::{
     ContainerMount, HostSnapshot, MountNamespace, NamespaceKey, ProcessInfo, ScanErrors,
@@ -74,9 +74,9 @@ fn run(data: &[u8]) {
             Err(_) => errors.parse += 1,
         }
     }
-    let CgroupOwner {
+    let CgroupPlace {
         unit, container, ..
-    } = owner_from_bytes(cgroup).unwrap_or_default();
+    } = place_from_bytes(cgroup).unwrap_or_default();
     let holder = ProcessInfo {
         pid: HOLDER_PID,
         comm: String::from_utf8_lossy(comm)

@@ -4,16 +4,17 @@
 use procfs::ProcessCGroup;
 use serde::Serialize;
 
+/// Where a process sits in the systemd cgroup tree: its unit, and the container it runs in.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CgroupOwner {
-    /// The unit as systemd resolves it ([`owner_from_path`]): the system manager's unit, or
+pub struct CgroupPlace {
+    /// The unit as systemd resolves it ([`place_from_path`]): the system manager's unit, or
     /// `user@<uid>.service/<unit>` for a unit of a user's manager.
     pub unit: Option<String>,
     /// The container the process itself runs in, of any engine (`docker-<id>.scope`,
     /// `/docker/<id>`, `libpod-<id>.scope`, `cri-containerd-<id>.scope`,
     /// `/kubepods/.../pod<uid>/<id>`, ...), and who runs it: the fix is
     /// [`ContainerEngine::restart_command`]. Only where the host's engines put containers:
-    /// never inside another unit's delegated subtree (see [`owner_from_path`]).
+    /// never inside another unit's delegated subtree (see [`place_from_path`]).
     pub container: Option<(ContainerEngine, String)>,
 }
 
@@ -52,7 +53,7 @@ impl ContainerEngine {
 
 /// Picks the systemd view of the process: the v1 `name=systemd` hierarchy on legacy and
 /// hybrid hosts, else the v2 line `0::`.
-pub fn owner(groups: &[ProcessCGroup]) -> CgroupOwner {
+pub fn place(groups: &[ProcessCGroup]) -> CgroupPlace {
     let v1 = groups
         .iter()
         .find(|g| g.controllers.iter().any(|c| c == "name=systemd"));
@@ -63,19 +64,19 @@ pub fn owner(groups: &[ProcessCGroup]) -> CgroupOwner {
         (Some(a), Some(b)) if a.pathname == "/" => &b.pathname,
         (Some(a), _) => &a.pathname,
         (None, Some(b)) => &b.pathname,
-        (None, None) => return CgroupOwner::default(),
+        (None, None) => return CgroupPlace::default(),
     };
-    owner_from_path(path)
+    place_from_path(path)
 }
 
 /// Parses a whole `/proc/<pid>/cgroup` file. A cgroup path is whatever its creator named the
 /// directory: invalid UTF-8 becomes U+FFFD (procfs's own reader fails on the whole file, and
 /// the process's unit was lost with it).
-pub fn owner_from_bytes(text: &[u8]) -> procfs::ProcResult<CgroupOwner> {
+pub fn place_from_bytes(text: &[u8]) -> procfs::ProcResult<CgroupPlace> {
     use procfs::FromRead;
     let text = String::from_utf8_lossy(text);
     let groups = procfs::ProcessCGroups::from_read(text.as_bytes())?;
-    Ok(owner(&groups.0))
+    Ok(place(&groups.0))
 }
 
 /// Resolves a systemd cgroup path the way systemd does (src/basic/cgroup-util.c,
@@ -84,7 +85,7 @@ pub fn owner_from_bytes(text: &[u8]) -> procfs::ProcResult<CgroupOwner> {
 /// is that unit's own (delegated) subtree, named by whoever runs in it: a process under
 /// `user@1000.service/app.slice/docker.service` belongs to user 1000's manager, not to the
 /// system's docker.service, so a lower component never names the unit.
-pub fn owner_from_path(path: &str) -> CgroupOwner {
+pub fn place_from_path(path: &str) -> CgroupPlace {
     // Inside a cgroup namespace the path may climb out with `/..`: those parts name nothing.
     let parts: Vec<&str> = path
         .split('/')
@@ -96,7 +97,7 @@ pub fn owner_from_path(path: &str) -> CgroupOwner {
         Some((inner, _)) if is_user_manager(&unit) => format!("{unit}/{inner}"),
         _ => unit,
     });
-    CgroupOwner { unit, container }
+    CgroupPlace { unit, container }
 }
 
 /// The first component after the slices, unescaped, when it is a unit name (not a slice),
@@ -225,17 +226,17 @@ mod tests {
     const ID: &str = "ca74eaa1b342c64a7f6c558299bedf74a5b7016c194e885bf290281161605d58";
     const ID2: &str = "9e1f2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
 
-    fn docker_id(owner: &CgroupOwner) -> Option<&str> {
-        owner
+    fn docker_id(place: &CgroupPlace) -> Option<&str> {
+        place
             .container
             .as_ref()
             .filter(|c| c.0 == ContainerEngine::Docker)
             .map(|c| c.1.as_str())
     }
 
-    fn parse(text: &str) -> CgroupOwner {
+    fn parse(text: &str) -> CgroupPlace {
         let groups = ProcessCGroups::from_read(text.as_bytes()).unwrap();
-        owner(&groups.0)
+        place(&groups.0)
     }
 
     #[test]
@@ -247,18 +248,18 @@ mod tests {
         raw.extend(b"0::/x\xff.service\n");
         assert!(
             ProcessCGroups::from_read(&raw[..]).is_err(),
-            "procfs now takes invalid UTF-8: owner_from_bytes may be simplified"
+            "procfs now takes invalid UTF-8: place_from_bytes may be simplified"
         );
-        let got = owner_from_bytes(&raw).unwrap();
+        let got = place_from_bytes(&raw).unwrap();
         assert_eq!(
             got.unit.as_deref(),
             Some(format!("docker-{ID}.scope").as_str())
         );
         assert_eq!(docker_id(&got), Some(ID));
         // Not a unit name systemd could have made: no unit, so no `systemctl` line.
-        let v2 = owner_from_bytes(b"0::/system.slice/web\xff.service\n").unwrap();
+        let v2 = place_from_bytes(b"0::/system.slice/web\xff.service\n").unwrap();
         assert_eq!(v2.unit, None);
-        assert!(owner_from_bytes(b"garbage\n").is_err());
+        assert!(place_from_bytes(b"garbage\n").is_err());
     }
 
     #[test]
@@ -320,7 +321,7 @@ mod tests {
             ),
         ];
         for (path, unit, container) in cases {
-            let got = owner_from_path(&path);
+            let got = place_from_path(&path);
             assert_eq!(got.unit, unit, "unit of {path}");
             assert_eq!(got.container.is_some(), container, "container of {path}");
         }

@@ -615,13 +615,13 @@ fn process_info(procfs: &Path, pid: u32, buf: &mut Vec<u8>) -> io::Result<Proces
         .flatten()
         .copied()
         .collect();
-    let owner = cgroup::owner_from_bytes(&systemd).unwrap_or_default();
+    let place = cgroup::place_from_bytes(&systemd).unwrap_or_default();
     Ok(ProcessInfo {
         pid,
         comm,
-        unit: owner.unit,
-        container_id: owner.container.as_ref().map(|c| c.1.clone()),
-        container_engine: owner.container.map(|c| c.0),
+        unit: place.unit,
+        container_id: place.container.as_ref().map(|c| c.1.clone()),
+        container_engine: place.container.map(|c| c.0),
         start_time: start,
     })
 }
