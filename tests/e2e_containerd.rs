@@ -102,22 +102,12 @@ impl Containerd {
     }
 
     fn try_ctr(&self, args: &[&str]) -> Result<String, String> {
-        let out = Command::new("ctr")
-            .args(["--address", &self.socket, "--namespace", NAMESPACE])
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run ctr: {e}"))?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-        } else {
-            Err(format!(
-                "ctr {} failed ({}): {}",
-                args.join(" "),
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))
-        }
+        run_for_output(
+            Command::new("ctr")
+                .args(["--address", &self.socket, "--namespace", NAMESPACE])
+                .args(args),
+            &format!("ctr {}", args.join(" ")),
+        )
     }
 
     fn ctr(&self, args: &[&str]) -> String {

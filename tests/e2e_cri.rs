@@ -327,22 +327,12 @@ impl CriContainerd {
     }
 
     fn try_ctr(&self, args: &[&str]) -> Result<String, String> {
-        let out = Command::new(self.bin.join("ctr"))
-            .args(["--address", &self.socket, "--namespace", "k8s.io"])
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run ctr: {e}"))?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-        } else {
-            Err(format!(
-                "ctr {} failed ({}): {}",
-                args.join(" "),
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))
-        }
+        run_for_output(
+            Command::new(self.bin.join("ctr"))
+                .args(["--address", &self.socket, "--namespace", "k8s.io"])
+                .args(args),
+            &format!("ctr {}", args.join(" ")),
+        )
     }
 
     fn bridge(&self) -> String {

@@ -4,9 +4,9 @@
 //! the parent tears it down even when the test process was killed.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use super::required_var;
+use super::env::required_var;
 
 pub struct ChildDaemon {
     /// The child's instance name (`<parent>-<name>`).
@@ -22,22 +22,15 @@ pub struct ChildDaemon {
 
 fn testenv(instance: &str, args: &[&str]) -> Result<String, String> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/testenv.sh");
-    let out = Command::new(script)
-        .args(args)
-        .env("MOUNTLEAK_TEST_INSTANCE", instance)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run {script}: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!(
-            "MOUNTLEAK_TEST_INSTANCE={instance} {script} {} failed ({}):\n{}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
+    super::run_for_output(
+        Command::new(script)
+            .args(args)
+            .env("MOUNTLEAK_TEST_INSTANCE", instance),
+        &format!(
+            "MOUNTLEAK_TEST_INSTANCE={instance} {script} {}",
+            args.join(" ")
+        ),
+    )
 }
 
 impl ChildDaemon {
