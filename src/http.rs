@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use tower_http::compression::CompressionLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::landing;
@@ -81,6 +82,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/leaks", get(leaks));
     router = router.route(&telemetry, get(metrics_handler));
     router
+        // gzip when the client asks for it (Prometheus does): a storm's /metrics or JSON
+        // is mostly repeated label text. Only gzip, the one scrapers send.
+        .layer(
+            CompressionLayer::new()
+                .gzip(true)
+                .no_br()
+                .no_deflate()
+                .no_zstd(),
+        )
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(30),
@@ -115,7 +125,13 @@ async fn metrics_handler(State(shared): State<Arc<Shared>>) -> Response {
                 .map(String::into_bytes)
                 .map_err(|e| e.to_string())
         })
-        .await;
+        .await
+        // The process's own families change between two scrapes of one report.
+        .map(|cached| {
+            let mut body = cached.to_vec();
+            body.extend_from_slice(metrics::process::render().as_bytes());
+            Bytes::from(body)
+        });
     body(metrics::CONTENT_TYPE, rendered)
 }
 

@@ -1,0 +1,158 @@
+//! The exporter as a scraper and an operator see it (issue 18): its own `process_*` metrics
+//! beside its families, valid for promtool, and gzip when the client asks for it (Prometheus
+//! sends `Accept-Encoding: gzip`), plain otherwise. The real binary, real curl and gzip.
+
+mod common;
+
+use common::*;
+use std::process::{Command, Stdio};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+fn promtool_check_metrics(body: &str) {
+    use std::io::Write as _;
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool is needed (Debian package prometheus)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn value(samples: &[Sample], name: &str) -> f64 {
+    match select(samples, name, &[]).as_slice() {
+        [s] => s.value,
+        other => panic!("want one {name}, got {}", show(other)),
+    }
+}
+
+#[test]
+fn the_exporters_own_process_metrics_are_served_fresh() {
+    let before = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let exporter = Exporter::start(&["--scan.min-interval=1h"]);
+    let body = exporter.get("/metrics");
+    promtool_check_metrics(&body);
+    let samples = exporter.scrape();
+    let start = value(&samples, "process_start_time_seconds");
+    assert!(
+        start >= before - 2.0 && start <= before + 30.0,
+        "process_start_time_seconds {start}, test started at {before}"
+    );
+    assert!(value(&samples, "process_resident_memory_bytes") > 1e6);
+    assert!(value(&samples, "process_open_fds") >= 3.0);
+    assert!(value(&samples, "process_max_fds") >= value(&samples, "process_open_fds"));
+    assert!(value(&samples, "process_cpu_seconds_total") >= 0.0, "present, a counter");
+    // Fresh at every scrape, though the report (one scan an hour) is cached: the exporter's
+    // own file descriptors follow the connections it holds.
+    let held: Vec<std::net::TcpStream> = (0..20)
+        .map(|_| {
+            std::net::TcpStream::connect(exporter.base_url.trim_start_matches("http://")).unwrap()
+        })
+        .collect();
+    let fds = || value(&exporter.scrape(), "process_open_fds");
+    let with = poll_until(
+        "the held connections in process_open_fds",
+        std::time::Duration::from_secs(10),
+        || {
+            let n = fds();
+            if n >= value(&samples, "process_open_fds") + 15.0 {
+                Ok(n)
+            } else {
+                Err(format!("{n}"))
+            }
+        },
+    );
+    drop(held);
+    assert!(with > 0.0);
+}
+
+/// `curl` with or without asking for gzip: (response headers, body bytes as received).
+fn fetch(url: &str, gzip: bool) -> (String, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    let headers = dir.path().join("headers");
+    let body = dir.path().join("body");
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sS", "--fail", "-D"])
+        .arg(&headers)
+        .arg("-o")
+        .arg(&body);
+    if gzip {
+        cmd.args(["-H", "Accept-Encoding: gzip"]);
+    }
+    let out = cmd
+        .arg(url)
+        .output()
+        .expect("run curl (Debian package curl)");
+    assert!(
+        out.status.success(),
+        "curl {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        std::fs::read_to_string(headers)
+            .unwrap()
+            .to_ascii_lowercase(),
+        std::fs::read(body).unwrap(),
+    )
+}
+
+fn gunzip(bytes: &[u8]) -> String {
+    use std::io::Write as _;
+    let mut child = Command::new("gzip")
+        .arg("-dc")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run gzip");
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "not gzip data");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn gzip_only_when_the_client_asks_for_it() {
+    let exporter = Exporter::start(&["--scan.min-interval=1h"]);
+    for path in ["/metrics", "/api/v1/leaks", "/"] {
+        let url = format!("{}{path}", exporter.base_url);
+        let (plain_headers, plain) = fetch(&url, false);
+        assert!(
+            !plain_headers.contains("content-encoding"),
+            "{path}: {plain_headers}"
+        );
+        let (headers, compressed) = fetch(&url, true);
+        assert!(
+            headers.contains("content-encoding: gzip"),
+            "{path}: {headers}"
+        );
+        let text = gunzip(&compressed);
+        match path {
+            "/metrics" => {
+                promtool_check_metrics(&text);
+                assert!(text.contains("mountleak_build_info{"));
+            }
+            "/api/v1/leaks" => {
+                let v: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+                assert!(v["leaks"].is_array());
+                assert_eq!(text.as_bytes(), &plain[..], "the same report, compressed");
+            }
+            _ => assert_eq!(text.as_bytes(), &plain[..], "the same page, compressed"),
+        }
+    }
+}
