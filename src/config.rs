@@ -5,10 +5,25 @@ use std::time::Duration;
 
 use clap::{ArgAction, Parser, Subcommand, ValueEnum};
 
+/// `--version`, as Prometheus' own components print it (prometheus/common `version.Print`):
+/// name, version and revision, then the build's date, compiler and platform.
+pub fn version_text() -> String {
+    format!(
+        "mountleak_exporter, version {} (revision: {})\n  build date:       {}\n  rust version:     {}\n  platform:         {}/{}\n",
+        env!("CARGO_PKG_VERSION"),
+        env!("MOUNTLEAK_REVISION"),
+        env!("MOUNTLEAK_BUILD_DATE"),
+        env!("MOUNTLEAK_RUSTC_VERSION"),
+        std::env::consts::OS,
+        std::env::consts::ARCH,
+    )
+}
+
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "mountleak_exporter",
-    version,
+    // `--version`/`-V` print version_text(): clap's own says less.
+    disable_version_flag = true,
     about = "Prometheus exporter for container mounts leaked into other mount namespaces",
     // A flag given twice (unit file plus drop-in, env plus command line) takes the last value.
     args_override_self = true
@@ -16,6 +31,10 @@ use clap::{ArgAction, Parser, Subcommand, ValueEnum};
 pub struct Config {
     #[command(subcommand)]
     pub command: Option<Command>,
+
+    /// Print the version, revision, build date, Rust version and platform, and exit.
+    #[arg(long = "version", short = 'V', action = ArgAction::SetTrue, global = true)]
+    pub version: bool,
 
     /// Address to listen on for HTTP (`:port` listens on every interface).
     #[arg(

@@ -16,6 +16,10 @@ fn main() -> ExitCode {
     // Before any thread exists.
     mountleak_exporter::memory::limit_arenas();
     let config = Config::parse();
+    if config.version {
+        print!("{}", mountleak_exporter::config::version_text());
+        return ExitCode::SUCCESS;
+    }
     init_tracing(&config);
     // What needs privilege (the web config, maybe a low port) is done first, on this one
     // thread; then capabilities can be dropped before any other thread exists to keep them.

@@ -57,7 +57,10 @@ fn the_exporters_own_process_metrics_are_served_fresh() {
     assert!(value(&samples, "process_resident_memory_bytes") > 1e6);
     assert!(value(&samples, "process_open_fds") >= 3.0);
     assert!(value(&samples, "process_max_fds") >= value(&samples, "process_open_fds"));
-    assert!(value(&samples, "process_cpu_seconds_total") >= 0.0, "present, a counter");
+    assert!(
+        value(&samples, "process_cpu_seconds_total") >= 0.0,
+        "present, a counter"
+    );
     // Fresh at every scrape, though the report (one scan an hour) is cached: the exporter's
     // own file descriptors follow the connections it holds.
     let held: Vec<std::net::TcpStream> = (0..20)
@@ -155,4 +158,66 @@ fn gzip_only_when_the_client_asks_for_it() {
             _ => assert_eq!(text.as_bytes(), &plain[..], "the same page, compressed"),
         }
     }
+}
+
+#[test]
+fn version_says_what_was_built_as_prometheus_components_do() {
+    let out = exporter_command()
+        .arg("--version")
+        .output()
+        .expect("run the exporter");
+    assert!(out.status.success(), "--version exits 0");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let git = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run git (the test runs in a clone)");
+    let revision = String::from_utf8_lossy(&git.stdout).trim().to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines.first().copied(),
+        Some(
+            format!(
+                "mountleak_exporter, version {} (revision: {revision})",
+                env!("CARGO_PKG_VERSION")
+            )
+            .as_str()
+        ),
+        "{text}"
+    );
+    let field = |name: &str| -> String {
+        lines
+            .iter()
+            .find_map(|l| l.strip_prefix(&format!("  {name}:")))
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+            .trim()
+            .to_string()
+    };
+    let date = field("build date");
+    assert!(
+        date.len() == 17
+            && date.as_bytes()[8] == b'-'
+            && date[..8].bytes().all(|b| b.is_ascii_digit()),
+        "YYYYMMDD-HH:MM:SS: {date}"
+    );
+    assert!(field("rust version").starts_with("1."), "{text}");
+    assert_eq!(
+        field("platform"),
+        format!("{}/{}", std::env::consts::OS, std::env::consts::ARCH)
+    );
+    // -V and a subcommand's --version say the same.
+    for args in [&["-V"][..], &["scan", "--version"]] {
+        let again = exporter_command().args(args).output().unwrap();
+        assert_eq!(String::from_utf8(again.stdout).unwrap(), text, "{args:?}");
+    }
+    // And build_info carries the same revision.
+    let exporter = Exporter::start(&[]);
+    let info = select(
+        &exporter.scrape(),
+        "mountleak_build_info",
+        &[("revision", &revision)],
+    )
+    .len();
+    assert_eq!(info, 1, "mountleak_build_info{{revision=\"{revision}\"}}");
 }

@@ -38,6 +38,18 @@ def needs_root():
         pytest.fail("this test needs root (chroot into the collected rootfs)")
 
 
+def test_the_build_stage_stamps_the_revision_it_is_given():
+    # The build context has no .git (build.rs would say "unknown"): the builder passes the
+    # revision, and the build stage hands it to build.rs as MOUNTLEAK_REVISION.
+    text = DOCKERFILE.read_text()
+    build = re.split(r"(?m)^FROM ", text)[1]
+    assert re.search(r"(?m)^ARG REVISION(=|$)", build), build
+    assert re.search(r'(?m)^RUN MOUNTLEAK_REVISION="\$REVISION" cargo build ', build), build
+    assert "--build-arg REVISION=" in text, "the header says how to pass it"
+    build_rs = (REPO / "build.rs").read_text()
+    assert 'std::env::var("MOUNTLEAK_REVISION")' in build_rs
+
+
 def test_rootfs_of_a_dynamic_binary_runs_in_an_empty_root(tmp_path):
     needs_root()
     # `env` links like the exporter does (libc and the loader) and proves it ran by printing.
