@@ -12,6 +12,7 @@ pub mod host;
 pub mod http;
 pub mod landing;
 pub mod layout;
+pub mod logs;
 pub mod memory;
 pub mod metrics;
 pub mod privilege;

@@ -3,7 +3,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use mountleak_exporter::config::{Command, Config, LogFormat};
+use mountleak_exporter::config::{Command, Config};
 use mountleak_exporter::host::ScanOptions;
 use mountleak_exporter::http::{AppState, router};
 use mountleak_exporter::privilege;
@@ -84,22 +84,15 @@ fn client_chatter(meta: &tracing::Metadata) -> bool {
 }
 
 fn init_tracing(config: &Config) {
+    use tracing_subscriber::Layer;
     use tracing_subscriber::filter::{FilterExt, filter_fn};
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
-    use tracing_subscriber::{Layer, fmt};
     let filter = EnvFilter::try_new(&config.log_level)
         .unwrap_or_else(|_| EnvFilter::new("info"))
         .and(filter_fn(|meta| !client_chatter(meta)));
-    let layer = match config.log_format {
-        LogFormat::Json => fmt::layer().json().with_writer(std::io::stderr).boxed(),
-        LogFormat::Logfmt => fmt::layer()
-            .with_ansi(false)
-            .with_writer(std::io::stderr)
-            .boxed(),
-    };
     tracing_subscriber::registry()
-        .with(layer.with_filter(filter))
+        .with(mountleak_exporter::logs::Lines(config.log_format).with_filter(filter))
         .init();
 }
 

@@ -722,7 +722,7 @@ fn startup_log_names_capabilities_and_warns_about_extra_ones() {
         "{root}"
     );
     assert!(
-        root.lines().any(|l| l.contains("WARN")
+        root.lines().any(|l| l.contains("level=warn")
             && l.contains("does not need")
             && l.contains("cap_sys_admin")),
         "no warning about extra capabilities as full root:\n{root}"
@@ -732,14 +732,14 @@ fn startup_log_names_capabilities_and_warns_about_extra_ones() {
     assert!(
         !exact
             .lines()
-            .any(|l| l.contains("WARN") && l.contains("mountleak_exporter::privilege")),
+            .any(|l| l.contains("level=warn") && l.contains("source=privilege.rs:")),
         "warned about capabilities with exactly what it needs:\n{exact}"
     );
     assert!(exact.contains("effective=cap_sys_ptrace"), "{exact}");
     let none = startup_log(&["setpriv", "--bounding-set=-all", "--"], &[]);
     assert!(
         none.lines()
-            .any(|l| l.contains("WARN") && l.contains("missing=cap_sys_ptrace")),
+            .any(|l| l.contains("level=warn") && l.contains("missing=cap_sys_ptrace")),
         "no warning about the missing capability:\n{none}"
     );
 }

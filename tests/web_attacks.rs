@@ -439,7 +439,7 @@ fn refused_connections_are_counted_and_logged() {
     let log = e.log();
     let warnings: Vec<&str> = log
         .lines()
-        .filter(|l| l.contains("WARN") && l.contains("connection limit reached"))
+        .filter(|l| l.contains("level=warn") && l.contains("connection limit reached"))
         .collect();
     // Rate-limited: one line for the burst, not one per connection.
     assert_eq!(warnings.len(), 1, "{log}");
