@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tower_http::compression::CompressionLayer;
@@ -110,7 +110,12 @@ fn body(content_type: &'static str, rendered: Result<Bytes, String>) -> Response
     }
 }
 
-async fn metrics_handler(State(shared): State<Arc<Shared>>) -> Response {
+async fn metrics_handler(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let openmetrics = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(metrics::openmetrics::wanted);
     let state = &shared.state;
     let report = state.scanner.report().await;
     let options = metrics::RenderOptions {
@@ -132,7 +137,14 @@ async fn metrics_handler(State(shared): State<Arc<Shared>>) -> Response {
             body.extend_from_slice(metrics::process::render().as_bytes());
             Bytes::from(body)
         });
-    body(metrics::CONTENT_TYPE, rendered)
+    if !openmetrics {
+        return body(metrics::CONTENT_TYPE, rendered);
+    }
+    let converted = rendered.map(|text| {
+        let text = String::from_utf8_lossy(&text);
+        Bytes::from(metrics::openmetrics::from_text(&text))
+    });
+    body(metrics::openmetrics::CONTENT_TYPE, converted)
 }
 
 async fn leaks(State(shared): State<Arc<Shared>>) -> Response {

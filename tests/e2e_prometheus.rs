@@ -1016,3 +1016,37 @@ fn stale_leak_alert_reaches_the_webhook_and_resolves_when_the_holder_exits() {
     );
     drop((stopped, running, volume));
 }
+
+/// Prometheus asks for OpenMetrics first and gets it: the counters' families are named
+/// without `_total` in its metadata (the text format would name them with it), and their
+/// samples are stored as `_total` series all the same.
+#[test]
+fn prometheus_scrapes_the_openmetrics_exposition() {
+    let exporter = Exporter::start(&[]);
+    let prom = start_prometheus(&exporter, None, None);
+    poll_until(
+        "Prometheus to know the exporter's counters by their OpenMetrics family names",
+        Duration::from_secs(30),
+        || {
+            let mut seen = Vec::new();
+            for family in ["mountleak_http_connections_rejected", "process_cpu_seconds"] {
+                let data = api(&prom, &format!("/api/v1/metadata?metric={family}"))?;
+                let ty = data[family][0]["type"].clone();
+                if ty != "counter" {
+                    return Err(format!("{family}: {data}"));
+                }
+                let rows = query(&prom, &format!("{family}_total"), true)?;
+                if rows.is_empty() {
+                    return Err(format!("no {family}_total series yet"));
+                }
+                seen.push(family);
+            }
+            Ok(seen)
+        },
+    );
+    let text_family = api(&prom, "/api/v1/metadata?metric=process_cpu_seconds_total").unwrap();
+    assert!(
+        text_family.as_object().is_none_or(|m| m.is_empty()),
+        "no family named as the text format names it: {text_family}"
+    );
+}

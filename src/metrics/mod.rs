@@ -2,6 +2,7 @@
 //! every collect, so series vanish with the leak they describe.
 
 mod first_seen;
+pub mod openmetrics;
 pub mod process;
 
 use std::collections::BTreeMap;
