@@ -36,14 +36,16 @@ pub struct Config {
     #[arg(long = "version", short = 'V', action = ArgAction::SetTrue, global = true)]
     pub version: bool,
 
-    /// Address to listen on for HTTP (`:port` listens on every interface).
+    /// Address to listen on for HTTP (`:port` listens on every interface); repeat it to listen on several (the environment variable takes them comma-separated).
     #[arg(
         long = "web.listen-address",
         env = "MOUNTLEAK_WEB_LISTEN_ADDRESS",
         default_value = ":39101",
+        action = ArgAction::Append,
+        value_delimiter = ',',
         global = true
     )]
-    pub listen_address: String,
+    pub listen_address: Vec<String>,
 
     /// Path under which to expose metrics (not `/`, `/healthz` or `/api/v1/leaks`).
     #[arg(
@@ -515,12 +517,20 @@ impl Config {
             .unwrap_or(DEFAULT_RUNTIME_RESYNC_INTERVAL)
     }
 
-    /// `:port` means every interface, as in other Prometheus exporters.
-    pub fn socket_address(&self) -> String {
-        match self.listen_address.strip_prefix(':') {
-            Some(port) => format!("0.0.0.0:{port}"),
-            None => self.listen_address.clone(),
+    /// Each `--web.listen-address`, once; `:port` means every interface, as in other
+    /// Prometheus exporters.
+    pub fn socket_addresses(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for a in &self.listen_address {
+            let a = match a.strip_prefix(':') {
+                Some(port) => format!("0.0.0.0:{port}"),
+                None => a.clone(),
+            };
+            if !out.contains(&a) {
+                out.push(a);
+            }
         }
+        out
     }
 }
 
@@ -541,9 +551,25 @@ mod tests {
     }
 
     #[test]
+    fn listen_addresses_repeat_and_split() {
+        let c = Config::try_parse_from([
+            "x",
+            "--web.listen-address=127.0.0.1:9100",
+            "--web.listen-address",
+            "[::1]:9100,:9200",
+            "--web.listen-address=127.0.0.1:9100",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.socket_addresses(),
+            ["127.0.0.1:9100", "[::1]:9100", "0.0.0.0:9200"]
+        );
+    }
+
+    #[test]
     fn defaults_run_as_is_on_a_docker_host() {
         let c = Config::try_parse_from(["mountleak_exporter"]).unwrap();
-        assert_eq!(c.socket_address(), "0.0.0.0:39101");
+        assert_eq!(c.socket_addresses(), ["0.0.0.0:39101"]);
         assert_eq!(c.telemetry_path, "/metrics");
         assert_eq!(c.procfs, PathBuf::from("/proc"));
         assert_eq!(c.scan_min_interval, Duration::from_secs(5));

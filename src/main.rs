@@ -196,7 +196,8 @@ fn capabilities(config: &Config) -> anyhow::Result<()> {
 struct Prepared {
     web_config: WebConfig,
     tls: Option<tokio_rustls::TlsAcceptor>,
-    listener: std::net::TcpListener,
+    /// One per `--web.listen-address`.
+    listeners: Vec<std::net::TcpListener>,
 }
 
 fn prepare_serve(config: &Config) -> anyhow::Result<Prepared> {
@@ -206,14 +207,17 @@ fn prepare_serve(config: &Config) -> anyhow::Result<Prepared> {
         None => WebConfig::default(),
     };
     let tls = web_config.tls_acceptor()?;
-    let addr = config.socket_address();
-    let listener =
-        std::net::TcpListener::bind(&addr).with_context(|| format!("cannot listen on {addr}"))?;
-    listener.set_nonblocking(true)?;
+    let mut listeners = Vec::new();
+    for addr in config.socket_addresses() {
+        let listener = std::net::TcpListener::bind(&addr)
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        listener.set_nonblocking(true)?;
+        listeners.push(listener);
+    }
     Ok(Prepared {
         web_config,
         tls,
-        listener,
+        listeners,
     })
 }
 
@@ -221,7 +225,7 @@ async fn serve(config: Config, prepared: Prepared) -> anyhow::Result<()> {
     let Prepared {
         web_config,
         tls,
-        listener,
+        listeners,
     } = prepared;
     let enabled = runtime::enabled(&config);
     for e in &enabled {
@@ -250,9 +254,17 @@ async fn serve(config: Config, prepared: Prepared) -> anyhow::Result<()> {
         edge: edge.clone(),
     });
     let app = web::apply(app, &web_config)?;
-    let listener = tokio::net::TcpListener::from_std(listener).context("listener")?;
+    let listeners = listeners
+        .into_iter()
+        .map(tokio::net::TcpListener::from_std)
+        .collect::<Result<Vec<_>, _>>()
+        .context("listener")?;
+    let addresses: Vec<String> = listeners
+        .iter()
+        .map(|l| l.local_addr().map(|a| a.to_string()))
+        .collect::<Result<_, _>>()?;
     tracing::info!(
-        address = %listener.local_addr()?,
+        address = addresses.join(","),
         tls = tls.is_some(),
         basic_auth = !web_config.basic_auth_users.is_empty(),
         procfs = %config.procfs.display(),
@@ -266,7 +278,20 @@ async fn serve(config: Config, prepared: Prepared) -> anyhow::Result<()> {
         ..Default::default()
     };
     tokio::spawn(hangups());
-    web::serve(listener, app, tls, limits, edge, shutdown())
+    // Every listener serves the same app and stops on the same signal; each has its own
+    // --web.max-connections.
+    let stop = futures_util::FutureExt::shared(Box::pin(shutdown()));
+    let servers = listeners.into_iter().map(|listener| {
+        web::serve(
+            listener,
+            app.clone(),
+            tls.clone(),
+            limits.clone(),
+            edge.clone(),
+            stop.clone(),
+        )
+    });
+    futures_util::future::try_join_all(servers)
         .await
         .context("http server")?;
     tracing::info!("shut down");

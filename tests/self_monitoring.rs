@@ -221,3 +221,30 @@ fn version_says_what_was_built_as_prometheus_components_do() {
     .len();
     assert_eq!(info, 1, "mountleak_build_info{{revision=\"{revision}\"}}");
 }
+
+#[test]
+fn every_listen_address_serves_and_a_taken_one_stops_startup() {
+    let second = free_port();
+    let exporter = Exporter::start(&[&format!("--web.listen-address=127.0.0.1:{second}")]);
+    let first = exporter.get("/healthz");
+    let (status, body) = http_get(&format!("http://127.0.0.1:{second}/healthz")).expect("GET");
+    assert_eq!((status, body.as_str()), (200, first.as_str()));
+    let (status, metrics) = http_get(&format!("http://127.0.0.1:{second}/metrics")).expect("GET");
+    assert_eq!(status, 200);
+    assert!(metrics.contains("mountleak_build_info{"));
+
+    // One address already taken: the exporter says which and does not start half-way.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let out = exporter_command()
+        .arg(format!("--web.listen-address=127.0.0.1:{}", free_port()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .output()
+        .expect("run the exporter");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{stderr}"
+    );
+}
