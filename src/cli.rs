@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::config::Output;
+use crate::config::ScanOutput;
 use crate::host::ScanOptions;
 use crate::report::{self, Report};
 use crate::runtime::Runtime;
@@ -16,12 +16,15 @@ pub fn scan(
     procfs: &Path,
     runtime: &dyn Runtime,
     options: &ScanOptions,
-    output: Output,
+    output: ScanOutput,
 ) -> (Report, String, u8) {
     let report = scanner::scan_once(procfs, runtime, options, &mut scanner::Memory::default());
     let text = match output {
-        Output::Json => serde_json::to_string_pretty(&report).expect("report serializes") + "\n",
-        Output::Text => report::render_text(&report),
+        ScanOutput::Json => {
+            serde_json::to_string_pretty(&report).expect("report serializes") + "\n"
+        }
+        ScanOutput::Text => report::render_text(&report),
+        ScanOutput::Oneline => report::render_oneline(&report),
     };
     let code = if !report.scan.success {
         EXIT_FAILED

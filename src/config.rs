@@ -346,8 +346,10 @@ pub struct Config {
 pub enum Command {
     /// Scan once and print the leaks. Exit status: 0 none, 1 leaks found, 2 could not scan.
     Scan {
+        /// text, json, or oneline: one line of printable ASCII, at most 80 bytes (what
+        /// node-problem-detector keeps of a plugin's output).
         #[arg(long, value_enum, default_value = "text")]
-        output: Output,
+        output: ScanOutput,
     },
     /// Detach leaked copies inside the namespaces holding them (dry run unless --yes).
     /// Exit status: 0 every selected copy released (or none selected), 1 some not, 2 could
@@ -409,6 +411,14 @@ impl ReleaseArgs {
 pub enum Output {
     Text,
     Json,
+}
+
+/// `scan --output`: [`Output`]'s, and one line for node-problem-detector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScanOutput {
+    Text,
+    Json,
+    Oneline,
 }
 
 /// Whether a runtime is watched. `auto` watches it when its API socket exists when the
@@ -590,7 +600,7 @@ mod tests {
         assert!(matches!(
             c.command,
             Some(Command::Scan {
-                output: Output::Json
+                output: ScanOutput::Json
             })
         ));
         assert_eq!(c.procfs, PathBuf::from("/host/proc"));

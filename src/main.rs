@@ -110,18 +110,35 @@ fn merged(enabled: &[Arc<dyn Watched>]) -> Runtimes {
 /// The enabled runtimes, each asked once.
 async fn synced_runtimes(config: &Config) -> Runtimes {
     let enabled = runtime::enabled(config);
-    // Ask every runtime at once: one that does not answer costs one timeout, not one each.
-    let synced = futures_util::future::join_all(enabled.iter().map(|e| e.sync_once())).await;
+    // Ask every runtime at once, each for at most one --runtime.timeout in all (a daemon
+    // that answers every call just in time must not stretch a one-shot scan past what a
+    // caller such as node-problem-detector waits): one that does not answer costs one
+    // timeout, not one each, and mounts are still found by path; states become `unknown`.
+    let deadline = config.runtime_timeout();
+    let synced = futures_util::future::join_all(
+        enabled
+            .iter()
+            .map(|e| tokio::time::timeout(deadline, e.sync_once())),
+    )
+    .await;
     for (e, r) in enabled.iter().zip(synced) {
-        if let Err(err) = r {
-            // Mounts are still found by path; container states become `unknown`.
-            tracing::warn!(runtime = e.name(), error = %err, "runtime unreachable");
+        match r {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::warn!(runtime = e.name(), error = %err, "runtime unreachable"),
+            Err(_) => tracing::warn!(
+                runtime = e.name(),
+                timeout = ?deadline,
+                "runtime did not answer in time"
+            ),
         }
     }
     merged(&enabled)
 }
 
-async fn scan(config: &Config, output: mountleak_exporter::config::Output) -> anyhow::Result<u8> {
+async fn scan(
+    config: &Config,
+    output: mountleak_exporter::config::ScanOutput,
+) -> anyhow::Result<u8> {
     let runtimes = synced_runtimes(config).await;
     let procfs = config.procfs.clone();
     let options = scan_options(config);

@@ -413,6 +413,67 @@ pub fn render_text(report: &Report) -> String {
     out
 }
 
+/// What node-problem-detector keeps of a plugin's output: `max_output_length`, 80 bytes by
+/// default (node-problem-detector pkg/custompluginmonitor/types/config.go).
+pub const ONELINE_MAX: usize = 80;
+
+/// `scan --output oneline`: the state in one line of printable ASCII of at most
+/// [`ONELINE_MAX`] bytes (then a newline), for node-problem-detector's condition message.
+/// Any other character of a name, a control character above all, is `?`.
+pub fn render_oneline(report: &Report) -> String {
+    let s = &report.scan;
+    let line = if !s.success {
+        format!(
+            "scan failed: {}",
+            s.error.as_deref().unwrap_or("unknown error")
+        )
+    } else if report.leaks.is_empty() {
+        "no leaked container mounts".to_string()
+    } else {
+        let n = report.leaks.len();
+        let stale = report
+            .leaks
+            .iter()
+            .filter(|l| l.status == Status::Stale)
+            .count();
+        // Name the worst: a stale copy if there is one.
+        let first = report
+            .leaks
+            .iter()
+            .find(|l| l.status == Status::Stale)
+            .unwrap_or(&report.leaks[0]);
+        let h = report.holder(first);
+        let who = h
+            .unit
+            .clone()
+            .unwrap_or_else(|| format!("{} (pid {})", h.comm, h.pid));
+        let plural = |k: usize, what: &str| format!("{k} {what}{}", if k == 1 { "" } else { "s" });
+        format!(
+            "{} ({stale} stale) in {}: {who} holds {}",
+            plural(n, "leaked mount"),
+            plural(report.namespaces.len(), "holder"),
+            owner_label(first)
+        )
+    };
+    let clean: String = line
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    let mut out = if clean.len() <= ONELINE_MAX {
+        clean
+    } else {
+        format!("{}...", &clean[..ONELINE_MAX - 3])
+    };
+    out.push('\n');
+    out
+}
+
 /// `container etcd1 (exited)`, `volume data (container etcd1, removed)`, ...
 pub fn owner_label(l: &Leak) -> String {
     let container = l.container().map(|c| {
