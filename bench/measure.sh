@@ -36,9 +36,9 @@ grep_reps=${grep_reps:-$reps}
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
-floor=$repo/target/release/examples/floor
-lm=$repo/target/release/examples/listmount
-[[ -x $floor && -x $lm ]] || { echo "measure: examples missing (cargo build --release --examples)" >&2; exit 2; }
+floor=$repo/target/release/floor
+lm=$repo/target/release/listmount
+[[ -x $floor && -x $lm ]] || { echo "measure: tools missing (cargo build --release --manifest-path bench/Cargo.toml --target-dir target)" >&2; exit 2; }
 tmp=$(mktemp -d /tmp/mlbench-measure.XXXXXX)
 server=""
 cleanup() {

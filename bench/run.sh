@@ -48,7 +48,9 @@ fi
 
 if ((build)); then
     echo "== building (release)"
-    cargo build --quiet --release --bin mountleak_exporter --example floor --example listmount --example benchhelper
+    cargo build --quiet --release --bin mountleak_exporter --manifest-path "$repo/Cargo.toml"
+    # The tools are a package of their own (bench/Cargo.toml), built into the same target/.
+    cargo build --quiet --release --manifest-path "$repo/bench/Cargo.toml" --target-dir "$repo/target"
 fi
 exporter=${exporter:-$repo/target/release/mountleak_exporter}
 [[ -x $exporter ]] || { echo "run: no exporter at $exporter" >&2; exit 2; }

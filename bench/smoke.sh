@@ -12,8 +12,8 @@ if ((EUID != 0)); then
     exit 2
 fi
 # A debug build is enough here, and is what the test suite already compiles.
-cargo build --quiet --example benchhelper --manifest-path "$repo/Cargo.toml"
-export BENCHHELPER=$repo/target/debug/examples/benchhelper
+cargo build --quiet --bin benchhelper --manifest-path "$repo/bench/Cargo.toml" --target-dir "$repo/target"
+export BENCHHELPER=$repo/target/debug/benchhelper
 
 # Runs inside the synthetic host: P=12 K=3 M=8, every 4th mount unmounted on the host.
 check_inside() {

@@ -60,10 +60,10 @@ fi
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
-helper=${BENCHHELPER:-$repo/target/release/examples/benchhelper}
+helper=${BENCHHELPER:-$repo/target/release/benchhelper}
 if [[ ! -x $helper ]]; then
     echo "synth-host: building the helper ($helper)" >&2
-    cargo build --quiet --release --example benchhelper --manifest-path "$repo/Cargo.toml"
+    cargo build --quiet --release --bin benchhelper --manifest-path "$repo/bench/Cargo.toml" --target-dir "$repo/target"
 fi
 
 root="" work="" keeper=""

@@ -27,6 +27,10 @@ fi
 # Lint first: cheap, and needs no daemon.
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
+# The benchmark's tools (bench/Cargo.toml), a package of their own: lint and unit tests.
+cargo fmt --manifest-path bench/Cargo.toml -- --check
+cargo clippy --manifest-path bench/Cargo.toml --target-dir target --all-targets -- -D warnings
+cargo test --quiet --manifest-path bench/Cargo.toml --target-dir target
 
 # --- Fuzzing (docs/fuzzing.md): a bounded smoke run of each cargo-fuzz target, about 2
 # minutes of fuzzing plus its own build. Needs no daemon. cargo-fuzz comes from crates.io;

@@ -8,9 +8,8 @@
 //! Neither way enters the namespace (no setns): the namespace is named by the 64-bit id
 //! NS_GET_MNTNS_ID returns for `/proc/<pid>/ns/mnt`.
 
-#[path = "support/sys.rs"]
-#[allow(dead_code)]
-mod sys;
+use bench_sys as sys;
+use mountleak_exporter::host::mountinfo;
 
 use std::fs::File;
 use std::io::Read;
@@ -281,64 +280,41 @@ fn parse_mountinfo(path: &Path) -> std::io::Result<Vec<Mount>> {
     Ok(out)
 }
 
-fn num<T: std::str::FromStr>(b: &[u8]) -> Option<T> {
-    std::str::from_utf8(b).ok()?.parse().ok()
-}
-
+/// One mountinfo line through the exporter's own parser, its fields as raw bytes again
+/// (`display_bytes` inverts the parser's display form exactly).
 fn parse_line(line: &[u8]) -> Option<Mount> {
-    let mut f = line.split(|&b| b == b' ');
-    let id = num(f.next()?)?;
-    let parent = num(f.next()?)?;
-    let (maj, min) = {
-        let d = f.next()?;
-        let colon = d.iter().position(|&b| b == b':')?;
-        (num(&d[..colon])?, num(&d[colon + 1..])?)
-    };
-    let root = unescape(f.next()?);
-    let mount_point = unescape(f.next()?);
-    let _opts = f.next()?;
-    let (mut shared, mut master) = (None, None);
-    for opt in f.by_ref() {
-        if opt == b"-" {
-            break;
-        }
-        if let Some(v) = opt.strip_prefix(b"shared:") {
-            shared = num(v);
-        } else if let Some(v) = opt.strip_prefix(b"master:") {
-            master = num(v);
-        }
-    }
-    let fs_type = unescape(f.next()?);
-    let source = unescape(f.next()?);
+    let m = mountinfo::parse_line(line).ok()?;
+    let raw = mountinfo::display_bytes;
     Some(Mount {
-        id,
-        parent,
-        dev: (maj, min),
-        root,
-        mount_point,
-        fs_type,
-        source,
-        shared,
-        master,
+        id: m.mount_id,
+        parent: m.parent_id,
+        dev: (m.major, m.minor),
+        root: raw(&m.root),
+        mount_point: raw(&m.mount_point),
+        fs_type: raw(&m.fs_type),
+        source: raw(&m.source),
+        shared: m.propagation.shared.map(u64::from),
+        master: m.propagation.master.map(u64::from),
     })
 }
 
-/// The kernel's octal escapes (`\040` and friends).
-fn unescape(field: &[u8]) -> Vec<u8> {
-    if !field.contains(&b'\\') {
-        return field.to_vec();
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_decode_to_the_kernels_bytes_and_out_of_range_ones_stay_literal() {
+        // `\777` is no byte (the kernel escapes only with \000-\377): the old decoder
+        // multiplied 7 * 64 in a u8 and overflowed.
+        let line =
+            br"36 35 98:0 /a\040b /mnt/x\777y\011z rw shared:1 master:2 - ext3 /dev/r\134oot rw";
+        let m = parse_line(line).expect("parses");
+        assert_eq!(m.root, b"/a b");
+        assert_eq!(m.mount_point, b"/mnt/x\\777y\tz");
+        assert_eq!(m.source, b"/dev/r\\oot");
+        assert_eq!((m.id, m.parent, m.dev), (36, 35, (98, 0)));
+        assert_eq!((m.shared, m.master), (Some(1), Some(2)));
+        let high = br"1 2 0:1 / /\377\200 rw - tmpfs tmpfs rw";
+        assert_eq!(parse_line(high).unwrap().mount_point, [b'/', 0xff, 0x80]);
     }
-    let mut out = Vec::with_capacity(field.len());
-    let mut i = 0;
-    while i < field.len() {
-        let d = &field[i..];
-        if d.len() >= 4 && d[0] == b'\\' && d[1..4].iter().all(|c| (b'0'..=b'7').contains(c)) {
-            out.push((d[1] - b'0') * 64 + (d[2] - b'0') * 8 + (d[3] - b'0'));
-            i += 4;
-        } else {
-            out.push(field[i]);
-            i += 1;
-        }
-    }
-    out
 }

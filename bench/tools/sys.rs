@@ -1,7 +1,5 @@
-//! Raw Linux calls shared by the benchmark examples (`floor`, `listmount`, `benchhelper`).
-//!
-//! Declared against the C library that std already links: the crate has no `libc`
-//! dependency and the benchmark must not add one to the shared Cargo.toml.
+//! Raw Linux calls shared by the benchmark tools (`floor`, `listmount`, `benchhelper`),
+//! declared against the C library that std already links.
 
 use std::ffi::{CString, c_char, c_int, c_long, c_ulong, c_void};
 use std::fs::File;

@@ -10,9 +10,7 @@
 //! (readdir /proc and one `ns/mnt` link per process) that any scan, incremental or not,
 //! does. Prints a one-line summary.
 
-#[path = "support/sys.rs"]
-#[allow(dead_code)]
-mod sys;
+use bench_sys as sys;
 
 use std::collections::HashSet;
 use std::ffi::OsString;

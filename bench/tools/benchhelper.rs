@@ -7,9 +7,7 @@
 //!   benchhelper sleepers <count> <pid-file>                 this process + count-1 children,
 //!                                                           until EOF on stdin
 
-#[path = "support/sys.rs"]
-#[allow(dead_code)]
-mod sys;
+use bench_sys as sys;
 
 use std::fmt::Write as _;
 use std::io::{self, BufRead, Write};
