@@ -5,6 +5,23 @@ use std::time::Duration;
 
 use clap::{ArgAction, Parser, Subcommand, ValueEnum};
 
+/// The completion script for `shell`, from the flags themselves.
+pub fn completion(shell: clap_complete::Shell, out: &mut Vec<u8>) {
+    use clap::CommandFactory as _;
+    let mut cmd = Config::command();
+    clap_complete::generate(shell, &mut cmd, "mountleak_exporter", out);
+}
+
+/// The manual page (roff, section 1), from the flags themselves.
+pub fn man_page() -> Vec<u8> {
+    use clap::CommandFactory as _;
+    let mut out = Vec::new();
+    clap_mangen::Man::new(Config::command().version(env!("CARGO_PKG_VERSION")))
+        .render(&mut out)
+        .expect("rendering into memory cannot fail");
+    out
+}
+
 /// `--version`, as Prometheus' own components print it (prometheus/common `version.Print`):
 /// name, version and revision, then the build's date, compiler and platform.
 pub fn version_text() -> String {
@@ -351,6 +368,13 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "text")]
         output: ScanOutput,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) for this binary.
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), generated from these very flags.
+    Man,
     /// Detach leaked copies inside the namespaces holding them (dry run unless --yes).
     /// Exit status: 0 every selected copy released (or none selected), 1 some not, 2 could
     /// not scan, bad arguments or missing privileges.

@@ -20,6 +20,16 @@ fn main() -> ExitCode {
         print!("{}", mountleak_exporter::config::version_text());
         return ExitCode::SUCCESS;
     }
+    // Documentation from the flags themselves: no privilege, no runtime, no log.
+    match &config.command {
+        Some(Command::Completion { shell }) => {
+            let mut out = Vec::new();
+            mountleak_exporter::config::completion(*shell, &mut out);
+            return exit_printing(&out);
+        }
+        Some(Command::Man) => return exit_printing(&mountleak_exporter::config::man_page()),
+        _ => {}
+    }
     init_tracing(&config);
     // What needs privilege (the web config, maybe a low port) is done first, on this one
     // thread; then capabilities can be dropped before any other thread exists to keep them.
@@ -52,6 +62,7 @@ fn main() -> ExitCode {
         match config.command.clone() {
             Some(Command::Scan { output }) => scan(&config, output).await,
             Some(Command::Release(args)) => release(&config, args.request()).await,
+            Some(Command::Completion { .. } | Command::Man) => unreachable!("answered above"),
             None => match prepared {
                 Some(p) => serve(config, p).await.map(|()| 0),
                 None => unreachable!("prepared above"),
@@ -172,6 +183,16 @@ async fn release(
         Err(e) => {
             eprintln!("mountleak_exporter release: {e}");
             Ok(mountleak_exporter::cli::EXIT_FAILED)
+        }
+    }
+}
+
+fn exit_printing(bytes: &[u8]) -> ExitCode {
+    match print(&String::from_utf8_lossy(bytes)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e:#}");
+            ExitCode::from(mountleak_exporter::cli::EXIT_FAILED)
         }
     }
 }
