@@ -209,7 +209,7 @@ fn alert_texts_are_runtime_neutral() {
                     None => (rest, None),
                 };
                 if depth == 0 {
-                    for word in ["docker", "podman", "containerd", "crictl", "ctr "] {
+                    for word in ["docker", "podman", "containerd", "cri-o", "crio", "crictl", "ctr "] {
                         assert!(
                             !plain.contains(word),
                             "{name}: {key} names {word:?} outside any condition: {plain:?}"
@@ -246,6 +246,7 @@ fn runtime_alert_names_the_runtime_and_its_flag() {
         "--docker.host",
         "--podman.host",
         "--containerd.address",
+        "--cri-o.address",
         "--runtime.{{ $labels.runtime }}=false",
     ] {
         assert!(desc.contains(want), "description lacks {want}");
