@@ -209,7 +209,15 @@ fn alert_texts_are_runtime_neutral() {
                     None => (rest, None),
                 };
                 if depth == 0 {
-                    for word in ["docker", "podman", "containerd", "cri-o", "crio", "crictl", "ctr "] {
+                    for word in [
+                        "docker",
+                        "podman",
+                        "containerd",
+                        "cri-o",
+                        "crio",
+                        "crictl",
+                        "ctr ",
+                    ] {
                         assert!(
                             !plain.contains(word),
                             "{name}: {key} names {word:?} outside any condition: {plain:?}"
