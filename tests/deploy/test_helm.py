@@ -226,7 +226,10 @@ NO_DOCKER = ["--set", "runtimes.docker.enabled=false"]
     ("containerd", NO_DOCKER, {"containerd"}),
     ("k3s", K3S_VALUES + NO_DOCKER, {"containerd"}),
     ("docker", NO_DOCKER, set()),
-], ids=["docker", "containerd", "k3s", "containerd-without-docker", "k3s-without-docker", "docker-without-docker"])
+    ("cri-o", [], {"cri-o"}),
+    ("cri-o", NO_DOCKER, {"cri-o"}),
+], ids=["docker", "containerd", "k3s", "containerd-without-docker", "k3s-without-docker", "docker-without-docker",
+        "cri-o", "cri-o-without-docker"])
 def test_chart_pod_starts_and_watches_the_runtimes_of_the_node(layout, values, want):
     ds = by_kind(helm_template(CHART, *values))["DaemonSet"]
     watched, _ = watched_on(ds, NODE_LAYOUTS[layout])
@@ -237,7 +240,8 @@ def test_without_docker_only_the_other_runtimes_directories_are_mounted():
     pod = by_kind(helm_template(CHART, *NO_DOCKER))["DaemonSet"]["spec"]["template"]["spec"]
     host = {v["name"]: v["hostPath"] for v in pod["volumes"] if "hostPath" in v}
     assert sorted((h["path"], h["type"]) for h in host.values()) == [
-        ("/proc", "Directory"), ("/run/containerd", "DirectoryOrCreate"), ("/run/podman", "DirectoryOrCreate")]
+        ("/proc", "Directory"), ("/run/containerd", "DirectoryOrCreate"), ("/run/crio", "DirectoryOrCreate"),
+        ("/run/podman", "DirectoryOrCreate")]
     for m in pod["containers"][0]["volumeMounts"]:
         if m["name"] in host and host[m["name"]]["path"] != "/proc":
             assert m["mountPath"] == "/host" + host[m["name"]]["path"]

@@ -143,7 +143,7 @@ def check_kubernetes(docs):
 # A runtime's own socket directory (the Helm chart mounts these instead of /run when Docker
 # is off, and any directory a runtimes.<name>.socket value names): containerd's holds its
 # task mounts, so each is a read-only slave like /run.
-SOCKET_DIRS = ("/run/containerd", "/run/k3s/containerd", "/run/podman", "/var/snap/microk8s/common/run")
+SOCKET_DIRS = ("/run/containerd", "/run/k3s/containerd", "/run/podman", "/run/crio", "/var/snap/microk8s/common/run")
 
 
 def slave_problem(mount):

@@ -58,11 +58,11 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 The host directories to mount for the enabled runtimes' sockets, one per line: each socket's
 directory (Docker's is /run itself), less those inside another one listed. By default that
 is /run alone; without Docker, only the other runtimes' own directories (/run/containerd,
-/run/podman), less of the host than all of /run.
+/run/podman, /run/crio), less of the host than all of /run.
 */}}
 {{- define "mountleak-exporter.socketDirs" -}}
 {{- $dirs := list }}
-{{- range $name := list "docker" "containerd" "podman" }}
+{{- range $name := list "docker" "containerd" "podman" "crio" }}
 {{- $rt := index $.Values.runtimes $name }}
 {{- if ne (include "mountleak-exporter.toggle" $rt.enabled) "false" }}
 {{- $dirs = append $dirs (dir (clean $rt.socket)) }}
