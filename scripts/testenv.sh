@@ -57,6 +57,8 @@ APT_PACKAGES=(
 	python3
 	python3-venv
 	shellcheck
+	# mixin/ (tests/mixin.rs renders it)
+	jsonnet
 	strace
 	# e2e_systemd_credentials.rs refuses listmount/statmount with a real seccomp filter
 	python3-seccomp

@@ -295,7 +295,7 @@ fn runbook_links_of_the_alert_rules_exist() {
         let Some(url) = line.trim().strip_prefix("runbook_url:") else {
             continue;
         };
-        let url = url.trim();
+        let url = url.trim().trim_matches('"');
         let anchor = url
             .strip_prefix(prefix)
             .unwrap_or_else(|| panic!("runbook_url {url} does not point into docs/runbook.md"));

@@ -930,15 +930,16 @@ fn stale_leak_alert_reaches_the_webhook_and_resolves_when_the_holder_exits() {
         },
     );
 
-    // The alert for the shm copy, as the webhook got it.
+    // The alert for the holder's copies of the stopped container, as the webhook got it:
+    // one per unit and container, whatever number of mounts (issue 18).
     let ours = |a: &Value| {
         a["labels"]["alertname"] == "MountleakStaleLeak"
             && a["labels"]["unit"] == unit.as_str()
-            && a["labels"]["mountpoint"] == shm.as_str()
+            && a["labels"]["container_name"] == container.as_str()
     };
     let start = Instant::now();
     let firing = poll_until(
-        "the webhook to receive MountleakStaleLeak for the holder's shm copy",
+        "the webhook to receive MountleakStaleLeak for the holder's copies",
         Duration::from_secs(90),
         || {
             let got = webhook.received();
@@ -952,22 +953,30 @@ fn stale_leak_alert_reaches_the_webhook_and_resolves_when_the_holder_exits() {
     let fired_after = start.elapsed();
     let labels = &firing["labels"];
     assert_eq!(labels["container_name"], container.as_str(), "{firing:#}");
-    assert_eq!(labels["kind"], "shm", "{firing:#}");
+    assert!(
+        labels.get("mountpoint").is_none(),
+        "grouped per container: {firing:#}"
+    );
     assert_eq!(labels["severity"], "warning", "{firing:#}");
     assert_eq!(labels["job"], JOB, "{firing:#}");
     let summary = firing["annotations"]["summary"].as_str().unwrap_or("");
     assert_eq!(
         summary,
-        format!("{unit} pins a stale shm mount of container {container}"),
+        format!("{unit} pins stale mounts of container {container}"),
         "{firing:#}"
     );
     let desc = firing["annotations"]["description"].as_str().unwrap_or("");
     let (leader, comm) = scene.leader();
     for want in [
-        format!("{unit} (pid {leader}, {comm}) holds a stale copy of the shm mount {shm}"),
+        format!("{unit} (pid {leader}, {comm}) holds "),
         format!(
             "of container {container} (exited, id {})",
             &scene.stopped.id[..12]
+        ),
+        format!("{shm} (shm)"),
+        format!(
+            "mountleak_exporter release --holder {leader} --container {} --yes",
+            scene.stopped.id
         ),
         format!("Fix: systemctl restart {unit}"),
     ] {

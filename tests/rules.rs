@@ -159,8 +159,7 @@ fn leak_alert_descriptions_name_the_holder_and_the_container() {
             ".Labels.pid",
             ".Labels.comm",
             "$labels.container_name",
-            "$labels.kind",
-            "$labels.mountpoint",
+            ".Labels.mountpoint",
             "$labels.runtime",
             "systemctl restart",
             "nsenter -t",
@@ -171,6 +170,14 @@ fn leak_alert_descriptions_name_the_holder_and_the_container() {
         ] {
             assert!(desc.contains(want), "{name}: description lacks {want}");
         }
+        assert!(
+            desc.contains(".Labels.kind") || expr.contains("kind=\""),
+            "{name}: description does not say which kind of mount"
+        );
+        assert!(
+            !desc.contains("Release (") || desc.contains("--container"),
+            "{name}: the release does not select the alert's container"
+        );
         assert!(
             desc.contains(".Labels.container_state") || expr.contains("container_state=\""),
             "{name}: description does not say the container's state"
@@ -338,12 +345,77 @@ fn readme_lists_every_alert() {
     }
 }
 
+/// The labels of each input series of a rules_test.yml test group (`metric{k="v",...}`,
+/// PromQL string escapes undone).
+fn input_series(group: &Value) -> Vec<std::collections::BTreeMap<String, String>> {
+    let mut out = Vec::new();
+    for input in group["input_series"].as_sequence().into_iter().flatten() {
+        let series = s(input, "series");
+        let (name, rest) = series.split_once('{').unwrap_or((series, "}"));
+        let mut labels = std::collections::BTreeMap::from([("__name__".into(), name.into())]);
+        let mut chars = rest.chars().peekable();
+        loop {
+            let key: String = chars.by_ref().take_while(|&c| c != '=').collect();
+            let key = key.trim_start_matches(',').trim().to_string();
+            if key.is_empty() || key == "}" {
+                break;
+            }
+            assert_eq!(chars.next(), Some('"'), "{series}");
+            let mut value = String::new();
+            while let Some(c) = chars.next() {
+                match c {
+                    '"' => break,
+                    '\\' => value.push(chars.next().expect("escape")),
+                    c => value.push(c),
+                }
+            }
+            labels.insert(key, value);
+        }
+        out.push(labels);
+    }
+    out
+}
+
+/// The distinct mount points of the leak series an alert groups: the input series that
+/// agree with every label the alert kept (a label it lacks: empty for unit and container).
+fn grouped_mounts(group: &Value, alert_labels: &Value) -> Vec<String> {
+    let mut mounts = BTreeSet::new();
+    for series in input_series(group) {
+        if series["__name__"] != "mountleak_leak_first_seen_timestamp_seconds" {
+            continue;
+        }
+        let agrees = [
+            "job",
+            "instance",
+            "unit",
+            "container_id",
+            "status",
+            "kind",
+            "container_state",
+        ]
+        .iter()
+        .all(|&l| {
+            let have = series.get(l).map_or("", String::as_str);
+            match alert_labels.get(l).and_then(Value::as_str) {
+                Some(want) => have == want,
+                None => !["unit", "container_id"].contains(&l) || have.is_empty(),
+            }
+        });
+        if agrees {
+            mounts.insert(series["mountpoint"].clone());
+        }
+    }
+    mounts.into_iter().collect()
+}
+
 /// Issue 12: every Fix line an alert prints (as promtool rendered it in rules_test.yml, the
 /// hostile names of its last group included) runs exactly the one command it names when
 /// pasted into a root shell, with the label values as its arguments, byte for byte.
-/// The release an alert offers before its fix runs one `mountleak_exporter release` naming
-/// the mount's real path, whatever the label holds, in bash and (without `$'...'`) in sh.
-fn check_release_line(description: &str, labels: &Value) {
+/// The release an alert offers before its fix runs one `mountleak_exporter release`
+/// selecting the alert's group: the container by its id, else its one mount by the real
+/// path, else the holder's namespace; whatever the labels hold, in bash and (without
+/// `$'...'`) in sh.
+fn check_release_line(description: &str, labels: &Value, mounts: &[String]) {
     use common::paste::{paste, path_bytes};
     let release = description
         .split_once("Release (the holder keeps running): ")
@@ -367,14 +439,25 @@ fn check_release_line(description: &str, labels: &Value) {
             ["mountleak_exporter", "release", "--holder"],
             "`{release}`"
         );
-        assert_eq!(words[4], "--mount", "`{release}`");
         assert_eq!(words.last().unwrap(), "--yes", "`{release}`");
-        if shell == "bash" || !release.contains("$'") {
-            assert_eq!(
-                String::from_utf8_lossy(&call[5]),
-                String::from_utf8_lossy(&path_bytes(s(labels, "mountpoint"))),
-                "{shell}: `{release}`"
-            );
+        let container = s(labels, "container_id");
+        let exact = shell == "bash" || !release.contains("$'");
+        match words[4].as_str() {
+            "--container" => assert_eq!(words[5], container, "{shell}: `{release}`"),
+            "--mount" => {
+                assert!(container.is_empty() && mounts.len() == 1, "`{release}`");
+                if exact {
+                    assert_eq!(
+                        String::from_utf8_lossy(&call[5]),
+                        String::from_utf8_lossy(&path_bytes(&mounts[0])),
+                        "{shell}: `{release}`"
+                    );
+                }
+            }
+            _ => assert!(
+                container.is_empty() && mounts.len() > 1,
+                "`{release}` selects neither the container nor the one mount"
+            ),
         }
     }
 }
@@ -391,28 +474,39 @@ fn every_printed_fix_runs_one_command_with_the_labels_as_arguments() {
                 let Some((_, fix)) = description.rsplit_once("Fix: ") else {
                     continue;
                 };
-                check_release_line(description, &alert["exp_labels"]);
-                let fix = fix.lines().next().unwrap();
                 let labels = &alert["exp_labels"];
+                let mounts = grouped_mounts(t, labels);
+                assert!(!mounts.is_empty(), "no input series for {labels:?}");
+                check_release_line(description, labels, &mounts);
+                let fix = fix.lines().next().unwrap();
                 for shell in ["bash", "sh"] {
                     let (calls, other) = paste(fix, shell);
                     assert!(other.is_empty(), "{shell} ran more than `{fix}`: {other}");
                     assert_eq!(calls.len(), 1, "{shell}: `{fix}` made {calls:?}");
                     let call = &calls[0];
-                    let last = call.last().unwrap();
-                    let want: Vec<u8> = match call[0].as_slice() {
-                        b"nsenter" => path_bytes(s(labels, "mountpoint")),
-                        b"systemctl" => s(labels, "unit").as_bytes().to_vec(),
-                        _ => continue,
-                    };
                     // dash reads bash's $'...' as `$` and a quoted word: a wrong path, one
                     // argument, nothing run (checked above).
-                    if shell == "bash" || !fix.contains("$'") {
-                        assert_eq!(
-                            String::from_utf8_lossy(last),
-                            String::from_utf8_lossy(&want),
-                            "{shell}: `{fix}`"
-                        );
+                    if shell == "sh" && fix.contains("$'") {
+                        continue;
+                    }
+                    let args: Vec<String> = call
+                        .iter()
+                        .map(|a| String::from_utf8_lossy(a).into_owned())
+                        .collect();
+                    match call[0].as_slice() {
+                        // Every mount of the group, unmounted in the holder's namespace.
+                        b"nsenter" => {
+                            let want: Vec<String> = mounts
+                                .iter()
+                                .map(|m| String::from_utf8_lossy(&path_bytes(m)).into_owned())
+                                .collect();
+                            assert_eq!(args[1..6], ["-t", args[2].as_str(), "-m", "umount", "-l"]);
+                            assert_eq!(args[6..], want, "{shell}: `{fix}`");
+                        }
+                        b"systemctl" => {
+                            assert_eq!(args.last().unwrap(), s(labels, "unit"), "{shell}: `{fix}`")
+                        }
+                        _ => {}
                     }
                 }
                 checked += 1;
@@ -423,4 +517,62 @@ fn every_printed_fix_runs_one_command_with_the_labels_as_arguments() {
         checked >= 10,
         "only {checked} Fix lines found in {RULES_TEST}"
     );
+}
+
+/// Issue 18: a unit holding 500 mounts (250 of each of two containers) raises one
+/// MountleakStaleLeak per container, not 500, saying how many and naming the oldest five;
+/// promtool evaluates the shipped rules against the 500 series.
+#[test]
+fn a_unit_holding_500_mounts_raises_one_alert_per_container() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut series = String::new();
+    let mut expected = String::new();
+    for (name, digit) in [("app-a", 'a'), ("app-b", 'b')] {
+        let id: String = std::iter::repeat_n(digit, 64).collect();
+        let mount = |i: usize| format!("/var/lib/docker/containers/{id}/mounts/m{i:03}");
+        for i in 0..250 {
+            series.push_str(&format!(
+                "      - series: 'mountleak_leak_first_seen_timestamp_seconds{{job=\"mountleak\",\
+                 instance=\"web1:39101\",unit=\"kubelet.service\",pid=\"900\",comm=\"kubelet\",\
+                 runtime=\"docker\",container_id=\"{id}\",container_name=\"{name}\",\
+                 container_state=\"exited\",kind=\"shm\",status=\"stale\",mountpoint=\"{}\"}}'\n\
+                 \x20       values: '{}x20'\n",
+                mount(i),
+                1_764_379_000 + i
+            ));
+        }
+        let oldest: Vec<String> = (0..5).map(|i| format!("{} (shm)", mount(i))).collect();
+        let description = format!(
+            "On web1:39101, kubelet.service (pid 900, kubelet) holds stale copies of 250 mounts \
+             of container {name} (exited, id {}), first seen 2025-11-29 01:16:40 +0000 UTC \
+             (the 5 oldest): {}. The docker runtime has unmounted them; these private copies \
+             keep them alive (and make removing the container fail with \"device or resource \
+             busy\" on kernels before 3.18). Release (the holder keeps running): \
+             mountleak_exporter release --holder 900 --container {id} --yes Or restart. Fix: \
+             systemctl restart kubelet.service",
+            &id[..12],
+            oldest.join(", ")
+        );
+        expected.push_str(&format!(
+            "          - exp_labels: {{severity: warning, job: mountleak, instance: \"web1:39101\", \
+             runtime: docker, unit: kubelet.service, container_id: \"{id}\", \
+             container_name: {name}, status: stale}}\n\
+             \x20           exp_annotations:\n\
+             \x20             summary: kubelet.service pins stale mounts of container {name}\n\
+             \x20             description: {}\n\
+             \x20             runbook_url: {}\n",
+            serde_json::to_string(&description).unwrap(),
+            "https://github.com/mountleak/mountleak_exporter/blob/main/docs/runbook.md#mountleakstaleleak"
+        ));
+    }
+    let test = format!(
+        "rule_files: [{}]\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n\
+         {series}    alert_rule_test:\n      - eval_time: 16m\n        alertname: MountleakStaleLeak\n\
+         \x20       exp_alerts:\n{expected}",
+        repo_path(RULES).display()
+    );
+    let path = dir.path().join("many_test.yml");
+    std::fs::write(&path, test).unwrap();
+    let out = promtool(&["test", "rules", path.to_str().unwrap()]);
+    assert!(out.contains("SUCCESS"), "{out}");
 }

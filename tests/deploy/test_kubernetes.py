@@ -435,14 +435,6 @@ def test_prometheusrule_carries_exactly_the_rules_of_deploy_prometheus(built):
     assert built["PrometheusRule"]["spec"] == rules
 
 
-def test_prometheusrule_is_what_the_generator_writes(tmp_path):
-    out = tmp_path / "prometheusrule.yaml"
-    run([str(K8S / "generate-prometheusrule.sh"), str(RULES), str(out)])
-    assert out.read_text() == (K8S / "prometheusrule.yaml").read_text(), (
-        "deploy/kubernetes/prometheusrule.yaml is stale: run deploy/kubernetes/generate-prometheusrule.sh"
-    )
-
-
 def test_release_label_hook_reaches_only_the_operator_resources(built, tmp_path):
     assert built["ServiceMonitor"]["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     assert built["PrometheusRule"]["metadata"]["labels"]["release"] == "kube-prometheus-stack"
