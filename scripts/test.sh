@@ -46,6 +46,14 @@ fi
 scripts/fuzz.sh
 # --- end of fuzzing
 
+# The Debian package (Cargo.toml's [package.metadata.deb]); tests/deb.rs installs it with
+# dpkg, checks it and purges it. cargo-deb comes from crates.io.
+if ! cargo deb --version >/dev/null 2>&1; then
+	echo "[test] cargo-deb missing: installing it from crates.io" >&2
+	cargo install --locked cargo-deb
+fi
+cargo deb
+
 teardown() {
 	local rc=$?
 	trap - EXIT INT TERM
