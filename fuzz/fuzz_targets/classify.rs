@@ -23,7 +23,9 @@ fn expect_data(rest: &str) -> Option<(Kind, PathId)> {
     let layer = |id: &str| Some((Kind::Rootfs, PathId::Layer(id.into())));
     let container = |kind, id: &str| Some((kind, PathId::Container(id.into())));
     match p[..] {
-        ["overlay2" | "overlay", id, "merged"] => layer(id),
+        ["overlay2" | "overlay" | "fuse-overlayfs", id, "merged"] => layer(id),
+        // The containerd image store: `rootfs/<snapshotter>/<container id>`.
+        ["rootfs", _, id] => container(Kind::Rootfs, id),
         ["aufs" | "devicemapper", "mnt", id] => layer(id),
         ["btrfs", "subvolumes", id] | ["zfs", "graph", id] => layer(id),
         ["containers", id, "shm"] | ["containers", id, "mounts", "shm"] => container(Kind::Shm, id),
