@@ -168,6 +168,44 @@ pub struct Classified {
     pub unverified: u64,
 }
 
+impl Classified {
+    /// The holders' processes and process counts as `namespaces` (a scan that
+    /// [`same_decisions`] matched with the one classified) has them: they only name holders.
+    pub fn with_processes_of(mut self, namespaces: &[MountNamespace]) -> Classified {
+        for holder in &mut self.holders {
+            if let Some(ns) = namespaces.iter().find(|n| n.key == holder.key) {
+                holder.processes = ns.processes.clone();
+                holder.process_count = ns.pids.len();
+            }
+        }
+        self
+    }
+}
+
+/// Whether [`classify`] decides the same for namespaces `b` as for `a` under `view`. Of each
+/// namespace holding container mounts it reads its key, its table (remembered tables are
+/// shared, so the very same), whether it is the host's or in the host's user namespace, and
+/// its [`Scope`] (the runtime daemons in it, by pid or by the names of its listed
+/// processes); their order (by first pid) numbers the holders. The rest of its processes
+/// only name the holder ([`Classified::with_processes_of`]).
+pub fn same_decisions(a: &[MountNamespace], b: &[MountNamespace], view: &RuntimeView) -> bool {
+    let holding = |n: &[MountNamespace]| -> Vec<usize> {
+        (0..n.len())
+            .filter(|&i| !n[i].container_mounts.is_empty())
+            .collect()
+    };
+    let (ia, ib) = (holding(a), holding(b));
+    ia.len() == ib.len()
+        && ia.iter().zip(&ib).all(|(&i, &j)| {
+            let (a, b) = (&a[i], &b[j]);
+            a.key == b.key
+                && (a.host, a.host_userns) == (b.host, b.host_userns)
+                && a.pids.first() == b.pids.first()
+                && Scope::of(a, view) == Scope::of(b, view)
+                && Arc::ptr_eq(&a.container_mounts, &b.container_mounts)
+        })
+}
+
 /// The mounts (path and device) seen in reference namespaces, now or in an earlier scan:
 /// a stale copy whose device a runtime once mounted at that path is a real leak even when
 /// nothing else knows its owner any more. Remembered like removed containers: everything
@@ -564,6 +602,49 @@ mod tests {
 
     fn statuses(c: &Classified) -> Vec<Status> {
         c.leaks.iter().map(|l| l.status).collect()
+    }
+
+    /// Issue 17: a steady-state scan reuses the last classification when only the holders'
+    /// processes changed (a worker forked, a comm changed), naming them afresh; a process
+    /// named as a runtime daemon changes what the namespace vouches for: classified again.
+    #[test]
+    fn a_classification_is_reused_across_process_changes_that_decide_nothing() {
+        let view = RuntimeView::default();
+        let host = ns(1, "/", &[(1, "systemd")], &[]);
+        let holder = ns(
+            2,
+            "/",
+            &[(500, "httpd"), (501, "httpd")],
+            &[shm("0:99", "")],
+        );
+        let before = vec![host.clone(), holder.clone()];
+        let classified = run(before.clone(), &view);
+        assert_eq!(statuses(&classified), [Status::Stale]);
+
+        let mut forked = holder.clone();
+        forked.pids.push(777);
+        forked.processes = [(500, "httpd"), (501, "rotatelogs"), (777, "httpd")]
+            .iter()
+            .map(|&(pid, comm)| ProcessInfo {
+                pid,
+                comm: comm.into(),
+                unit: Some("httpd.service".into()),
+                container_id: None,
+                container_engine: None,
+                start_time: None,
+            })
+            .collect();
+        let after = vec![host.clone(), forked.clone()];
+        assert!(same_decisions(&before, &after, &view));
+        let reused = classified.clone().with_processes_of(&after);
+        assert_eq!(reused.leaks, classified.leaks);
+        assert_eq!(reused.holders[0].processes, forked.processes);
+        assert_eq!(reused.holders[0].process_count, 3);
+        assert_eq!(reused.holders, run(after, &view).holders);
+
+        let mut daemon = holder.clone();
+        Arc::make_mut(&mut daemon.processes)[1].comm = "dockerd".into();
+        assert!(!same_decisions(&before, &[host, daemon], &view));
     }
 
     #[test]

@@ -38,8 +38,9 @@ pub struct Memory {
 }
 
 /// The last classification and what it was made from: reused when a scan reads no table and
-/// finds the same namespaces, processes and runtime view (the classifier reads nothing else,
-/// and its reference history records the same mounts again: nothing it holds changes).
+/// finds namespaces the classifier would decide the same for under the same runtime view
+/// (`classify::same_decisions`; its reference history records the same mounts again: nothing
+/// it holds changes), with the holders' processes of the new scan.
 /// Kept only while the tables are remembered (incremental scans, at most
 /// `host::MAX_REMEMBERED_COPIES` copies): holding it then costs one copy of the leaks.
 #[derive(Debug, Default)]
@@ -57,10 +58,14 @@ impl LastClassified {
     ) -> classify::Classified {
         let unchanged = snapshot.namespaces_reread == 0
             && self.from.as_ref().is_some_and(|(v, namespaces)| {
-                Arc::ptr_eq(v, view) && same_namespaces(namespaces, &snapshot.namespaces, view)
+                Arc::ptr_eq(v, view)
+                    && classify::same_decisions(namespaces, &snapshot.namespaces, view)
             });
         if unchanged {
-            return self.classified.clone();
+            return self
+                .classified
+                .clone()
+                .with_processes_of(&snapshot.namespaces);
         }
         let copies: usize = snapshot
             .namespaces
@@ -78,38 +83,6 @@ impl LastClassified {
         };
         classified
     }
-}
-
-/// The same as far as the classifier looks: it drops namespaces without container mounts,
-/// and reads of the others their (remembered, so the very same) tables, processes read,
-/// which runtime daemons are in them and, but for the host's (always a reference, its
-/// processes never listed), how many processes they hold.
-fn same_namespaces(
-    a: &[host::MountNamespace],
-    b: &[host::MountNamespace],
-    view: &RuntimeView,
-) -> bool {
-    let holding = |n: &[host::MountNamespace]| -> Vec<usize> {
-        (0..n.len())
-            .filter(|&i| !n[i].container_mounts.is_empty())
-            .collect()
-    };
-    let daemons = |n: &host::MountNamespace| -> Vec<(RuntimeKind, u32)> {
-        let present = |d: &&(RuntimeKind, u32)| n.pids.binary_search(&d.1).is_ok();
-        view.daemon_pids.iter().filter(present).copied().collect()
-    };
-    let (ia, ib) = (holding(a), holding(b));
-    ia.len() == ib.len()
-        && ia.iter().zip(&ib).all(|(&i, &j)| {
-            let (a, b) = (&a[i], &b[j]);
-            a.key == b.key
-                && (a.host, a.host_userns) == (b.host, b.host_userns)
-                && (a.host || a.pids.len() == b.pids.len())
-                && a.pids.first() == b.pids.first()
-                && daemons(a) == daemons(b)
-                && a.processes == b.processes
-                && Arc::ptr_eq(&a.container_mounts, &b.container_mounts)
-        })
 }
 
 impl Memory {

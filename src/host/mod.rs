@@ -8,6 +8,7 @@
 //! only ever parsed as text: stat'ing a leaked mount point could hang on a dead NFS server.
 
 pub mod cgroup;
+mod details;
 mod listmount;
 pub mod mountinfo;
 mod procfile;
@@ -23,6 +24,7 @@ use serde::Serialize;
 
 use crate::layout::{ContainerPath, Layout};
 pub use cgroup::ContainerEngine;
+pub use details::REFRESH as DETAILS_REFRESH;
 use mountinfo::split_ids;
 pub use mountinfo::{Mount, Propagation};
 use procfile::{parse_ns_link, start_time, stat_comm};
@@ -230,24 +232,52 @@ pub fn scan_with(
 }
 
 /// One readlink per process, nothing more, for processes whose namespace holds no
-/// container mount: that is the floor of what any scan must do.
+/// container mount: that is the floor of what any scan must do. Relative to an open
+/// `procfs` (`readlinkat`), into a buffer on the stack: the path walk starts below /proc and
+/// nothing is allocated per process.
 fn group_by_namespace(procfs: &Path, pids: &[u32]) -> (HashMap<u64, Vec<u32>>, ScanErrors) {
     let mut errors = ScanErrors::default();
     let mut groups: HashMap<u64, Vec<u32>> = HashMap::new();
-    let mut path = procfs.to_path_buf();
+    let dir = match std::fs::File::open(procfs) {
+        Ok(dir) => dir,
+        Err(e) => {
+            errors.count(&e);
+            return (groups, errors);
+        }
+    };
     for &pid in pids {
-        path.push(pid.to_string());
-        path.push("ns");
-        path.push("mnt");
-        match mnt_ns_inode(&path) {
+        match mnt_ns_inode_at(&dir, pid) {
             Ok(inode) => groups.entry(inode).or_default().push(pid),
             Err(e) => errors.count(&e),
         }
-        for _ in 0..3 {
-            path.pop();
-        }
     }
     (groups, errors)
+}
+
+/// `<pid>/ns/mnt`'s namespace inode, read relative to the open procfs directory.
+fn mnt_ns_inode_at(procfs: &std::fs::File, pid: u32) -> io::Result<u64> {
+    use std::io::Write as _;
+    use std::os::fd::AsRawFd as _;
+    let mut path = [0u8; 32];
+    let mut w = &mut path[..];
+    write!(w, "{pid}/ns/mnt\0")?;
+    let mut link = [0u8; 64];
+    // SAFETY: `path` is NUL-terminated and `link` is writable for its length.
+    let n = unsafe {
+        libc::readlinkat(
+            procfs.as_raw_fd(),
+            path.as_ptr().cast(),
+            link.as_mut_ptr().cast(),
+            link.len(),
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    std::str::from_utf8(&link[..n as usize])
+        .ok()
+        .and_then(parse_ns_link)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unexpected ns/mnt link"))
 }
 
 /// Each namespace's table (through `tables`) and, where it holds container mounts, its
@@ -271,7 +301,8 @@ fn read_namespaces(
         let processes = if mounts.is_empty() || host {
             Arc::from([])
         } else {
-            processes(procfs, pids, options.processes_per_namespace, &mut errors)
+            let limit = options.processes_per_namespace;
+            processes(procfs, pids, limit, &mut tables.details, &mut errors)
         };
         namespaces.push(MountNamespace {
             host,
@@ -558,27 +589,30 @@ fn processes(
     procfs: &Path,
     pids: &[u32],
     limit: usize,
+    details: &mut details::Details,
     errors: &mut ScanErrors,
 ) -> Arc<[ProcessInfo]> {
     let mut buf = Vec::new();
     let limit = if limit == 0 { usize::MAX } else { limit };
     pids.iter()
-        .filter_map(|&pid| match process_info(procfs, pid, &mut buf) {
-            Ok(p) => Some(p),
-            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-                errors.count(&e);
-                Some(ProcessInfo {
-                    pid,
-                    comm: String::new(),
-                    unit: None,
-                    container_id: None,
-                    container_engine: None,
-                    start_time: None,
-                })
-            }
-            Err(e) => {
-                errors.count(&e);
-                None
+        .filter_map(|&pid| {
+            match details.get(procfs, pid, &mut buf, |buf| process_info(procfs, pid, buf)) {
+                Ok(p) => Some(p),
+                Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                    errors.count(&e);
+                    Some(ProcessInfo {
+                        pid,
+                        comm: String::new(),
+                        unit: None,
+                        container_id: None,
+                        container_engine: None,
+                        start_time: None,
+                    })
+                }
+                Err(e) => {
+                    errors.count(&e);
+                    None
+                }
             }
         })
         .take(limit)

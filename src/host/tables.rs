@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::details::Details;
 use super::listmount::{Naming, OpenNamespace};
 use super::{ContainerMount, Propagation, ScanErrors, TableReader};
 use crate::layout::Layout;
@@ -98,6 +99,8 @@ pub struct Tables {
     ids: Vec<u64>,
     /// Tables read in the current (last) scan.
     pub reread: u64,
+    /// The details of the processes that name holders, remembered as the tables are.
+    pub(super) details: Details,
 }
 
 impl Default for Tables {
@@ -144,6 +147,7 @@ impl Tables {
             hasher: Default::default(),
             ids: Vec::new(),
             reread: 0,
+            details: Details::default(),
         }
     }
 
@@ -171,7 +175,11 @@ impl Tables {
                     Mode::Full
                 }
             };
+            if let Mode::Incremental(_) = self.mode {
+                self.details = Details::remembering();
+            }
         }
+        self.details.begin();
         if self.layout.as_ref() != Some(layout) || self.trusted_since.elapsed() > FULL_REREAD {
             self.cached.clear();
             self.copies = 0;
@@ -209,6 +217,7 @@ impl Tables {
 
     /// Ends a scan: namespaces not seen in it are forgotten.
     pub(super) fn finish(&mut self) {
+        self.details.finish();
         let generation = self.generation;
         self.cached.retain(|_, c| c.generation == generation);
         self.over = self.seen_copies > MAX_REMEMBERED_COPIES;
