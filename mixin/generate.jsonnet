@@ -4,9 +4,9 @@
 local mixin = import 'mixin.libsonnet';
 
 // jsonnet -m ends each file with a newline of its own.
-local yaml(v) = std.manifestYamlDoc(v, indent_array_in_object=true, quote_keys=false);
+local yaml(v) = std.rstripChars((import 'lib/yaml.libsonnet').manifest(v), '\n');
 local comment(lines) = std.join('', [if l == '' then '#\n' else '# %s\n' % l for l in lines]);
-// Rendered once: Jsonnet's own YAML writer takes seconds on the long templates.
+// Rendered once: writing the long templates takes seconds.
 local rules = yaml(mixin.prometheusAlerts);
 local generated = [
   'GENERATED from mixin/ by mixin/generate.sh: edit mixin/ (alerts/alerts.libsonnet,',
