@@ -1,6 +1,8 @@
 //! The 2019 incident (shared/seed) as a fixture /proc tree: eight httpd processes of
 //! httpd.service, one mount namespace, holding etcd1's rootfs and shm after `docker stop`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -224,27 +226,7 @@ fn metrics_match_golden_and_pass_promtool() {
         golden.display()
     );
 
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("promtool is needed (Debian package prometheus; scripts/test.sh installs it)");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool check metrics: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::promtool_check_metrics(&body);
 }
 
 #[test]

@@ -274,9 +274,11 @@ fn mnt_ns_inode_at(procfs: &std::fs::File, pid: u32) -> io::Result<u64> {
     if n < 0 {
         return Err(io::Error::last_os_error());
     }
-    std::str::from_utf8(&link[..n as usize])
-        .ok()
-        .and_then(parse_ns_link)
+    ns_inode(&String::from_utf8_lossy(&link[..n as usize]))
+}
+
+fn ns_inode(link: &str) -> io::Result<u64> {
+    parse_ns_link(link)
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unexpected ns/mnt link"))
 }
 
@@ -292,6 +294,9 @@ fn read_namespaces(
 ) -> (Vec<MountNamespace>, ScanErrors) {
     let mut reader = TableReader::new(layout);
     let mut namespaces = Vec::with_capacity(groups.len());
+    // One nsfs instance holds every mount namespace: its device is stat'ed once a scan (again
+    // only while no process answered).
+    let mut device = 0;
     for (&inode, pids) in groups {
         let Some((root, mounts)) = tables.read(&mut reader, procfs, inode, pids, &mut errors)
         else {
@@ -304,10 +309,13 @@ fn read_namespaces(
             let limit = options.processes_per_namespace;
             processes(procfs, pids, limit, &mut tables.details, &mut errors)
         };
+        if device == 0 {
+            device = nsfs_device(procfs, pids[0]);
+        }
         namespaces.push(MountNamespace {
             host,
             key: NamespaceKey {
-                device: nsfs_device(procfs, pids[0]),
+                device,
                 inode,
                 root,
             },
@@ -368,9 +376,7 @@ fn list_pids(procfs: &Path) -> crate::Result<Vec<u32>> {
 /// Reading the link (`mnt:[4026531840]`) is cheaper than stat'ing it, and works on fixture
 /// trees. The nsfs device is filled in once per namespace.
 fn mnt_ns_inode(link: &Path) -> io::Result<u64> {
-    let link = std::fs::read_link(link)?;
-    parse_ns_link(&link.to_string_lossy())
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unexpected ns/mnt link"))
+    ns_inode(&std::fs::read_link(link)?.to_string_lossy())
 }
 
 /// The device of the nsfs inode. All mount namespaces live on the kernel's single nsfs

@@ -152,3 +152,30 @@ fn parse_sample_line(line: &str) -> Result<Sample, String> {
         value,
     })
 }
+
+/// `promtool check metrics` on a scrape body: what Prometheus' own linter says of it.
+pub fn promtool_check_metrics(body: &str) {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    require_tool("promtool");
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run promtool");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
