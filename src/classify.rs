@@ -169,41 +169,19 @@ pub struct Classified {
 }
 
 impl Classified {
-    /// The holders' processes and process counts as `namespaces` (a scan that
-    /// [`same_decisions`] matched with the one classified) has them: they only name holders.
-    pub fn with_processes_of(mut self, namespaces: &[MountNamespace]) -> Classified {
-        for holder in &mut self.holders {
-            if let Some(ns) = namespaces.iter().find(|n| n.key == holder.key) {
-                holder.processes = ns.processes.clone();
-                holder.process_count = ns.pids.len();
-            }
+    /// Counts one foreign namespace's decisions and, when it holds leaks (`self.leaks[first..]`,
+    /// numbered as the next holder), names it.
+    fn close_holder(&mut self, ns: &MountNamespace, decided: Decided, first: usize) {
+        self.propagated += decided.propagated;
+        self.unverified += decided.unverified;
+        if self.leaks.len() > first {
+            self.holders.push(HoldingNamespace {
+                key: ns.key.clone(),
+                processes: ns.processes.clone(),
+                process_count: ns.pids.len(),
+            });
         }
-        self
     }
-}
-
-/// Whether [`classify`] decides the same for namespaces `b` as for `a` under `view`. Of each
-/// namespace holding container mounts it reads its key, its table (remembered tables are
-/// shared, so the very same), whether it is the host's or in the host's user namespace, and
-/// its [`Scope`] (the runtime daemons in it, by pid or by the names of its listed
-/// processes); their order (by first pid) numbers the holders. The rest of its processes
-/// only name the holder ([`Classified::with_processes_of`]).
-pub fn same_decisions(a: &[MountNamespace], b: &[MountNamespace], view: &RuntimeView) -> bool {
-    let holding = |n: &[MountNamespace]| -> Vec<usize> {
-        (0..n.len())
-            .filter(|&i| !n[i].container_mounts.is_empty())
-            .collect()
-    };
-    let (ia, ib) = (holding(a), holding(b));
-    ia.len() == ib.len()
-        && ia.iter().zip(&ib).all(|(&i, &j)| {
-            let (a, b) = (&a[i], &b[j]);
-            a.key == b.key
-                && (a.host, a.host_userns) == (b.host, b.host_userns)
-                && a.pids.first() == b.pids.first()
-                && Scope::of(a, view) == Scope::of(b, view)
-                && Arc::ptr_eq(&a.container_mounts, &b.container_mounts)
-        })
 }
 
 /// The mounts (path and device) seen in reference namespaces, now or in an earlier scan:
@@ -231,8 +209,9 @@ impl ReferenceHistory {
         self.seen.contains_key(&self.key(path, major, minor))
     }
 
-    /// Records one scan's reference mounts and forgets the oldest gone ones over the bound.
-    fn record<'a>(&mut self, mounts: impl Iterator<Item = (&'a str, u32, u32)>) {
+    /// Records one scan's reference mounts and forgets the oldest gone ones over the bound;
+    /// says whether it forgot any.
+    fn record<'a>(&mut self, mounts: impl Iterator<Item = (&'a str, u32, u32)>) -> bool {
         self.scans += 1;
         let mut now = 0;
         for (path, major, minor) in mounts {
@@ -257,6 +236,7 @@ impl ReferenceHistory {
                 !drop
             });
         }
+        over > 0
     }
 }
 
@@ -265,6 +245,7 @@ impl ReferenceHistory {
 /// group heals when the reference's mount goes, however long the chain (a PrivateTmp unit,
 /// whose namespace systemd makes a shared slave of the host's, and a child of it that ran
 /// `unshare --propagation slave`); mount_namespaces(7), "Propagation type transitions".
+#[derive(Debug, Default, PartialEq)]
 struct Masters(HashMap<u32, u32>);
 
 impl Masters {
@@ -346,6 +327,35 @@ fn partition(
 /// The reference's mounts of one path: (major, minor, peer groups it belongs to).
 type RefIndex<'a> = HashMap<&'a str, Vec<(u32, u32, Option<u32>)>>;
 
+/// The mounts each reference namespace is the reference for, by path.
+fn reference_index<'a>(
+    references: impl Iterator<Item = (&'a [ContainerMount], Scope)>,
+) -> RefIndex<'a> {
+    let mut index: RefIndex = HashMap::new();
+    for (mounts, scope) in references {
+        for cm in mounts {
+            let t = &cm.target;
+            if scope.covers(&t.path) {
+                let entry = (t.major, t.minor, cm.propagation.shared);
+                index
+                    .entry(t.path.canonical.as_str())
+                    .or_default()
+                    .push(entry);
+            }
+        }
+    }
+    index
+}
+
+/// Records the index's mounts in the history; says whether the history forgot any.
+fn record(history: &mut ReferenceHistory, index: &RefIndex) -> bool {
+    history.record(
+        index
+            .iter()
+            .flat_map(|(path, v)| v.iter().map(move |(maj, min, _)| (*path, *maj, *min))),
+    )
+}
+
 /// Takes the snapshot: each foreign namespace's table is freed once classified, so a leak
 /// storm's K tables and its K x M leaks are not all alive at once.
 pub fn classify(
@@ -354,42 +364,69 @@ pub fn classify(
     history: &mut ReferenceHistory,
 ) -> Classified {
     let (references, foreign) = partition(snapshot.namespaces, view);
-    let mut reference: RefIndex = HashMap::new();
-    for (ns, scope) in &references {
-        for cm in ns.container_mounts.iter() {
-            let t = &cm.target;
-            if !scope.covers(&t.path) {
-                continue;
-            }
-            reference
-                .entry(t.path.canonical.as_str())
-                .or_default()
-                .push((t.major, t.minor, cm.propagation.shared));
-        }
-    }
-    history.record(
-        reference
+    let index = reference_index(
+        references
             .iter()
-            .flat_map(|(path, v)| v.iter().map(move |(maj, min, _)| (*path, *maj, *min))),
+            .map(|(ns, s)| (&ns.container_mounts[..], *s)),
     );
-
-    let masters = Masters::of(&foreign);
+    record(history, &index);
+    let mut against = Against::new(index, Masters::of(&foreign), view, history);
     // Nearly every foreign copy is a leak in a leak storm: one allocation of the right size,
     // not a doubling vector's slack and copies.
     let mut out = Classified {
         leaks: Vec::with_capacity(foreign.iter().map(|ns| ns.container_mounts.len()).sum()),
         ..Classified::default()
     };
-    // Owners are looked up once per distinct mount, however many namespaces copied it.
-    let mut owners: HashMap<*const MountTarget, Arc<MountOwner>> = HashMap::new();
     for ns in foreign {
-        let holder = out.holders.len();
         let first = out.leaks.len();
+        let decided = against.decide(&ns, out.holders.len() as u32, &mut out.leaks);
+        out.close_holder(&ns, decided, first);
+    }
+    out
+}
+
+/// One foreign namespace's counts (its leaks go apart).
+#[derive(Debug, Clone, Copy, Default)]
+struct Decided {
+    propagated: u64,
+    unverified: u64,
+}
+
+/// What a foreign namespace's copies are classified against: the whole scan's references.
+struct Against<'a> {
+    reference: RefIndex<'a>,
+    masters: Masters,
+    view: &'a RuntimeView,
+    history: &'a ReferenceHistory,
+    /// Owners are looked up once per distinct mount, however many namespaces copied it.
+    owners: HashMap<*const MountTarget, Arc<MountOwner>>,
+}
+
+impl<'a> Against<'a> {
+    fn new(
+        reference: RefIndex<'a>,
+        masters: Masters,
+        view: &'a RuntimeView,
+        history: &'a ReferenceHistory,
+    ) -> Self {
+        Against {
+            reference,
+            masters,
+            view,
+            history,
+            owners: HashMap::new(),
+        }
+    }
+
+    /// Classifies one foreign namespace's copies: its leaks (numbered `holder`, ordered by
+    /// path) are appended to `leaks`.
+    fn decide(&mut self, ns: &MountNamespace, holder: u32, leaks: &mut Vec<Leak>) -> Decided {
+        let mut decided = Decided::default();
+        let first = leaks.len();
         let mut seen = HashSet::new();
         for cm in ns.container_mounts.iter() {
             let t = &cm.target;
-            let same_device: Vec<_> = reference
-                .get(t.path.canonical.as_str())
+            let same_device: Vec<_> = (self.reference.get(t.path.canonical.as_str()))
                 .into_iter()
                 .flatten()
                 .filter(|(maj, min, _)| (*maj, *min) == (t.major, t.minor))
@@ -401,9 +438,9 @@ pub fn classify(
                 let tied = [cm.propagation.shared, cm.propagation.master]
                     .into_iter()
                     .flatten()
-                    .any(|g| masters.reaches(g, &groups));
+                    .any(|g| self.masters.reaches(g, &groups));
                 if tied {
-                    out.propagated += 1;
+                    decided.propagated += 1;
                     continue;
                 }
                 Status::AtRisk
@@ -412,16 +449,16 @@ pub fn classify(
             if !seen.insert((t.path.canonical.as_str(), t.major, t.minor)) {
                 continue;
             }
-            let owner = owners
-                .entry(Arc::as_ptr(t))
+            let view = self.view;
+            let owner = (self.owners.entry(Arc::as_ptr(t)))
                 .or_insert_with(|| Arc::new(owner(&t.path, view)))
                 .clone();
-            if status == Status::Stale && !verified(&ns, t, &owner, history) {
-                out.unverified += 1;
+            if status == Status::Stale && !verified(ns, t, &owner, self.history) {
+                decided.unverified += 1;
                 continue;
             }
-            out.leaks.push(Leak {
-                namespace: holder as u32,
+            leaks.push(Leak {
+                namespace: holder,
                 mount_id: cm.mount_id,
                 target: t.clone(),
                 status,
@@ -429,17 +466,125 @@ pub fn classify(
                 first_seen: 0,
             });
         }
-        if out.leaks.len() > first {
-            out.leaks[first..]
-                .sort_by(|a, b| a.target.path.canonical.cmp(&b.target.path.canonical));
-            out.holders.push(HoldingNamespace {
-                key: ns.key,
-                processes: ns.processes,
-                process_count: ns.pids.len(),
-            });
-        }
+        leaks[first..].sort_by(|a, b| a.target.path.canonical.cmp(&b.target.path.canonical));
+        decided
     }
-    out
+}
+
+/// What one classification leaves for the next (incremental scans): each foreign
+/// namespace's decisions, reused while nothing they were made from changed. They depend on
+/// the namespace's table (a remembered table is shared, so the very same `Arc`, which this
+/// holds: its address is not reused), whether it is in the host's user namespace, the
+/// runtime view, the peer group chains ([`Masters`]), what the history vouches for, and the
+/// reference's mounts of the namespace's paths. A container that starts or stops changes the
+/// reference's mounts of its own paths only: just the namespaces holding one of those paths
+/// are classified again. Its processes only name the holder: taken from the new scan.
+#[derive(Debug, Default)]
+pub struct Remembered {
+    /// `None` until the first classification.
+    view: Option<Arc<RuntimeView>>,
+    references: Vec<(Arc<[ContainerMount]>, Scope)>,
+    masters: Masters,
+    decided: HashMap<NamespaceKey, Decisions>,
+}
+
+#[derive(Debug)]
+struct Decisions {
+    mounts: Arc<[ContainerMount]>,
+    host_userns: bool,
+    decided: Decided,
+    /// Numbered as holder 0.
+    leaks: Vec<Leak>,
+}
+
+impl Decisions {
+    /// Whether these are still the decisions for `ns`, given the paths whose reference
+    /// mounts changed.
+    fn hold_for(&self, ns: &MountNamespace, changed: &HashSet<String>) -> bool {
+        Arc::ptr_eq(&self.mounts, &ns.container_mounts)
+            && self.host_userns == ns.host_userns
+            && (changed.is_empty()
+                || !(ns.container_mounts.iter())
+                    .any(|cm| changed.contains(cm.target.path.canonical.as_str())))
+    }
+}
+
+impl Remembered {
+    /// [`classify`], deciding again only for the namespaces whose decisions may differ from
+    /// the last call's; the result is the same.
+    pub fn classify(
+        &mut self,
+        snapshot: HostSnapshot,
+        view: &Arc<RuntimeView>,
+        history: &mut ReferenceHistory,
+    ) -> Classified {
+        let (references, foreign) = partition(snapshot.namespaces, view);
+        let now: Vec<(Arc<[ContainerMount]>, Scope)> = (references.into_iter())
+            .map(|(ns, scope)| (ns.container_mounts, scope))
+            .collect();
+        let same_view = self.view.as_ref().is_some_and(|v| Arc::ptr_eq(v, view));
+        let same_references = same_view
+            && now.len() == self.references.len()
+            && (now.iter().zip(&self.references))
+                .all(|(a, b)| Arc::ptr_eq(&a.0, &b.0) && a.1 == b.1);
+        let index = reference_index(now.iter().map(|(m, s)| (&m[..], *s)));
+        // The last call recorded these very mounts: recording them again changes nothing
+        // the history answers.
+        let forgot = !same_references && record(history, &index);
+        let masters = Masters::of(&foreign);
+        let reusable = same_view && !forgot && masters == self.masters;
+        let changed = if same_references || !reusable {
+            HashSet::new()
+        } else {
+            let old = reference_index(self.references.iter().map(|(m, s)| (&m[..], *s)));
+            changed_paths(&old, &index)
+        };
+        let mut against = Against::new(index, masters, view, history);
+        let mut out = Classified {
+            leaks: Vec::with_capacity(foreign.iter().map(|ns| ns.container_mounts.len()).sum()),
+            ..Classified::default()
+        };
+        let mut decided = HashMap::with_capacity(foreign.len());
+        for ns in foreign {
+            let kept =
+                (self.decided.remove(&ns.key)).filter(|d| reusable && d.hold_for(&ns, &changed));
+            let d = kept.unwrap_or_else(|| {
+                let mut leaks = Vec::new();
+                let decided = against.decide(&ns, 0, &mut leaks);
+                Decisions {
+                    mounts: ns.container_mounts.clone(),
+                    host_userns: ns.host_userns,
+                    decided,
+                    leaks,
+                }
+            });
+            let (first, holder) = (out.leaks.len(), out.holders.len() as u32);
+            out.leaks.extend(d.leaks.iter().map(|l| Leak {
+                namespace: holder,
+                ..l.clone()
+            }));
+            out.close_holder(&ns, d.decided, first);
+            decided.insert(ns.key, d);
+        }
+        self.masters = against.masters;
+        self.decided = decided;
+        self.references = now;
+        self.view = Some(view.clone());
+        out
+    }
+}
+
+/// The paths whose reference mounts differ between two indexes (in any order).
+fn changed_paths(old: &RefIndex, new: &RefIndex) -> HashSet<String> {
+    let sorted = |v: &Vec<(u32, u32, Option<u32>)>| {
+        let mut v = v.clone();
+        v.sort_unstable();
+        v
+    };
+    (old.keys().chain(new.keys()))
+        .filter(|p| old.get(*p).map(sorted) != new.get(*p).map(sorted))
+        .map(|p| p.to_string())
+        .collect()
 }
 
 /// Who a container path belongs to, as far as the runtimes know.
@@ -604,47 +749,74 @@ mod tests {
         c.leaks.iter().map(|l| l.status).collect()
     }
 
-    /// Issue 17: a steady-state scan reuses the last classification when only the holders'
-    /// processes changed (a worker forked, a comm changed), naming them afresh; a process
-    /// named as a runtime daemon changes what the namespace vouches for: classified again.
+    /// Issue 17: an incremental scan decides again only for the namespaces whose decisions
+    /// may have changed (their own table, or the reference's mounts of one of their paths),
+    /// names holders with the new scan's processes, and equals a full classification.
     #[test]
-    fn a_classification_is_reused_across_process_changes_that_decide_nothing() {
-        let view = RuntimeView::default();
-        let host = ns(1, "/", &[(1, "systemd")], &[]);
-        let holder = ns(
-            2,
+    fn remembered_decisions_are_reused_only_where_nothing_they_depend_on_changed() {
+        let view = Arc::new(RuntimeView::default());
+        let volume = |dev: &str, opt: &str| {
+            format!("597 340 {dev} / /var/lib/docker/volumes/data/_data rw {opt} - tmpfs v rw")
+        };
+        let host = ns(
+            1,
             "/",
-            &[(500, "httpd"), (501, "httpd")],
-            &[shm("0:99", "")],
+            &[(1, "systemd")],
+            &[shm("0:99", "shared:1"), volume("0:98", "shared:2")],
         );
-        let before = vec![host.clone(), holder.clone()];
-        let classified = run(before.clone(), &view);
-        assert_eq!(statuses(&classified), [Status::Stale]);
+        let holder = ns(2, "/", &[(500, "httpd")], &[shm("0:99", "")]);
+        let agent = ns(3, "/", &[(600, "agent")], &[volume("0:98", "")]);
+        let mut remembered = Remembered::default();
+        let (mut incremental, mut full) =
+            (ReferenceHistory::default(), ReferenceHistory::default());
+        let mut step = |namespaces: &[MountNamespace]| {
+            let snapshot = || HostSnapshot {
+                namespaces: namespaces.to_vec(),
+                ..Default::default()
+            };
+            let c = remembered.classify(snapshot(), &view, &mut incremental);
+            let all = classify(snapshot(), &view, &mut full);
+            assert_eq!(c.holders, all.holders);
+            assert_eq!(c.leaks, all.leaks);
+            assert_eq!(
+                (c.propagated, c.unverified),
+                (all.propagated, all.unverified)
+            );
+            c
+        };
+        let reused = |a: &Leak, b: &Leak| Arc::ptr_eq(&a.owner, &b.owner);
 
+        let first = step(&[host.clone(), holder.clone(), agent.clone()]);
+        assert_eq!(statuses(&first), [Status::AtRisk, Status::AtRisk]);
+
+        // A worker forks in the holder's namespace: the same table, nothing decided again.
         let mut forked = holder.clone();
-        forked.pids.push(777);
-        forked.processes = [(500, "httpd"), (501, "rotatelogs"), (777, "httpd")]
-            .iter()
-            .map(|&(pid, comm)| ProcessInfo {
-                pid,
-                comm: comm.into(),
-                unit: Some("httpd.service".into()),
-                container_id: None,
-                container_engine: None,
-                start_time: None,
-            })
-            .collect();
-        let after = vec![host.clone(), forked.clone()];
-        assert!(same_decisions(&before, &after, &view));
-        let reused = classified.clone().with_processes_of(&after);
-        assert_eq!(reused.leaks, classified.leaks);
-        assert_eq!(reused.holders[0].processes, forked.processes);
-        assert_eq!(reused.holders[0].process_count, 3);
-        assert_eq!(reused.holders, run(after, &view).holders);
+        forked.pids.push(501);
+        forked.processes = Arc::from([first.holders[0].processes[0].clone()]);
+        let second = step(&[host.clone(), forked.clone(), agent.clone()]);
+        assert!(
+            second
+                .leaks
+                .iter()
+                .zip(&first.leaks)
+                .all(|(a, b)| reused(a, b))
+        );
+        assert_eq!(second.holders[0].process_count, 2);
 
-        let mut daemon = holder.clone();
-        Arc::make_mut(&mut daemon.processes)[1].comm = "dockerd".into();
-        assert!(!same_decisions(&before, &[host, daemon], &view));
+        // The container stops: the holder's copy is now stale; the agent's copy of another
+        // path keeps its decisions.
+        let stopped = ns(1, "/", &[(1, "systemd")], &[volume("0:98", "shared:2")]);
+        let third = step(&[stopped.clone(), forked.clone(), agent.clone()]);
+        assert_eq!(statuses(&third), [Status::Stale, Status::AtRisk]);
+        assert!(!reused(&third.leaks[0], &second.leaks[0]));
+        assert!(reused(&third.leaks[1], &second.leaks[1]));
+
+        // A runtime daemon's name in the agent's namespace makes it a reference: decided
+        // again, it holds no leak.
+        let mut daemon = agent.clone();
+        Arc::make_mut(&mut daemon.processes)[0].comm = "dockerd".into();
+        let fourth = step(&[stopped, forked, daemon]);
+        assert_eq!(statuses(&fourth), [Status::Stale]);
     }
 
     #[test]

@@ -27,62 +27,15 @@ struct State {
 }
 
 /// What one scan leaves for the next: when each copy was first seen, which mounts the
-/// reference namespaces have held, and (incremental scans) each namespace's table.
+/// reference namespaces have held, and (incremental scans) each namespace's table and what
+/// the classifier decided for it.
 /// `Default` reads every table every scan.
 #[derive(Debug, Default)]
 pub struct Memory {
     pub first_seen: FirstSeen,
     pub references: classify::ReferenceHistory,
     pub tables: host::Tables,
-    pub classified: LastClassified,
-}
-
-/// The last classification and what it was made from: reused when a scan reads no table and
-/// finds namespaces the classifier would decide the same for under the same runtime view
-/// (`classify::same_decisions`; its reference history records the same mounts again: nothing
-/// it holds changes), with the holders' processes of the new scan.
-/// Kept only while the tables are remembered (incremental scans, at most
-/// `host::MAX_REMEMBERED_COPIES` copies): holding it then costs one copy of the leaks.
-#[derive(Debug, Default)]
-pub struct LastClassified {
-    from: Option<(Arc<RuntimeView>, Vec<host::MountNamespace>)>,
-    classified: classify::Classified,
-}
-
-impl LastClassified {
-    fn classify(
-        &mut self,
-        snapshot: host::HostSnapshot,
-        view: &Arc<RuntimeView>,
-        history: &mut classify::ReferenceHistory,
-    ) -> classify::Classified {
-        let unchanged = snapshot.namespaces_reread == 0
-            && self.from.as_ref().is_some_and(|(v, namespaces)| {
-                Arc::ptr_eq(v, view)
-                    && classify::same_decisions(namespaces, &snapshot.namespaces, view)
-            });
-        if unchanged {
-            return self
-                .classified
-                .clone()
-                .with_processes_of(&snapshot.namespaces);
-        }
-        let copies: usize = snapshot
-            .namespaces
-            .iter()
-            .map(|n| n.container_mounts.len())
-            .sum();
-        let keep =
-            snapshot.mode == host::ScanMode::Listmount && copies <= host::MAX_REMEMBERED_COPIES;
-        self.from = keep.then(|| (view.clone(), snapshot.namespaces.clone()));
-        let classified = classify::classify(snapshot, view, history);
-        self.classified = if keep {
-            classified.clone()
-        } else {
-            Default::default()
-        };
-        classified
-    }
+    pub classified: classify::Remembered,
 }
 
 impl Memory {
@@ -179,6 +132,28 @@ fn failed(timestamp: f64, duration: f64, view: &RuntimeView, error: String) -> R
     }
 }
 
+/// The classification, reusing the last one's decisions where the tables are remembered
+/// (incremental scans, at most `host::MAX_REMEMBERED_COPIES` copies: holding the decisions
+/// then costs one copy of the leaks). Else the leaks share what they need of the snapshot
+/// and its tables go as they are classified.
+fn classify_with(
+    snapshot: host::HostSnapshot,
+    view: &Arc<RuntimeView>,
+    memory: &mut Memory,
+) -> classify::Classified {
+    let copies: usize = (snapshot.namespaces.iter())
+        .map(|n| n.container_mounts.len())
+        .sum();
+    if snapshot.mode == host::ScanMode::Listmount && copies <= host::MAX_REMEMBERED_COPIES {
+        return memory
+            .classified
+            .classify(snapshot, view, &mut memory.references);
+    }
+    // Forgotten, as the tables are: the history goes on without it.
+    memory.classified = classify::Remembered::default();
+    classify::classify(snapshot, view, &mut memory.references)
+}
+
 /// One synchronous scan: the whole data flow of a scrape.
 pub fn scan_once(
     procfs: &std::path::Path,
@@ -209,10 +184,7 @@ pub fn scan_once(
         snapshot.errors,
     );
     let (namespaces_reread, scan_mode) = (snapshot.namespaces_reread, snapshot.mode);
-    // The leaks share what they need of the snapshot: its tables go as they are classified.
-    let classified = memory
-        .classified
-        .classify(snapshot, &view, &mut memory.references);
+    let classified = classify_with(snapshot, &view, memory);
     let summary = ScanSummary {
         timestamp,
         duration_seconds: started.elapsed().as_secs_f64(),
