@@ -1,14 +1,16 @@
 //! The kernel fact the incremental scan's process details rest on (src/host/details.rs):
-//! a pid reused by a new process gets a `/proc/<pid>` directory with another inode number.
+//! a pid reused by a new process gets a `/proc/<pid>` directory and a `/proc/<pid>/comm`
+//! (the file whose inode the details are remembered by) with other inode numbers.
 //! The test makes the kernel hand out the same pid again (`ns_last_pid`, root) and compares.
 
 use std::os::unix::fs::MetadataExt as _;
 use std::process::{Child, Command};
 
-fn inode(child: &Child) -> u64 {
-    std::fs::metadata(format!("/proc/{}", child.id()))
-        .expect("/proc/<pid> of a running child")
-        .ino()
+/// Inodes of `/proc/<pid>` and `/proc/<pid>/comm`.
+fn inodes(child: &Child) -> (u64, u64) {
+    let ino = |path: String| std::fs::metadata(&path).expect(&path).ino();
+    let dir = format!("/proc/{}", child.id());
+    (ino(dir.clone()), ino(format!("{dir}/comm")))
 }
 
 fn sleeper() -> Child {
@@ -27,18 +29,25 @@ fn a_reused_pid_gets_a_proc_directory_with_another_inode() {
     // Another process may take the pid between the write and the fork: try again.
     for _ in 0..50 {
         let mut old = sleeper();
-        let (pid, before) = (old.id(), inode(&old));
+        let (pid, before) = (old.id(), inodes(&old));
         old.kill().unwrap();
         old.wait().unwrap();
         std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string())
             .expect("write ns_last_pid");
         let mut new = sleeper();
         let same_pid = new.id() == pid;
-        let after = inode(&new);
+        let after = inodes(&new);
         new.kill().unwrap();
         new.wait().unwrap();
         if same_pid {
-            assert_ne!(before, after, "pid {pid} reused under the same /proc inode");
+            assert_ne!(
+                before.0, after.0,
+                "pid {pid} reused under the same /proc inode"
+            );
+            assert_ne!(
+                before.1, after.1,
+                "pid {pid} reused under the same comm inode"
+            );
             return;
         }
     }

@@ -3,11 +3,12 @@
 //! than listing the processes (issue 17), and `stat` plus `cgroup` of up to 16 processes per
 //! holding namespace were most of what it did besides.
 //!
-//! A remembered entry is the same process while its `/proc/<pid>` directory keeps its inode
-//! number: procfs gives each pid directory a fresh inode (`proc_pid_make_inode` ->
-//! `new_inode`, numbered by `get_next_ino`), and a lookup of a pid whose task is gone drops
-//! the old dentry (`pid_revalidate`), so a reused pid gets a new inode (fs/proc/base.c). An
-//! inode evicted and made again only costs a read. The comm is read every scan (`comm`, a
+//! A remembered entry is the same process while its `/proc/<pid>/comm` keeps its inode
+//! number: procfs gives each pid directory and each file in it a fresh inode
+//! (`proc_pid_make_inode` -> `new_inode`, numbered by `get_next_ino`), and a lookup under a
+//! pid whose task is gone drops the old dentries (`pid_revalidate`), so a reused pid gets new
+//! inodes (fs/proc/base.c; tests/proc_inode.rs). An inode evicted and made again only costs
+//! a read. The comm is read every scan (`comm`, a
 //! cheap file: an `exec` changes it and nothing else), the cgroup (unit, container) is
 //! trusted for [`REFRESH`]: a process moved to another cgroup while it runs is seen within
 //! that time.
@@ -77,13 +78,14 @@ impl Details {
         if !self.enabled {
             return read(buf);
         }
-        let dir = procfs.join(pid.to_string());
-        let inode = std::fs::metadata(&dir)?.ino();
+        // One path walk: the comm file opened, its inode taken from the open file.
+        let mut comm_file = std::fs::File::open(procfs.join(format!("{pid}/comm")))?;
+        let inode = comm_file.metadata()?.ino();
         if let Some(e) = self.cached.get_mut(&pid)
             && e.inode == inode
             && e.read_at.elapsed() < REFRESH
         {
-            let n = super::read_proc_file(&dir.join("comm"), buf, true)?;
+            let n = super::read_open_file(&mut comm_file, buf, true)?;
             let comm = String::from_utf8_lossy(&buf[..n]);
             let comm = comm.strip_suffix('\n').unwrap_or(&comm);
             if e.info.comm != comm {

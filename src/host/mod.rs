@@ -673,8 +673,12 @@ fn process_info(procfs: &Path, pid: u32, buf: &mut Vec<u8>) -> io::Result<Proces
 /// whole before the first byte is copied) is complete once a read comes back short, so it
 /// costs one read instead of two.
 fn read_proc_file(path: &Path, buf: &mut Vec<u8>, single: bool) -> io::Result<usize> {
+    read_open_file(&mut std::fs::File::open(path)?, buf, single)
+}
+
+/// [`read_proc_file`] of a file already open.
+fn read_open_file(f: &mut std::fs::File, buf: &mut Vec<u8>, single: bool) -> io::Result<usize> {
     use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
     if buf.len() < 16 * 1024 {
         buf.resize(16 * 1024, 0);
     }
