@@ -186,6 +186,7 @@ for ((r = 0; r < reps; r++)); do
     timed enumerate "0" "$floor" --quiet --method enumerate
     inner floor_in
     inner enumerate_in --method enumerate
+    inner detect_in --method detect
     if [[ -n $exporter ]]; then
         timed scan "0 1" "${scan_cmd[@]}"
         scrape_timed
@@ -205,7 +206,7 @@ if [[ -n $exporter && -z ${failed[scrape]:-} ]]; then
 fi
 
 declare -A med cmed
-for k in grep floor floor_listmount enumerate floor_in enumerate_in scan scrape core change; do
+for k in grep floor floor_listmount enumerate floor_in enumerate_in detect_in scan scrape core change; do
     med[$k]=$(median <<<"${wall[$k]:-}")
     cmed[$k]=$(median <<<"${cpu[$k]:-}")
     if [[ -z ${med[$k]} ]]; then
@@ -214,6 +215,16 @@ for k in grep floor floor_listmount enumerate floor_in enumerate_in scan scrape 
     fi
 done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a !~ /^[0-9.]+$/ || b !~ /^[0-9.]+$/ || b == 0) print "-"; else printf "%.2f", a / b }'; }
+
+# After one change the target is the enumeration plus the changed tables' share of the floor
+# (the floor's table reads, averaged over its namespaces); what the incremental scans' way of
+# finding them costs (detection: every namespace's listmount(2) ids) comes on top of any scan.
+namespaces=$("$floor" | sed -n 's/.*namespaces=\([0-9]*\).*/\1/p')
+changed=$(median <<<"${reread[change]:-}")
+share() { awk -v b="$1" -v f="${med[floor_in]}" -v e="${med[enumerate_in]}" -v n="$namespaces" -v c="$changed" \
+    'BEGIN { if (b !~ /^[0-9.]+$/ || f !~ /^[0-9.]+$/ || e !~ /^[0-9.]+$/ || n + 0 == 0 || c == "") print "-"; else printf "%.4f", b + (f - e) * c / n }'; }
+change_target=$(share "${med[enumerate_in]}")
+change_bound=$(share "${med[detect_in]}")
 
 scan_rss="-" floor_rss="-" server_hwm="-"
 /usr/bin/time -f %M -o "$tmp/rss" "$floor" --quiet && floor_rss=$(kib "$(tail -n 1 "$tmp/rss")")
@@ -252,10 +263,12 @@ cat <<REPORT
   incremental (the running exporter), against the floor reader's own timings (no process start-up):
     (e)  enumeration only     ${med[enumerate]} wall (${med[enumerate_in]} inside)
     (b)  floor                ${med[floor_in]} inside
+    (d)  detection            ${med[detect_in]} inside (e + every namespace's listmount(2) ids)
     steady state: scan_duration ${med[core]}, tables read $(median <<<"${reread[core]:-}")
-      / floor = $(ratio "${med[core]}" "${med[floor_in]}")  / enumeration = $(ratio "${med[core]}" "${med[enumerate_in]}")
-    after one change: scan_duration ${med[change]}, tables read $(median <<<"${reread[change]:-}")
+      / floor = $(ratio "${med[core]}" "${med[floor_in]}")  / enumeration = $(ratio "${med[core]}" "${med[enumerate_in]}")  / detection = $(ratio "${med[core]}" "${med[detect_in]}")
+    after one change: scan_duration ${med[change]}, tables read $changed
       / floor = $(ratio "${med[change]}" "${med[floor_in]}")  / enumeration = $(ratio "${med[change]}" "${med[enumerate_in]}")
+      / (e + the changed tables' share of b = $change_target) = $(ratio "${med[change]}" "$change_target")  / (d + that share = $change_bound) = $(ratio "${med[change]}" "$change_bound")
   CPU:  c/a = $(ratio "${cmed[scan]}" "${cmed[grep]}")  c/b = $(ratio "${cmed[scan]}" "${cmed[floor]}")  scrape/a = $(ratio "${cmed[scrape]}" "${cmed[grep]}")  scrape/b = $(ratio "${cmed[scrape]}" "${cmed[floor]}")
   peak RSS (MiB): scan $scan_rss, running exporter $server_hwm, floor $floor_rss
 REPORT
@@ -282,6 +295,8 @@ if [[ -n $results ]]; then
         "${med[core]}" "$(ratio "${med[core]}" "${med[floor]}")" \
         "${med[enumerate]}" "${med[floor_in]}" "${med[enumerate_in]}" \
         "$(ratio "${med[core]}" "${med[floor_in]}")" "$(ratio "${med[core]}" "${med[enumerate_in]}")" \
-        "${med[change]}" "$(ratio "${med[change]}" "${med[floor_in]}")" "$(ratio "${med[change]}" "${med[enumerate_in]}")" >>"$results"
+        "${med[change]}" "$(ratio "${med[change]}" "${med[floor_in]}")" "$(ratio "${med[change]}" "${med[enumerate_in]}")" \
+        "${med[detect_in]}" "$(ratio "${med[core]}" "${med[detect_in]}")" "$change_target" "$(ratio "${med[change]}" "$change_target")" \
+        "$change_bound" "$(ratio "${med[change]}" "$change_bound")" >>"$results"
     echo >>"$results"
 fi
