@@ -548,13 +548,16 @@ fn containers_created_and_removed_during_scrapes() {
         );
         churned.push((c.id.clone(), c.name.clone()));
         drop(c); // docker rm -f
+        // Taken as the command starts: dockerd emits the event (and the exporter may report
+        // it) before the client's call returns (moby daemon/delete.go: `cleanupContainer`
+        // logs `destroy` and then returns to the API handler).
         if i == CHURN / 2 {
-            tracked.stop();
             stopped_at = Some(Instant::now());
+            tracked.stop();
         }
         if i == 3 * CHURN / 4 {
-            tracked.remove();
             removed_at = Some(Instant::now());
+            tracked.remove();
         }
     }
     let (stopped_at, removed_at) = (stopped_at.unwrap(), removed_at.unwrap());
