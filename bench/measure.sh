@@ -216,11 +216,12 @@ for k in grep floor floor_listmount enumerate floor_in enumerate_in detect_in sc
 done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a !~ /^[0-9.]+$/ || b !~ /^[0-9.]+$/ || b == 0) print "-"; else printf "%.2f", a / b }'; }
 
-# After one change the target is the enumeration plus the changed tables' share of the floor
+# After one change the target is the enumeration plus the changed table's share of the floor
 # (the floor's table reads, averaged over its namespaces); what the incremental scans' way of
 # finding them costs (detection: every namespace's listmount(2) ids) comes on top of any scan.
 namespaces=$("$floor" | sed -n 's/.*namespaces=\([0-9]*\).*/\1/p')
-changed=$(median <<<"${reread[change]:-}")
+# Each change below touches one namespace's table (whether the exporter reads it or not).
+changed=1
 share() { awk -v b="$1" -v f="${med[floor_in]}" -v e="${med[enumerate_in]}" -v n="$namespaces" -v c="$changed" \
     'BEGIN { if (b !~ /^[0-9.]+$/ || f !~ /^[0-9.]+$/ || e !~ /^[0-9.]+$/ || n + 0 == 0 || c == "") print "-"; else printf "%.4f", b + (f - e) * c / n }'; }
 change_target=$(share "${med[enumerate_in]}")
@@ -266,9 +267,9 @@ cat <<REPORT
     (d)  detection            ${med[detect_in]} inside (e + every namespace's listmount(2) ids)
     steady state: scan_duration ${med[core]}, tables read $(median <<<"${reread[core]:-}")
       / floor = $(ratio "${med[core]}" "${med[floor_in]}")  / enumeration = $(ratio "${med[core]}" "${med[enumerate_in]}")  / detection = $(ratio "${med[core]}" "${med[detect_in]}")
-    after one change: scan_duration ${med[change]}, tables read $changed
+    after one change: scan_duration ${med[change]}, tables read $(median <<<"${reread[change]:-}")
       / floor = $(ratio "${med[change]}" "${med[floor_in]}")  / enumeration = $(ratio "${med[change]}" "${med[enumerate_in]}")
-      / (e + the changed tables' share of b = $change_target) = $(ratio "${med[change]}" "$change_target")  / (d + that share = $change_bound) = $(ratio "${med[change]}" "$change_bound")
+      / (e + the changed table's share of b = $change_target) = $(ratio "${med[change]}" "$change_target")  / (d + that share = $change_bound) = $(ratio "${med[change]}" "$change_bound")
   CPU:  c/a = $(ratio "${cmed[scan]}" "${cmed[grep]}")  c/b = $(ratio "${cmed[scan]}" "${cmed[floor]}")  scrape/a = $(ratio "${cmed[scrape]}" "${cmed[grep]}")  scrape/b = $(ratio "${cmed[scrape]}" "${cmed[floor]}")
   peak RSS (MiB): scan $scan_rss, running exporter $server_hwm, floor $floor_rss
 REPORT

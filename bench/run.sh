@@ -136,7 +136,7 @@ awk -F'\t' 'NF >= 28 { printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s
 echo
 echo "Against what finding the changed tables costs: (d) detection is the enumeration plus every"
 echo "namespace's listmount(2) id list, which every incremental scan does. After one change the"
-echo "target is (e) plus the changed tables' share of the floor's table reads; (d) plus that share"
+echo "target is (e) plus the changed table's share of the floor's table reads; (d) plus that share"
 echo "is what the listmount(2) way can reach at best:"
 echo
 echo "| P | K | M | (d) detection | steady /detection | after one change | target e+share | /target | d+share | /(d+share) |"

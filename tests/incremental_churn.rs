@@ -163,9 +163,12 @@ impl World {
         self.made += 1;
         let n = self.made;
         let id = format!("{n:064x}");
-        match n % 3 {
+        // Paths are quoted in single quotes where they are used; one in four has a space
+        // and a backslash (mountinfo escapes them, statmount(2) does not).
+        match n % 4 {
             0 => format!("{}/var/lib/docker/containers/{id}/mounts/shm", self.root),
             1 => format!("{}/var/lib/docker/volumes/vol{n}/_data", self.root),
+            2 => format!("{}/var/lib/docker/volumes/v {n}\\040x/_data", self.root),
             _ => format!("{}/var/lib/docker/overlay2/{id}/merged", self.root),
         }
     }
@@ -182,12 +185,15 @@ impl World {
         match rng.below(11) {
             0 | 1 => {
                 let p = self.new_path();
-                sh_in(d, &format!("mkdir -p {p} && mount -t tmpfs c {p}"));
+                sh_in(d, &format!("mkdir -p '{p}' && mount -t tmpfs c '{p}'"));
                 self.paths.push(p.clone());
                 format!("daemon mounts {p}")
             }
             2 => match path {
-                Some(p) => format!("daemon unmounts {p}: {}", sh_in(d, &format!("umount {p}"))),
+                Some(p) => format!(
+                    "daemon unmounts {p}: {}",
+                    sh_in(d, &format!("umount '{p}'"))
+                ),
                 None => "nothing".into(),
             },
             3 if self.holders.len() < MAX_HOLDERS => self.spawn_holder(rng),
@@ -197,7 +203,7 @@ impl World {
             }
             5 | 6 => match (self.holder(rng), path) {
                 (Some(h), Some(p)) => {
-                    let ok = sh_in(h, &format!("mount --make-{flag} {p}"));
+                    let ok = sh_in(h, &format!("mount --make-{flag} '{p}'"));
                     format!("holder {h} makes {p} {flag}: {ok}")
                 }
                 _ => "nothing".into(),
@@ -205,14 +211,14 @@ impl World {
             7 => match path {
                 Some(p) => format!(
                     "daemon makes {p} {flag}: {}",
-                    sh_in(d, &format!("mount --make-{flag} {p}"))
+                    sh_in(d, &format!("mount --make-{flag} '{p}'"))
                 ),
                 None => "nothing".into(),
             },
             8 => match self.holder(rng) {
                 Some(h) => {
                     let p = self.new_path();
-                    let ok = sh_in(h, &format!("mkdir -p {p} && mount -t tmpfs h {p}"));
+                    let ok = sh_in(h, &format!("mkdir -p '{p}' && mount -t tmpfs 'h x' '{p}'"));
                     self.paths.push(p.clone());
                     format!("holder {h} mounts {p}: {ok}")
                 }
@@ -221,7 +227,7 @@ impl World {
             9 => match (self.holder(rng), path) {
                 (Some(h), Some(p)) => format!(
                     "holder {h} unmounts {p}: {}",
-                    sh_in(h, &format!("umount {p}"))
+                    sh_in(h, &format!("umount '{p}'"))
                 ),
                 _ => "nothing".into(),
             },
@@ -271,7 +277,7 @@ fn seen(r: &Report, root: &str) -> (BTreeSet<String>, u64, u64) {
         .map(|l| {
             let ns = &r.namespaces[l.namespace as usize];
             format!(
-                "ns {} ({}) holder {} ({}, {} processes) {} id {} dev {} {:?} {:?} first_seen {}",
+                "ns {} ({}) holder {} ({}, {} processes) {} id {} dev {} root {} {} {} {:?} {:?} first_seen {}",
                 ns.inode,
                 ns.root,
                 ns.holder.pid,
@@ -280,6 +286,9 @@ fn seen(r: &Report, root: &str) -> (BTreeSet<String>, u64, u64) {
                 l.mount_point(),
                 l.mount_id,
                 l.target.device(),
+                l.target.root,
+                l.target.fs_type,
+                l.target.source,
                 l.status,
                 l.kind(),
                 l.first_seen > 0,

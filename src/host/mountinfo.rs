@@ -71,6 +71,11 @@ pub fn unescape(field: &[u8]) -> String {
             i += 1;
         }
     }
+    display(&raw)
+}
+
+/// The display form (see [`unescape`]) of a path's own bytes, as statmount(2) gives them.
+pub fn display(raw: &[u8]) -> String {
     let mut out = String::with_capacity(raw.len() + 8);
     let escape = |out: &mut String, bytes: &[u8]| {
         for b in bytes {

@@ -1,8 +1,11 @@
 //! The incremental scan: each namespace's container mounts are remembered between scans,
-//! keyed by the namespace's 64-bit id (`NS_GET_MNTNS_ID`, never reused), and its table is
-//! read again only when listmount(2)'s list of its mount ids changed (64-bit, never reused:
-//! a mount or unmount always changes the list). Two things keep ids and change what a scan
-//! must report:
+//! keyed by the namespace's 64-bit id (`NS_GET_MNTNS_ID`, never reused), with the list of
+//! its mount ids listmount(2) gave (64-bit, never reused: a mount or unmount always changes
+//! the list). When the list changed by a few ids, the mounts whose ids are gone are dropped
+//! and the new ones read one by one with statmount(2) (`bring_up_to_date`); the table is
+//! read again only for more changes. A new mount inherits nothing of an old one's id, so
+//! the remembered mounts that kept theirs are as they were but for two things, which keep
+//! ids and change what a scan must report:
 //! - propagation (`mount --make-private` on an existing mount): every remembered container
 //!   mount that is shared or a slave is re-checked with statmount(2) each scan. A private
 //!   one made shared gets a peer group of its own (`--make-slave` leaves it private:
@@ -15,7 +18,6 @@
 //! No fd is kept: a namespace's `ns/mnt` is opened and closed within its share of the scan.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::BuildHasher;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -66,9 +68,11 @@ enum Mode {
 }
 
 struct Cached {
-    /// Length and keyed hash of the mount id list the table was read after.
-    ids: (usize, u64),
+    /// The mount ids (ascending) the table was read, or last brought up to date, after.
+    ids: Vec<u64>,
     mounts: Arc<[ContainerMount]>,
+    /// The 64-bit id of each of `mounts`.
+    unique: Vec<u64>,
     /// (mount id, index in `mounts`) of the shared and slave ones, re-checked every scan.
     tied: Vec<(u64, usize)>,
     /// Lines of the table that did not parse: counted again on every scan, as a read would.
@@ -95,8 +99,9 @@ pub struct Tables {
     layout: Option<Layout>,
     trusted_since: Instant,
     generation: u64,
-    hasher: std::collections::hash_map::RandomState,
     ids: Vec<u64>,
+    /// Reused for every statmount(2) of a whole mount.
+    statmount: Vec<u64>,
     /// Tables read in the current (last) scan.
     pub reread: u64,
     /// The details of the processes that name holders, remembered as the tables are.
@@ -144,8 +149,8 @@ impl Tables {
             layout: None,
             trusted_since: Instant::now(),
             generation: 0,
-            hasher: Default::default(),
             ids: Vec::new(),
+            statmount: Vec::new(),
             reread: 0,
             details: Details::default(),
         }
@@ -323,19 +328,21 @@ impl Tables {
             }
         };
         let listed = ns.list(&mut self.ids);
-        let ids = (self.ids.len(), self.hasher.hash_one(&self.ids));
         if listed.is_ok()
             && let Some(c) = self.cached.get_mut(&ns.id)
-            && c.ids == ids
             && still_tied(&ns, c)
+            && let Some(fresh) = bring_up_to_date(c, &ns, &self.ids, reader, &mut self.statmount)
         {
             c.generation = self.generation;
             errors.parse += c.parse_errors;
             self.served += 1;
+            self.copies = self.copies + c.mounts.len() - fresh.before;
             let tied = c.tied.iter().map(|&(_, i)| c.mounts[i].propagation);
             self.known_groups
                 .extend(tied.flat_map(|p| [p.shared, p.master]).flatten());
-            return Some(c.mounts.clone());
+            let mounts = c.mounts.clone();
+            self.note_fresh(&fresh.mounts);
+            return Some(mounts);
         }
         let parse_before = errors.parse;
         let mounts: Arc<[ContainerMount]> = reader.read_table(dir, pid, inode, "/", errors)?.into();
@@ -345,7 +352,7 @@ impl Tables {
         }
         if listed.is_ok() {
             let parse_errors = errors.parse - parse_before;
-            self.remember(&ns, ids, reader, mounts.clone(), parse_errors);
+            self.remember(&ns, reader, mounts.clone(), parse_errors);
         }
         Some(mounts)
     }
@@ -357,7 +364,6 @@ impl Tables {
     fn remember(
         &mut self,
         ns: &OpenNamespace,
-        ids: (usize, u64),
         reader: &TableReader,
         mounts: Arc<[ContainerMount]>,
         parse_errors: u64,
@@ -380,7 +386,8 @@ impl Tables {
             }
         }
         let cached = Cached {
-            ids,
+            ids: self.ids.clone(),
+            unique: reader.lines.iter().map(|&l| self.ids[l]).collect(),
             mounts,
             tied,
             parse_errors,
@@ -389,6 +396,101 @@ impl Tables {
         self.copies += cached.mounts.len();
         self.cached.insert(ns.id, cached);
     }
+}
+
+/// Most mounts made or removed in a namespace since its last scan that are read one by one
+/// (statmount(2)) rather than by reading its table again.
+const MAX_CHANGED_MOUNTS: usize = 64;
+
+/// The container mounts a remembered table's update added, and how many it held before.
+struct Update {
+    mounts: Vec<ContainerMount>,
+    before: usize,
+}
+
+/// Brings a remembered table up to the namespace's mount ids `ids`: nothing to do when they
+/// are the same; else, for a few changes, drops the container mounts whose ids are gone and
+/// reads the new mounts one by one (statmount(2), as their mountinfo lines read:
+/// `OpenNamespace::mount`), so a container that starts costs its own mounts, not the table.
+/// `None` (the table is read again) for more changes, a mount gone between the two calls, a
+/// kernel that cannot say all of a mount, or a table that had lines the parser skipped.
+fn bring_up_to_date(
+    c: &mut Cached,
+    ns: &OpenNamespace,
+    ids: &[u64],
+    reader: &TableReader,
+    buf: &mut Vec<u64>,
+) -> Option<Update> {
+    let before = c.mounts.len();
+    if c.ids == ids {
+        return Some(Update {
+            mounts: Vec::new(),
+            before,
+        });
+    }
+    if c.parse_errors > 0 {
+        return None;
+    }
+    let (added, removed) = changed_ids(&c.ids, ids, MAX_CHANGED_MOUNTS)?;
+    let mut fresh = Vec::new();
+    for id in added {
+        let mount = ns.mount(id, buf).ok()??;
+        if let Some(path) = reader.layout.recognise(&mount.mount_point) {
+            fresh.push((id, ContainerMount::new(mount, path)));
+        }
+    }
+    let gone = |u: &u64| removed.binary_search(u).is_ok();
+    c.ids = ids.to_vec();
+    if fresh.is_empty() && !c.unique.iter().any(gone) {
+        // Only other mounts changed: the very same table (and so the same decisions).
+        return Some(Update {
+            mounts: Vec::new(),
+            before,
+        });
+    }
+    let kept = (c.unique.iter().copied())
+        .zip(c.mounts.iter().cloned())
+        .filter(|(u, _)| !gone(u));
+    let mut all: Vec<(u64, ContainerMount)> = kept.chain(fresh.iter().cloned()).collect();
+    // In id order, as the table lists them.
+    all.sort_by_key(|(u, _)| *u);
+    c.unique = all.iter().map(|(u, _)| *u).collect();
+    c.mounts = all.into_iter().map(|(_, m)| m).collect();
+    c.tied = (c.unique.iter().zip(c.mounts.iter()).enumerate())
+        .filter(|(_, (_, m))| m.propagation != Propagation::default())
+        .map(|(i, (u, _))| (*u, i))
+        .collect();
+    Some(Update {
+        mounts: fresh.into_iter().map(|(_, m)| m).collect(),
+        before,
+    })
+}
+
+/// The ids only in `new` and those only in `old` (both ascending), unless more than `max`
+/// in all.
+fn changed_ids(old: &[u64], new: &[u64], max: usize) -> Option<(Vec<u64>, Vec<u64>)> {
+    let (mut added, mut removed) = (Vec::new(), Vec::new());
+    let (mut i, mut j) = (0, 0);
+    while i < old.len() || j < new.len() {
+        match (old.get(i), new.get(j)) {
+            (Some(a), Some(b)) if a == b => {
+                i += 1;
+                j += 1;
+            }
+            (Some(a), b) if b.is_none_or(|b| a < b) => {
+                removed.push(*a);
+                i += 1;
+            }
+            (_, b) => {
+                added.extend(b);
+                j += 1;
+            }
+        }
+        if added.len() + removed.len() > max {
+            return None;
+        }
+    }
+    Some((added, removed))
 }
 
 fn vanished(e: &std::io::Error) -> bool {
@@ -402,4 +504,28 @@ fn still_tied(ns: &OpenNamespace, c: &Cached) -> bool {
         ns.propagation(id)
             .is_ok_and(|now| now == (cm.mount_id, cm.propagation))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changed_ids_table() {
+        type Diff = Option<(Vec<u64>, Vec<u64>)>;
+        let cases: &[(&[u64], &[u64], usize, Diff)] = &[
+            (&[1, 2, 3], &[1, 2, 3], 4, Some((vec![], vec![]))),
+            (&[1, 2, 3], &[1, 2, 3, 9], 4, Some((vec![9], vec![]))),
+            (&[1, 2, 3], &[1, 3], 4, Some((vec![], vec![2]))),
+            // A detached tree attached later brings ids below the newest.
+            (&[1, 5, 9], &[1, 3, 4, 9], 4, Some((vec![3, 4], vec![5]))),
+            (&[], &[7], 4, Some((vec![7], vec![]))),
+            (&[7], &[], 4, Some((vec![], vec![7]))),
+            (&[1, 2, 3], &[4, 5, 6], 4, None),
+            (&[1, 2], &[3, 4], 4, Some((vec![3, 4], vec![1, 2]))),
+        ];
+        for (old, new, max, want) in cases {
+            assert_eq!(&changed_ids(old, new, *max), want, "{old:?} -> {new:?}");
+        }
+    }
 }
