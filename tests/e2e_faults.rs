@@ -83,15 +83,7 @@ struct Ctr {
 fn run_on(d: &ChildDaemon, label: &str) -> Ctr {
     let name = unique_name(label);
     let volume = format!("{name}-vol");
-    d.docker(&[
-        "volume",
-        "create",
-        "--opt",
-        "type=tmpfs",
-        "--opt",
-        "device=tmpfs",
-        &volume,
-    ]);
+    d.docker(&create_tmpfs_volume(&volume));
     let id = d.docker(&[
         "run",
         "-d",

@@ -18,7 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{poll_until, require_tool};
+use common::{poll_until, require_tool, unmount_all_but};
 use mountleak_exporter::host::{ScanMode, ScanOptions};
 use mountleak_exporter::report::Report;
 use mountleak_exporter::runtime::{RuntimeKind, RuntimeView, StaticRuntime};
@@ -106,28 +106,16 @@ struct World {
 
 impl World {
     /// The daemon: a private namespace with a shared scratch tmpfs for its mounts. It first
-    /// lets go of the host's other mounts (the topmost ones but `/`, `/proc`, `/dev`, `/sys`
-    /// and the scratch directory's): its namespace and its holders' live for the whole run,
+    /// lets go of the host's other mounts (all but `/`, `/proc`, `/dev`, `/sys` and the
+    /// scratch directory's ancestors): its namespace and its holders' live for the whole run,
     /// and a copy of another test's container mount would keep that mount (say a removed
     /// container's network namespace) alive, the very leak that test checks is freed.
     fn new(root: &Path) -> World {
         let root = root.to_str().unwrap().to_string();
         let script = format!(
-            r#"awk -v keep="{root}" '
-                 function kept(m) {{
-                   return m == "/" || m == "/proc" || m == "/dev" || m == "/sys" ||
-                     index(keep, m "/") == 1
-                 }}
-                 {{ par[NR] = $2; mp[NR] = $5; row[$1] = NR }}
-                 END {{
-                   for (r = 1; r <= NR; r++) {{
-                     if (kept(mp[r])) continue
-                     p = row[par[r]]
-                     if (p == "" || kept(mp[p])) print mp[r]
-                   }}
-                 }}' /proc/self/mountinfo |
-               while read -r mp; do umount -l "$mp" 2>/dev/null || true; done
-               mount -t tmpfs scratch {root} && mount --make-shared {root} && touch {root}/ready && exec sleep 1000000"#
+            r#"{}
+               mount -t tmpfs scratch {root} && mount --make-shared {root} && touch {root}/ready && exec sleep 1000000"#,
+            unmount_all_but(&format!("'/proc /dev /sys {root}'"))
         );
         let daemon = spawn(
             &[

@@ -162,18 +162,7 @@ fn the_mixins_config_reaches_every_rule_and_panel() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("rules.yml");
     std::fs::write(&file, serde_yaml::to_string(rules).unwrap()).unwrap();
-    require_tool("promtool");
-    let out = Command::new("promtool")
-        .args(["check", "rules"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "promtool check rules: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::promtool(&["check", "rules", "rules.yml"], dir.path());
 
     // Every dashboard query reads the configured cluster label, and none the default's.
     let dashboard = &mixin["grafanaDashboards"]["mountleak.json"];

@@ -5,34 +5,16 @@
 mod common;
 
 use common::promql::*;
-use common::require_tool;
 use serde_yaml::Value;
 use std::collections::BTreeSet;
-use std::process::Command;
 
 const RULES: &str = "deploy/prometheus/rules.yml";
 const RULES_TEST: &str = "deploy/prometheus/rules_test.yml";
 const CONFIG: &str = "deploy/prometheus/prometheus.yml";
 
+/// `promtool ARGS` where the rule files are.
 fn promtool(args: &[&str]) -> String {
-    require_tool("promtool");
-    let out = Command::new("promtool")
-        .args(args)
-        .current_dir(repo_path("deploy/prometheus"))
-        .output()
-        .expect("run promtool");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "promtool {} failed ({}):\n{text}",
-        args.join(" "),
-        out.status
-    );
-    text
+    common::promtool(args, &repo_path("deploy/prometheus"))
 }
 
 fn file_name(rel: &str) -> &str {

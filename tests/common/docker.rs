@@ -23,6 +23,19 @@ pub fn docker(args: &[&str]) -> String {
     docker_try(args).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// `docker` arguments that create volume `name` backed by tmpfs.
+pub fn create_tmpfs_volume(name: &str) -> [&str; 7] {
+    [
+        "volume",
+        "create",
+        "--opt",
+        "type=tmpfs",
+        "--opt",
+        "device=tmpfs",
+        name,
+    ]
+}
+
 /// A named local volume backed by tmpfs (`--opt type=tmpfs --opt device=tmpfs`): Docker
 /// mounts it at `<root>/volumes/<name>/_data` while a container uses it. Removed on Drop.
 /// Declare it before the containers that use it so they are dropped (removed) first.
@@ -40,15 +53,7 @@ impl Volume {
     /// [`Volume::create_tmpfs`] on another of the test daemons.
     pub fn create_tmpfs_on(daemon: &'static TestEnv, label: &str) -> Volume {
         let name = unique_name(label);
-        daemon.docker(&[
-            "volume",
-            "create",
-            "--opt",
-            "type=tmpfs",
-            "--opt",
-            "device=tmpfs",
-            &name,
-        ]);
+        daemon.docker(&create_tmpfs_volume(&name));
         Volume {
             name,
             daemon,

@@ -127,31 +127,11 @@ impl Holder {
                 "keep path {k:?} must be absolute and without whitespace"
             );
         }
-        // Runs inside the new namespace. Mountinfo fields: 1 id, 2 parent id, 5 mount point.
-        // Kept: `/`, the keep paths, what is under them and their ancestors (unmounting an
-        // ancestor would take them along). Only the topmost mounts that are not kept are
-        // unmounted: a lazy unmount takes the whole subtree (a busy host has thousands).
+        // Runs inside the new namespace.
         let inner = format!(
-            r#"if [ -n "$HOLDER_KEEP" ]; then
-                 awk -v keep="$HOLDER_KEEP" '
-                   function kept(m,   i) {{
-                     if (m == "/") return 1
-                     for (i = 1; i <= n; i++)
-                       if (m == k[i] || index(m, k[i] "/") == 1 || index(k[i], m "/") == 1) return 1
-                     return 0
-                   }}
-                   BEGIN {{ n = split(keep, k, " ") }}
-                   {{ par[NR] = $2; mp[NR] = $5; row[$1] = NR }}
-                   END {{
-                     for (r = 1; r <= NR; r++) {{
-                       if (kept(mp[r])) continue
-                       p = row[par[r]]
-                       if (p == "" || kept(mp[p])) print mp[r]
-                     }}
-                   }}' /proc/self/mountinfo |
-                 while read -r mp; do umount -l "$mp" 2>/dev/null || true; done
-               fi
-               i=0; while [ $i -lt {sleepers} ]; do sleep 1000000 & i=$((i+1)); done; wait"#
+            r#"if [ -n "$HOLDER_KEEP" ]; then {}; fi
+               i=0; while [ $i -lt {sleepers} ]; do sleep 1000000 & i=$((i+1)); done; wait"#,
+            unmount_all_but(r#""$HOLDER_KEEP""#)
         );
         // The outer sh moves itself into the unit's cgroups before exec'ing unshare, so every
         // process of the namespace starts (and stays) inside the unit.
@@ -326,4 +306,31 @@ fn unescape_mountinfo(s: &str) -> String {
         .replace("\\011", "\t")
         .replace("\\012", "\n")
         .replace("\\134", "\\")
+}
+
+/// A shell pipeline that, run inside a mount namespace, unmounts everything but `/` and the
+/// paths in `keep` (a shell word naming them, separated by spaces, e.g. `"$VAR"`), what is
+/// under them and their ancestors (unmounting an ancestor would take them along).
+/// Mountinfo fields: 1 id, 2 parent id, 5 mount point. Only the topmost mounts that are not
+/// kept are unmounted: a lazy unmount takes the whole subtree (a busy host has thousands).
+pub fn unmount_all_but(keep: &str) -> String {
+    format!(
+        r#"awk -v keep={keep} '
+             function kept(m,   i) {{
+               if (m == "/") return 1
+               for (i = 1; i <= n; i++)
+                 if (m == k[i] || index(m, k[i] "/") == 1 || index(k[i], m "/") == 1) return 1
+               return 0
+             }}
+             BEGIN {{ n = split(keep, k, " ") }}
+             {{ par[NR] = $2; mp[NR] = $5; row[$1] = NR }}
+             END {{
+               for (r = 1; r <= NR; r++) {{
+                 if (kept(mp[r])) continue
+                 p = row[par[r]]
+                 if (p == "" || kept(mp[p])) print mp[r]
+               }}
+             }}' /proc/self/mountinfo |
+           while read -r mp; do umount -l "$mp" 2>/dev/null || true; done"#
+    )
 }

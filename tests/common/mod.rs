@@ -100,6 +100,29 @@ pub fn require_tool(cmd: &str) {
     );
 }
 
+/// Runs `promtool ARGS` in `dir`, failing the test with its output unless it succeeds;
+/// returns what it printed.
+pub fn promtool(args: &[&str], dir: &Path) -> String {
+    require_tool("promtool");
+    let out = Command::new("promtool")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run promtool");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "promtool {} failed ({}):\n{text}",
+        args.join(" "),
+        out.status
+    );
+    text
+}
+
 /// The scene most live tests start from: a tmpfs volume, a container using it with shareable
 /// IPC and its own netns (`--network=none`), and a private holder (one sleeper) in a fake
 /// systemd unit that copied the container's mounts, keeping only the daemon's roots.
