@@ -344,7 +344,7 @@ const FAMILIES: &[Spec] = &[
     },
     Spec {
         name: "scan_namespaces_reread",
-        help: "Of the mount namespaces the last scan covered, those whose mount table it read (the others had not changed).",
+        help: "Of the mount namespaces the last scan covered, those whose mount table it read (the others had not changed, or by a few mounts read one by one).",
         cached: false,
         labels: &[],
         ty: Type::Gauge,
