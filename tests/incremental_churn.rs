@@ -12,6 +12,7 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::os::unix::fs::MetadataExt as _;
 use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -19,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{poll_until, require_tool, unmount_all_but};
-use mountleak_exporter::host::{ScanMode, ScanOptions};
+use mountleak_exporter::host::{self, ContainerMount, HostSnapshot, ScanMode, ScanOptions, Tables};
 use mountleak_exporter::report::Report;
 use mountleak_exporter::runtime::{RuntimeKind, RuntimeView, StaticRuntime};
 use mountleak_exporter::scanner::{self, Memory};
@@ -382,5 +383,137 @@ fn every_incremental_report_is_a_full_scans_over_a_thousand_random_scrapes() {
     assert!(
         reread * 2 < covered,
         "the incremental scans read {reread} of {covered} tables: they do not remember"
+    );
+}
+
+/// Issue 17: a namespace whose mount ids changed by a few is brought up to date by reading
+/// the new mounts one by one (statmount(2)): the mounts it already had keep their parse;
+/// when only mounts the exporter ignores changed, its table is the very same; many changes
+/// read the table again. At every step its container mounts are a full scan's.
+#[test]
+fn a_few_new_mounts_are_read_one_by_one_and_many_read_the_table_again() {
+    assert!(
+        unsafe { libc::geteuid() } == 0,
+        "this test needs root (mount namespaces and mounts)"
+    );
+    for tool in ["unshare", "nsenter", "mount", "umount"] {
+        require_tool(tool);
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("mldelta.")
+        .tempdir()
+        .unwrap();
+    let root = dir.path().to_str().unwrap().to_string();
+    let world = World::new(dir.path());
+    let d = world.daemon.pid();
+    let view = RuntimeView::docker(
+        false,
+        vec![format!("{root}/var/lib/docker")],
+        vec![format!("{root}/run/docker")],
+        [],
+    );
+    let layout = view.layout();
+    let inode = std::fs::metadata(format!("/proc/{d}/ns/mnt"))
+        .unwrap()
+        .ino();
+    let procfs = Path::new("/proc");
+    let options = ScanOptions::default();
+    let mut tables = Tables::incremental();
+    // The daemon's container mounts, as the incremental scan and a full scan see them.
+    let mut scan = || {
+        let ours = |s: HostSnapshot| {
+            s.namespaces
+                .into_iter()
+                .find(|n| n.key.inode == inode)
+                .map(|n| n.container_mounts)
+                .unwrap_or_else(|| Arc::from([]))
+        };
+        let got = ours(host::scan_with(procfs, &layout, &options, &mut tables).unwrap());
+        let full = ours(host::scan(procfs, &layout, &options).unwrap());
+        let points = |m: &[ContainerMount]| -> Vec<String> {
+            m.iter().map(|c| c.target.mount_point.clone()).collect()
+        };
+        assert_eq!(
+            points(&got),
+            points(&full),
+            "the incremental scan's table is not a full scan's"
+        );
+        assert_eq!(got.len(), full.len());
+        for (a, b) in got.iter().zip(full.iter()) {
+            assert_eq!(
+                (a.mount_id, a.propagation, &*a.target),
+                (b.mount_id, b.propagation, &*b.target)
+            );
+        }
+        got
+    };
+    let shm = |n: u32| format!("{root}/var/lib/docker/containers/{n:064x}/mounts/shm");
+    let mount = |paths: &[String]| {
+        let script: Vec<String> = paths
+            .iter()
+            .map(|p| format!("mkdir -p '{p}' && mount -t tmpfs shm '{p}'"))
+            .collect();
+        assert!(sh_in(d, &script.join(" && ")), "mount {paths:?}");
+    };
+    let same_parse = |a: &ContainerMount, b: &ContainerMount| Arc::ptr_eq(&a.target, &b.target);
+
+    // New mounts under a private parent are private: no peer group to account for.
+    assert!(sh_in(d, &format!("mount --make-private '{root}'")));
+    mount(&[shm(1)]);
+    let one = scan();
+    assert_eq!(one.len(), 1);
+
+    // A container starts: its mount is read alone; the one already there keeps its parse.
+    mount(&[shm(2)]);
+    let two = scan();
+    assert_eq!(two.len(), 2);
+    assert!(
+        same_parse(&two[0], &one[0]),
+        "the table was read again for one new mount"
+    );
+
+    // A mount the exporter ignores: the very same table.
+    let other = format!("{root}/other");
+    assert!(sh_in(
+        d,
+        &format!("mkdir -p '{other}' && mount -t tmpfs o '{other}'")
+    ));
+    let same = scan();
+    assert!(
+        Arc::ptr_eq(&same, &two),
+        "another mount changed the remembered table"
+    );
+
+    // More changes than are worth reading one by one: the table is read again.
+    let many: Vec<String> = (10..90).map(shm).collect();
+    mount(&many);
+    let read = scan();
+    assert_eq!(read.len(), 82);
+    assert!(
+        !same_parse(&read[0], &two[0]),
+        "80 new mounts were read one by one"
+    );
+
+    // A container goes: its mount is dropped, the others keep their parse.
+    assert!(sh_in(d, &format!("umount '{}'", shm(2))));
+    let gone = scan();
+    assert_eq!(gone.len(), 81);
+    assert!(
+        gone.iter()
+            .all(|m| !m.target.mount_point.contains(&format!("{:064x}", 2)))
+    );
+    assert!(same_parse(&gone[0], &read[0]));
+
+    // A new shared mount starts a peer group no remembered mount is in: a remembered private
+    // mount made shared since could be its peer, so the table is read again (the peer-group
+    // rule, src/host/tables.rs).
+    assert!(sh_in(d, &format!("mount --make-shared '{root}'")));
+    mount(&[shm(200)]);
+    let shared = scan();
+    assert_eq!(shared.len(), 82);
+    assert!(shared.iter().any(|m| m.propagation.shared.is_some()));
+    assert!(
+        !same_parse(&shared[0], &gone[0]),
+        "a new peer group was taken on trust"
     );
 }

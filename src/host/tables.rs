@@ -337,7 +337,10 @@ impl Tables {
             errors.parse += c.parse_errors;
             self.served += 1;
             self.copies = self.copies + c.mounts.len() - fresh.before;
-            let tied = c.tied.iter().map(|&(_, i)| c.mounts[i].propagation);
+            // Known: the groups of the remembered mounts just checked, not the new ones'.
+            let tied = (c.tied.iter())
+                .filter(|(id, _)| !fresh.ids.contains(id))
+                .map(|&(_, i)| c.mounts[i].propagation);
             self.known_groups
                 .extend(tied.flat_map(|p| [p.shared, p.master]).flatten());
             let mounts = c.mounts.clone();
@@ -402,9 +405,13 @@ impl Tables {
 /// (statmount(2)) rather than by reading its table again.
 const MAX_CHANGED_MOUNTS: usize = 64;
 
-/// The container mounts a remembered table's update added, and how many it held before.
+/// The container mounts a remembered table's update added (and their ids), and how many it
+/// held before. Added mounts count as read afresh for the peer-group rule (see the module
+/// comment): a new mount in a peer group no remembered mount is in makes the scan read every
+/// table.
 struct Update {
     mounts: Vec<ContainerMount>,
+    ids: Vec<u64>,
     before: usize,
 }
 
@@ -425,6 +432,7 @@ fn bring_up_to_date(
     if c.ids == ids {
         return Some(Update {
             mounts: Vec::new(),
+            ids: Vec::new(),
             before,
         });
     }
@@ -445,6 +453,7 @@ fn bring_up_to_date(
         // Only other mounts changed: the very same table (and so the same decisions).
         return Some(Update {
             mounts: Vec::new(),
+            ids: Vec::new(),
             before,
         });
     }
@@ -461,6 +470,7 @@ fn bring_up_to_date(
         .map(|(i, (u, _))| (*u, i))
         .collect();
     Some(Update {
+        ids: fresh.iter().map(|(u, _)| *u).collect(),
         mounts: fresh.into_iter().map(|(_, m)| m).collect(),
         before,
     })
