@@ -287,8 +287,8 @@ fn seen(r: &Report, root: &str) -> (BTreeSet<String>, u64, u64) {
     (leaks, r.scan.propagated_copies, r.scan.unverified_copies)
 }
 
-#[test]
-fn every_incremental_report_is_a_full_scans_over_a_thousand_random_scrapes() {
+/// Fails with what is missing unless the test can make namespaces and mounts.
+fn require_root_and_mount_tools() {
     assert!(
         unsafe { libc::geteuid() } == 0,
         "this test needs root (mount namespaces and mounts)"
@@ -296,6 +296,11 @@ fn every_incremental_report_is_a_full_scans_over_a_thousand_random_scrapes() {
     for tool in ["unshare", "nsenter", "mount", "umount"] {
         require_tool(tool);
     }
+}
+
+#[test]
+fn every_incremental_report_is_a_full_scans_over_a_thousand_random_scrapes() {
+    require_root_and_mount_tools();
     let seed = std::env::var("MOUNTLEAK_CHURN_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -392,13 +397,7 @@ fn every_incremental_report_is_a_full_scans_over_a_thousand_random_scrapes() {
 /// read the table again. At every step its container mounts are a full scan's.
 #[test]
 fn a_few_new_mounts_are_read_one_by_one_and_many_read_the_table_again() {
-    assert!(
-        unsafe { libc::geteuid() } == 0,
-        "this test needs root (mount namespaces and mounts)"
-    );
-    for tool in ["unshare", "nsenter", "mount", "umount"] {
-        require_tool(tool);
-    }
+    require_root_and_mount_tools();
     let dir = tempfile::Builder::new()
         .prefix("mldelta.")
         .tempdir()

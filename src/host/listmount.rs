@@ -133,35 +133,33 @@ impl OpenNamespace {
         }
     }
 
-    /// A mount's old (mountinfo) id and its propagation as mountinfo shows it: `shared:` the
-    /// peer group when shared, `master:` the master's group when a slave (fs/namespace.c
-    /// `statmount_mnt_basic` and fs/proc_namespace.c `show_mountinfo` read the same fields).
+    /// A mount's old (mountinfo) id (byte 56 of struct statmount) and its propagation as
+    /// mountinfo shows it.
     pub fn propagation(&self, mnt_id: u64) -> io::Result<(u32, Propagation)> {
         // The fixed part of struct statmount is 512 bytes; MNT_BASIC asks for no strings.
         let mut buf = [0u64; 64];
-        let r = self.req(mnt_id, STATMOUNT_MNT_BASIC);
-        // SAFETY: buf is 512 bytes, u64-aligned as struct statmount needs.
+        self.statmount(mnt_id, STATMOUNT_MNT_BASIC, &mut buf)?;
+        let s = Statmount(&buf);
+        Ok((s.u32_at(56), s.propagation()))
+    }
+
+    /// statmount(2) of `mask` into `buf` (u64-aligned, as struct statmount needs).
+    fn statmount(&self, mnt_id: u64, mask: u64, buf: &mut [u64]) -> io::Result<()> {
+        let r = self.req(mnt_id, mask);
+        // SAFETY: r is a valid mnt_id_req; buf is writable for its whole length in bytes.
         let ret = unsafe {
             libc::syscall(
                 SYS_STATMOUNT,
                 &r as *const MntIdReq,
                 buf.as_mut_ptr(),
-                std::mem::size_of_val(&buf),
+                std::mem::size_of_val(buf),
                 0 as libc::c_ulong,
             )
         };
         if ret < 0 {
             return Err(io::Error::last_os_error());
         }
-        // Offsets in struct statmount (include/uapi/linux/mount.h): mnt_id_old at byte 56,
-        // mnt_propagation 72, mnt_peer_group 80, mnt_master 88.
-        let old_id = buf[7] as u32;
-        let (flags, peer, master) = (buf[9], buf[10], buf[11]);
-        let propagation = Propagation {
-            shared: (flags & MS_SHARED != 0).then_some(peer as u32),
-            master: (flags & MS_SLAVE != 0).then_some(master as u32),
-        };
-        Ok((old_id, propagation))
+        Ok(())
     }
 
     /// A mount as its mountinfo line reads (its ids, device, root, mount point, fs type with
@@ -176,27 +174,14 @@ impl OpenNamespace {
             buf.resize(512, 0);
         }
         loop {
-            let r = self.req(mnt_id, STATMOUNT_AS_MOUNTINFO | STATMOUNT_FS_SUBTYPE);
-            // SAFETY: buf is u64-aligned, as struct statmount needs, and this many bytes long.
-            let ret = unsafe {
-                libc::syscall(
-                    SYS_STATMOUNT,
-                    &r as *const MntIdReq,
-                    buf.as_mut_ptr(),
-                    buf.len() * 8,
-                    0 as libc::c_ulong,
-                )
-            };
-            if ret >= 0 {
-                break;
+            match self.statmount(mnt_id, STATMOUNT_AS_MOUNTINFO | STATMOUNT_FS_SUBTYPE, buf) {
+                Ok(()) => break,
+                // The strings did not fit: a larger buffer (bounded, a path is at most 4 KiB).
+                Err(e) if e.raw_os_error() == Some(libc::EOVERFLOW) && buf.len() < 1 << 16 => {
+                    buf.resize(buf.len() * 2, 0);
+                }
+                Err(e) => return Err(e),
             }
-            let e = io::Error::last_os_error();
-            // The strings did not fit: a larger buffer (bounded, a path is at most 4 KiB).
-            if e.raw_os_error() == Some(libc::EOVERFLOW) && buf.len() < 1 << 16 {
-                buf.resize(buf.len() * 2, 0);
-                continue;
-            }
-            return Err(e);
         }
         Ok(Statmount(buf).mount())
     }
@@ -240,7 +225,6 @@ impl Statmount<'_> {
             fs_type.push(b'.');
             fs_type.extend_from_slice(self.str_at(120));
         }
-        let (flags, peer, master) = (b[9], b[10], b[11]);
         Some(Mount {
             mount_id: self.u32_at(56),
             parent_id: self.u32_at(60),
@@ -250,11 +234,20 @@ impl Statmount<'_> {
             mount_point: mountinfo::display(self.str_at(108)),
             fs_type: mountinfo::display(&fs_type),
             source: mountinfo::display(self.str_at(124)),
-            propagation: Propagation {
-                shared: (flags & MS_SHARED != 0).then_some(peer as u32),
-                master: (flags & MS_SLAVE != 0).then_some(master as u32),
-            },
+            propagation: self.propagation(),
         })
+    }
+
+    /// As mountinfo shows it: `shared:` the peer group when shared, `master:` the master's
+    /// group when a slave (fs/namespace.c `statmount_mnt_basic` and fs/proc_namespace.c
+    /// `show_mountinfo` read the same fields): mnt_propagation at byte 72, mnt_peer_group
+    /// 80, mnt_master 88.
+    fn propagation(&self) -> Propagation {
+        let (flags, peer, master) = (self.0[9], self.0[10], self.0[11]);
+        Propagation {
+            shared: (flags & MS_SHARED != 0).then_some(peer as u32),
+            master: (flags & MS_SLAVE != 0).then_some(master as u32),
+        }
     }
 }
 
