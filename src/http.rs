@@ -31,6 +31,8 @@ pub struct AppState {
 struct Shared {
     state: AppState,
     metrics: Rendered,
+    /// The leak families' text of the last `/metrics` render, for the next one.
+    leak_text: Arc<metrics::LeakText>,
     leaks: Rendered,
     index: Rendered,
 }
@@ -98,6 +100,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(Arc::new(Shared {
             state,
             metrics: Rendered::default(),
+            leak_text: Arc::default(),
             leaks: Rendered::default(),
             index: Rendered::default(),
         }))
@@ -123,10 +126,11 @@ async fn metrics_handler(State(shared): State<Arc<Shared>>, headers: HeaderMap) 
         max_series: state.max_series,
         connections_rejected: state.edge.connections_rejected(),
     };
+    let leak_text = shared.leak_text.clone();
     let rendered = shared
         .metrics
         .get(report, options.connections_rejected, move |r| {
-            metrics::render(r, options)
+            metrics::render_reusing(&r, options, &leak_text)
                 .map(String::into_bytes)
                 .map_err(|e| e.to_string())
         })

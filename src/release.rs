@@ -821,6 +821,7 @@ mod tests {
                     Some("uid-1"),
                 ),
             ],
+            leaks_version: 0,
         }
     }
 

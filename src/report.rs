@@ -95,6 +95,11 @@ pub struct Report {
     pub namespaces: Vec<NamespaceReport>,
     /// Ordered by namespace, then path.
     pub leaks: Vec<Leak>,
+    /// Names what `leaks` and the namespaces' holders are: two reports with the same nonzero
+    /// version have the same ones (the namespaces' other processes may differ), so the
+    /// series drawn from them render the same (see [`LeakContent`]). 0: compared with no
+    /// other report.
+    pub leaks_version: u64,
 }
 
 impl Report {
@@ -204,6 +209,41 @@ impl Serialize for Report {
     }
 }
 
+/// The last report's leaks and holders, to tell whether the next one's are the same and
+/// give it the same [`Report::leaks_version`]. A copy costs 32 bytes a leak (what they point
+/// to is shared), so none is kept above `MAX_COMPARED`: a leak storm's reports all get 0.
+#[derive(Debug, Default)]
+pub struct LeakContent {
+    version: u64,
+    leaks: Vec<Leak>,
+    holders: Vec<Holder>,
+}
+
+impl LeakContent {
+    /// As many as the incremental scan remembers copies: above it, nothing is reused anyway.
+    pub const MAX_COMPARED: usize = crate::host::MAX_REMEMBERED_COPIES;
+
+    /// `report`'s version: the last one's if it holds the same leaks and holders, else a new
+    /// one (unique in the process), or 0 above [`Self::MAX_COMPARED`] leaks. Comparing is
+    /// cheap when nothing changed: equal `Arc`s compare by address first.
+    pub fn version_of(&mut self, report: &Report) -> u64 {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let holders = report.namespaces.iter().map(|n| &n.holder);
+        if self.version != 0 && self.leaks == report.leaks && self.holders.iter().eq(holders) {
+            return self.version;
+        }
+        *self = LeakContent::default();
+        if report.leaks.len() <= Self::MAX_COMPARED {
+            *self = LeakContent {
+                version: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                leaks: report.leaks.clone(),
+                holders: report.namespaces.iter().map(|n| n.holder.clone()).collect(),
+            };
+        }
+        self.version
+    }
+}
+
 /// Remembers when each copy (namespace + mount id) was first seen; forgets copies that are gone.
 /// Per namespace, (mount id, whole Unix seconds) sorted by id: 8 bytes a copy, for leak storms.
 #[derive(Debug, Default)]
@@ -310,6 +350,7 @@ pub fn build(
         scan,
         namespaces,
         leaks,
+        leaks_version: 0,
     }
 }
 
@@ -578,6 +619,41 @@ mod tests {
             &mut FirstSeen::default(),
         );
         report.holder(&report.leaks[0]).clone()
+    }
+
+    #[test]
+    fn a_report_with_the_last_ones_leaks_and_holders_keeps_its_leaks_version() {
+        let mut content = LeakContent::default();
+        let report = |comm: &str, ids: &[u32]| {
+            let p = vec![process(100, comm, Some("a.service"), Some(1))];
+            build(
+                ScanSummary::default(),
+                classified(p, 1, ids),
+                &mut FirstSeen::default(),
+            )
+        };
+        let first = content.version_of(&report("httpd", &[596, 597]));
+        assert_ne!(first, 0);
+        // Another scan, other timestamps: same leaks, same holders.
+        let mut again = report("httpd", &[596, 597]);
+        again.scan.duration_seconds = 3.0;
+        assert_eq!(content.version_of(&again), first);
+        // Another process in the holder's namespace: the holder is the same.
+        let mut visited = report("httpd", &[596, 597]);
+        let mut processes = visited.namespaces[0].processes.to_vec();
+        processes.push(process(200, "nsenter", None, Some(9)));
+        visited.namespaces[0].processes = processes.into();
+        assert_eq!(content.version_of(&visited), first);
+        // A leak gone, then the holder's comm changed (an exec): each a new version.
+        let fewer = content.version_of(&report("httpd", &[596]));
+        assert!(fewer != 0 && fewer != first);
+        let renamed = content.version_of(&report("httpd-worker", &[596]));
+        assert!(renamed != 0 && renamed != fewer);
+        // A leak storm is not copied to be compared: version 0, rendered afresh.
+        let ids: Vec<u32> = (0..=LeakContent::MAX_COMPARED as u32).collect();
+        assert_eq!(content.version_of(&report("httpd", &ids)), 0);
+        assert_eq!(content.version_of(&report("httpd", &ids)), 0);
+        assert!(content.leaks.is_empty());
     }
 
     #[test]

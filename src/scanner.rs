@@ -27,8 +27,8 @@ struct State {
 }
 
 /// What one scan leaves for the next: when each copy was first seen, which mounts the
-/// reference namespaces have held, and (incremental scans) each namespace's table and what
-/// the classifier decided for it.
+/// reference namespaces have held, (incremental scans) each namespace's table and what the
+/// classifier decided for it, and the leaks it reported.
 /// `Default` reads every table every scan.
 #[derive(Debug, Default)]
 pub struct Memory {
@@ -36,6 +36,8 @@ pub struct Memory {
     pub references: classify::ReferenceHistory,
     pub tables: host::Tables,
     pub classified: classify::Remembered,
+    /// The last report's leaks, to version the next one's (`Report::leaks_version`).
+    pub leaks: report::LeakContent,
 }
 
 impl Memory {
@@ -129,6 +131,7 @@ fn failed(timestamp: f64, duration: f64, view: &RuntimeView, error: String) -> R
         },
         namespaces: Vec::new(),
         leaks: Vec::new(),
+        leaks_version: 0,
     }
 }
 
@@ -200,9 +203,11 @@ pub fn scan_once(
         propagated_copies: 0,
         unverified_copies: 0,
     };
-    let report = report::build(summary, classified, &mut memory.first_seen);
+    let mut report = report::build(summary, classified, &mut memory.first_seen);
+    report.leaks_version = memory.leaks.version_of(&report);
     tracing::debug!(
         leaks = report.leaks.len(),
+        leaks_version = report.leaks_version,
         processes = report.scan.processes_scanned,
         namespaces = report.scan.mount_namespaces_scanned,
         seconds = report.scan.duration_seconds,

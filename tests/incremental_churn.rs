@@ -4,7 +4,9 @@
 //! unmounted by a "daemon", holders (private, slave and shared copies of its namespace)
 //! started and killed, their copies made private, slave or shared, mounts made and removed
 //! inside holders, the daemon's own mounts made private. After every change one scan of a
-//! long-lived incremental memory and one full scan; over 1,000 scrapes. Everything lives in
+//! long-lived incremental memory and one full scan; over 1,000 scrapes. Each incremental
+//! report is also rendered as `/metrics` does, reusing the last render's owner families
+//! when its leaks are the last report's, and must equal a fresh render. Everything lives in
 //! namespaces of the test's own (the daemon's is made from the host's): nothing is mounted
 //! on the host, and another test's `unshare` copies none of it.
 //! The seed is printed; `MOUNTLEAK_CHURN_SEED=<n>` replays a run.
@@ -21,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use common::{poll_until, require_tool, unmount_all_but};
 use mountleak_exporter::host::{self, ContainerMount, HostSnapshot, ScanMode, ScanOptions, Tables};
+use mountleak_exporter::metrics::{self, LeakText, RenderOptions};
 use mountleak_exporter::report::Report;
 use mountleak_exporter::runtime::{RuntimeKind, RuntimeView, StaticRuntime};
 use mountleak_exporter::scanner::{self, Memory};
@@ -287,6 +290,23 @@ fn seen(r: &Report, root: &str) -> (BTreeSet<String>, u64, u64) {
     (leaks, r.scan.propagated_copies, r.scan.unverified_copies)
 }
 
+/// Renders `r` as `/metrics` does, reusing the leak families' text of the last render when
+/// `r` has the last report's leaks, and checks the body is a fresh render's. Returns whether
+/// the text was reused.
+fn render_reusing_is_fresh(r: &Report, text: &LeakText, last_version: &mut u64) -> bool {
+    let reused = r.leaks_version != 0 && r.leaks_version == *last_version;
+    *last_version = r.leaks_version;
+    let options = RenderOptions::default();
+    let got = metrics::render_reusing(r, options, text).unwrap();
+    let fresh = metrics::render(Arc::new(r.clone()), options).unwrap();
+    assert!(
+        got == fresh,
+        "the render reusing the last leak text (version {}) is not a fresh render's",
+        r.leaks_version
+    );
+    reused
+}
+
 /// Fails with what is missing unless the test can make namespaces and mounts.
 fn require_root_and_mount_tools() {
     assert!(
@@ -333,6 +353,10 @@ fn every_incremental_report_is_a_full_scans_over_a_thousand_random_scrapes() {
     let mut incremental = Memory::incremental();
     let mut full = Memory::default();
     let (mut reread, mut covered, mut retried, mut leaks_seen) = (0, 0, 0, 0);
+    // Every incremental report is also rendered reusing the last render's leak text; every
+    // tenth scrape is scanned once more with nothing changed (by this test), which should
+    // find the same leaks and reuse their text.
+    let (text, mut last_version, mut quiet, mut reused) = (LeakText::default(), 0, 0, 0);
     let mut history: Vec<String> = Vec::new();
     let started = Instant::now();
     for step in 0..SCRAPES {
@@ -356,10 +380,16 @@ fn every_incremental_report_is_a_full_scans_over_a_thousand_random_scrapes() {
                 b.0.difference(&a.0).collect::<Vec<_>>(),
                 &history[history.len().saturating_sub(8)..],
             );
+            render_reusing_is_fresh(&inc, &text, &mut last_version);
             if (a.1, a.2) == (b.1, b.2) {
                 reread += inc.scan.namespaces_reread;
                 covered += inc.scan.mount_namespaces_scanned;
                 leaks_seen += a.0.len();
+                if step % 10 == 0 {
+                    let again = scanner::scan_once(procfs, &runtime, &options, &mut incremental);
+                    quiet += 1;
+                    reused += render_reusing_is_fresh(&again, &text, &mut last_version) as usize;
+                }
                 break;
             }
             // The counts of copies that are not leaks are host-wide: another test's process
@@ -388,6 +418,13 @@ fn every_incremental_report_is_a_full_scans_over_a_thousand_random_scrapes() {
     assert!(
         reread * 2 < covered,
         "the incremental scans read {reread} of {covered} tables: they do not remember"
+    );
+    // Only another test's leak (under its own root) changing in between can stop a quiet
+    // scrape's reuse.
+    eprintln!("[figures] {reused} of {quiet} renders after a quiet rescan reused the leak text");
+    assert!(
+        reused * 2 > quiet,
+        "only {reused} of {quiet} renders after a rescan with nothing changed reused the leak text"
     );
 }
 

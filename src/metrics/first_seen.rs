@@ -255,6 +255,7 @@ mod tests {
             scan: Default::default(),
             namespaces,
             leaks,
+            leaks_version: 0,
         };
         let pids: Vec<String> = report
             .namespaces
