@@ -431,7 +431,9 @@ fn every_incremental_report_is_a_full_scans_over_a_thousand_random_scrapes() {
 /// Issue 17: a namespace whose mount ids changed by a few is brought up to date by reading
 /// the new mounts one by one (statmount(2)): the mounts it already had keep their parse;
 /// when only mounts the exporter ignores changed, its table is the very same; many changes
-/// read the table again. At every step its container mounts are a full scan's.
+/// read the table again; a new peer group re-checks the private mounts, and reads the table
+/// again only when one of them was made shared. At every step its container mounts are a
+/// full scan's.
 #[test]
 fn a_few_new_mounts_are_read_one_by_one_and_many_read_the_table_again() {
     require_root_and_mount_tools();
@@ -540,16 +542,37 @@ fn a_few_new_mounts_are_read_one_by_one_and_many_read_the_table_again() {
     );
     assert!(same_parse(&gone[0], &read[0]));
 
-    // A new shared mount starts a peer group no remembered mount is in: a remembered private
-    // mount made shared since could be its peer, so the table is read again (the peer-group
-    // rule, src/host/tables.rs).
+    // A new shared mount starts a peer group no remembered mount is in. A remembered
+    // private mount made shared since could be its peer (the peer-group rule,
+    // src/host/tables.rs): the remembered private mounts are re-checked one by one with
+    // statmount(2); none changed, so the group is new and the table is not read again.
     assert!(sh_in(d, &format!("mount --make-shared '{root}'")));
     mount(&[shm(200)]);
     let shared = scan();
     assert_eq!(shared.len(), 82);
     assert!(shared.iter().any(|m| m.propagation.shared.is_some()));
     assert!(
-        !same_parse(&shared[0], &gone[0]),
-        "a new peer group was taken on trust"
+        same_parse(&shared[0], &gone[0]),
+        "a new peer group made the scan read the table, not re-check the private mounts"
     );
+
+    // A remembered private mount made shared (its id stays), then a peer joins it (a bind of
+    // it at a container path): the re-check finds it changed, and the table is read again.
+    assert!(sh_in(d, &format!("mount --make-shared '{}'", shm(1))));
+    assert!(sh_in(
+        d,
+        &format!(
+            "mkdir -p '{0}' && mount --bind '{1}' '{0}'",
+            shm(300),
+            shm(1)
+        )
+    ));
+    let joined = scan();
+    assert_eq!(joined.len(), 83);
+    assert!(
+        joined[0].target.mount_point == shm(1) && joined[0].propagation.shared.is_some(),
+        "a remembered private mount made shared was taken on trust: {:?}",
+        joined[0]
+    );
+    assert!(!same_parse(&joined[0], &shared[0]));
 }

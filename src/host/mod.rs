@@ -210,9 +210,9 @@ pub fn scan_with(
     let (groups, errors) = group_by_namespace(procfs, &pids);
     tables.begin(procfs, layout);
     let mut read = read_namespaces(procfs, layout, options, &groups, tables, errors);
-    if tables.unknown_peer_group() {
-        // A table read afresh ties a mount to a peer group no remembered mount is in: a
-        // remembered private mount may have been made shared since, and this is its first
+    if tables.unknown_peer_group() && !tables.untied_unchanged(procfs) {
+        // A table read afresh ties a mount to a peer group no remembered mount is in, and a
+        // remembered private mount may have been made shared since, this being its first
         // peer (see `Tables`). Read everything, once.
         tracing::debug!("a peer group new to the remembered tables: reading every table");
         tables.forget();

@@ -11,8 +11,10 @@
 //!   one made shared gets a peer group of its own (`--make-slave` leaves it private:
 //!   mount_namespaces(7)), which matters only once another mount joins it, and joining
 //!   takes a new mount or a new namespace (a copy), read afresh: when a table read afresh
-//!   holds a container mount tied to a peer group that no remembered mount is in, the scan
-//!   reads every table (`Tables::unknown_peer_group`);
+//!   holds a container mount tied to a peer group that no remembered mount is in
+//!   (`Tables::unknown_peer_group`), the remembered private container mounts are re-checked
+//!   with statmount(2) (`Tables::untied_unchanged`, at most [`MAX_RECHECKED`]); if one
+//!   changed, or there are more, the scan reads every table;
 //! - `mount --move`: every table is read again at least every [`FULL_REREAD`].
 //!
 //! No fd is kept: a namespace's `ns/mnt` is opened and closed within its share of the scan.
@@ -78,6 +80,10 @@ struct Cached {
     /// Lines of the table that did not parse: counted again on every scan, as a read would.
     parse_errors: u64,
     generation: u64,
+    /// The namespace's inode and the process it was reached through in its last scan, to
+    /// reach it again within that scan (`Tables::untied_unchanged`).
+    inode: u64,
+    pid: u32,
 }
 
 /// What one scan leaves for the next.
@@ -213,6 +219,34 @@ impl Tables {
                 .any(|g| !self.known_groups.contains(g))
     }
 
+    /// Whether every remembered container mount of this scan that is neither shared nor a
+    /// slave still is (statmount(2) of each through its namespace, reached again): then a
+    /// peer group new to the remembered mounts is new to the host, as no remembered mount
+    /// can have joined it (see the module comment). `false` when one changed or cannot be
+    /// checked, or there are more than [`MAX_RECHECKED`].
+    pub(super) fn untied_unchanged(&self, procfs: &Path) -> bool {
+        let Mode::Incremental(naming) = self.mode else {
+            return false;
+        };
+        let current = || (self.cached.iter()).filter(|(_, c)| c.generation == self.generation);
+        let untied: usize = current().map(|(_, c)| c.mounts.len() - c.tied.len()).sum();
+        untied <= MAX_RECHECKED
+            && current()
+                .filter(|(_, c)| c.tied.len() < c.mounts.len())
+                .all(|(&id, c)| {
+                    let link = procfs.join(c.pid.to_string()).join("ns/mnt");
+                    let Ok(ns) = OpenNamespace::open(&link, c.inode, naming) else {
+                        return false;
+                    };
+                    let untied = (c.unique.iter().zip(c.mounts.iter()))
+                        .filter(|(_, m)| m.propagation == Propagation::default());
+                    ns.id == id
+                        && untied.into_iter().all(|(&u, m)| {
+                            (ns.propagation(u)).is_ok_and(|now| now == (m.mount_id, m.propagation))
+                        })
+                })
+    }
+
     /// Forgets every table, for the scan to read them all again.
     pub(super) fn forget(&mut self) {
         self.cached.clear();
@@ -333,7 +367,7 @@ impl Tables {
             && still_tied(&ns, c)
             && let Some(fresh) = bring_up_to_date(c, &ns, &self.ids, reader, &mut self.statmount)
         {
-            c.generation = self.generation;
+            (c.generation, c.pid) = (self.generation, pid);
             errors.parse += c.parse_errors;
             self.served += 1;
             self.copies = self.copies + c.mounts.len() - fresh.before;
@@ -355,7 +389,7 @@ impl Tables {
         }
         if listed.is_ok() {
             let parse_errors = errors.parse - parse_before;
-            self.remember(&ns, reader, mounts.clone(), parse_errors);
+            self.remember(&ns, (inode, pid), reader, mounts.clone(), parse_errors);
         }
         Some(mounts)
     }
@@ -367,6 +401,7 @@ impl Tables {
     fn remember(
         &mut self,
         ns: &OpenNamespace,
+        (inode, pid): (u64, u32),
         reader: &TableReader,
         mounts: Arc<[ContainerMount]>,
         parse_errors: u64,
@@ -395,11 +430,20 @@ impl Tables {
             tied,
             parse_errors,
             generation: self.generation,
+            inode,
+            pid,
         };
         self.copies += cached.mounts.len();
         self.cached.insert(ns.id, cached);
     }
 }
+
+/// Most remembered private container mounts re-checked one by one (statmount(2), about a
+/// microsecond each) when a peer group is new to the remembered mounts, rather than reading
+/// every table again: a Docker or Kubernetes host whose `/` is shared (systemd makes it so)
+/// puts each new container's mounts in new peer groups, and its private container mounts
+/// are the few leaked copies; a leak storm's tens of thousands are read again instead.
+pub const MAX_RECHECKED: usize = 4096;
 
 /// Most mounts made or removed in a namespace since its last scan that are read one by one
 /// (statmount(2)) rather than by reading its table again.
