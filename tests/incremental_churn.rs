@@ -432,8 +432,8 @@ fn every_incremental_report_is_a_full_scans_over_a_thousand_random_scrapes() {
 /// the new mounts one by one (statmount(2)): the mounts it already had keep their parse;
 /// when only mounts the exporter ignores changed, its table is the very same; many changes
 /// read the table again; a new peer group re-checks the private mounts, and reads the table
-/// again only when one of them was made shared. At every step its container mounts are a
-/// full scan's.
+/// again only when one of them was made shared; a shared mount that goes is dropped. At
+/// every step its container mounts are a full scan's.
 #[test]
 fn a_few_new_mounts_are_read_one_by_one_and_many_read_the_table_again() {
     require_root_and_mount_tools();
@@ -575,4 +575,14 @@ fn a_few_new_mounts_are_read_one_by_one_and_many_read_the_table_again() {
         joined[0]
     );
     assert!(!same_parse(&joined[0], &shared[0]));
+
+    // A shared mount goes (a container removed from a shared root): it is dropped, the
+    // others keep their parse.
+    assert!(sh_in(d, &format!("umount '{}'", shm(300))));
+    let unshared = scan();
+    assert_eq!(unshared.len(), 82);
+    assert!(
+        same_parse(&unshared[0], &joined[0]),
+        "a shared mount's removal made the table read again"
+    );
 }

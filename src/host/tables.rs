@@ -364,7 +364,7 @@ impl Tables {
         let listed = ns.list(&mut self.ids);
         if listed.is_ok()
             && let Some(c) = self.cached.get_mut(&ns.id)
-            && still_tied(&ns, c)
+            && still_tied(&ns, c, &self.ids)
             && let Some(fresh) = bring_up_to_date(c, &ns, &self.ids, reader, &mut self.statmount)
         {
             (c.generation, c.pid) = (self.generation, pid);
@@ -381,6 +381,12 @@ impl Tables {
             self.note_fresh(&fresh.mounts);
             return Some(mounts);
         }
+        let why = match (&listed, self.cached.contains_key(&ns.id)) {
+            (Err(_), _) => "listmount(2) failed",
+            (Ok(()), false) => "not remembered",
+            (Ok(()), true) => "changed beyond what is read one mount at a time",
+        };
+        tracing::debug!(pid, inode, why, "reading a mount table");
         let parse_before = errors.parse;
         let mounts: Arc<[ContainerMount]> = reader.read_table(dir, pid, inode, "/", errors)?.into();
         self.reread += 1;
@@ -551,12 +557,16 @@ fn vanished(e: &std::io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ESRCH))
 }
 
-/// Whether every remembered shared or slave mount still is, as it was.
-fn still_tied(ns: &OpenNamespace, c: &Cached) -> bool {
+/// Whether every remembered shared or slave mount still is, as it was, but those no longer
+/// in the namespace's mount ids `ids` (ascending): [`bring_up_to_date`] drops them (a
+/// container removed from a shared root takes its tied mounts with it).
+fn still_tied(ns: &OpenNamespace, c: &Cached, ids: &[u64]) -> bool {
     c.tied.iter().all(|&(id, i)| {
         let cm = &c.mounts[i];
-        ns.propagation(id)
-            .is_ok_and(|now| now == (cm.mount_id, cm.propagation))
+        ids.binary_search(&id).is_err()
+            || ns
+                .propagation(id)
+                .is_ok_and(|now| now == (cm.mount_id, cm.propagation))
     })
 }
 
