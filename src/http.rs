@@ -31,7 +31,7 @@ pub struct AppState {
 struct Shared {
     state: AppState,
     metrics: Rendered,
-    /// The leak families' text of the last `/metrics` render, for the next one.
+    /// The owner families' text of the last `/metrics` render, for the next one.
     leak_text: Arc<metrics::LeakText>,
     leaks: Rendered,
     index: Rendered,
