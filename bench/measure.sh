@@ -9,7 +9,8 @@
 # listmount+statmount), (e) bare process enumeration (readdir /proc + one ns/mnt link per
 # process, no table), (c) `mountleak_exporter scan` (its text report: a full scan) and a scrape
 # of a running exporter (--scan.min-interval 0s: an incremental scan, in steady state as
-# nothing changes between scrapes). Every command runs under `timeout` alike. Then, with the
+# nothing changes between scrapes; asked for as Prometheus does, gzip and OpenMetrics). Every
+# command runs under `timeout` alike. Then, with the
 # exporter, REPS times: one container-shaped tmpfs mounted in this namespace (a container
 # starting), a scrape, unmounted, a scrape: what the scan after one change costs. Reports
 # wall-clock and CPU medians, the ratios, peak RSS, and RSS across SCRAPES more scrapes;
@@ -101,12 +102,15 @@ timed() {
     cpu[$name]+="$(sub "$c0" "$cpu_now") "
 }
 
+# A scrape as Prometheus asks for it: gzip (curl inflates it) and OpenMetrics first.
+as_prometheus=(--compressed -H 'Accept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5')
+
 scrape_timed() {
     local c0 c1 t0 t1
     [[ -n ${failed[scrape]:-} ]] && return 0
     c0=$(server_cpu)
     t0=$EPOCHREALTIME
-    if ! curl -fsS --max-time "$limit" -o "$tmp/scrape" "http://$addr/metrics" 2>"$tmp/err"; then
+    if ! curl -fsS --max-time "$limit" "${as_prometheus[@]}" -o "$tmp/scrape" "http://$addr/metrics" 2>"$tmp/err"; then
         kill -0 "$server" 2>/dev/null && failed[scrape]="failed" || failed[scrape]="exporter died"
         echo "  scrape: ${failed[scrape]}: $(head -c 300 "$tmp/err")" >&2
         return 0
