@@ -2,12 +2,12 @@
 //! says they changed) must report exactly what a full scan reports, leak for leak. Real
 //! namespaces and mounts, changed at random between scrapes: container mounts made and
 //! unmounted by a "daemon", holders (private, slave and shared copies of its namespace)
-//! started and killed, their copies made private, slave or shared, mounts made and removed
-//! inside holders, the daemon's own mounts made private. After every change one scan of a
-//! long-lived incremental memory and one full scan; over 1,000 scrapes. Each incremental
-//! report is also rendered as `/metrics` does, reusing the last render's owner families
-//! when its leaks are the last report's, and must equal a fresh render. Everything lives in
-//! namespaces of the test's own (the daemon's is made from the host's): nothing is mounted
+//! started and killed, their copies made private, slave or shared, mounts made, bound
+//! (joining a shared mount's peer group) and removed inside holders and the daemon. After
+//! every change one scan of a long-lived incremental memory and one full scan; over 1,000
+//! scrapes. Each incremental report is also rendered as `/metrics` does, reusing the last
+//! render's owner families when its leaks are the last report's, and must equal a fresh
+//! render. Everything lives in namespaces of the test's own (the daemon's is made from the host's): nothing is mounted
 //! on the host, and another test's `unshare` copies none of it.
 //! The seed is printed; `MOUNTLEAK_CHURN_SEED=<n>` replays a run.
 
@@ -174,7 +174,7 @@ impl World {
         let d = self.daemon.pid();
         let flag = ["private", "slave", "shared"][rng.below(3)];
         let path = rng.pick(&self.paths).cloned();
-        match rng.below(11) {
+        match rng.below(12) {
             0 | 1 => {
                 let p = self.new_path();
                 sh_in(d, &format!("mkdir -p '{p}' && mount -t tmpfs c '{p}'"));
@@ -223,6 +223,24 @@ impl World {
                 ),
                 _ => "nothing".into(),
             },
+            // A bind joins the peer group of a shared mount: after a remembered private
+            // mount was made shared (5-7), its first peer (the peer-group rule).
+            10 => {
+                let who = if rng.below(2) == 0 {
+                    Some(d)
+                } else {
+                    self.holder(rng)
+                };
+                match (who, path) {
+                    (Some(w), Some(p)) => {
+                        let q = self.new_path();
+                        let ok = sh_in(w, &format!("mkdir -p '{q}' && mount --bind '{p}' '{q}'"));
+                        self.paths.push(q.clone());
+                        format!("{w} binds {p} at {q}: {ok}")
+                    }
+                    _ => "nothing".into(),
+                }
+            }
             _ => "nothing (steady state)".into(),
         }
     }
