@@ -7,8 +7,8 @@
 //! every change one scan of a long-lived incremental memory and one full scan; over 1,000
 //! scrapes. Each incremental report is also rendered as `/metrics` does, reusing the last
 //! render's owner families when its leaks are the last report's, and must equal a fresh
-//! render. Everything lives in namespaces of the test's own (the daemon's is made from the host's): nothing is mounted
-//! on the host, and another test's `unshare` copies none of it.
+//! render. Everything lives in namespaces of the test's own (the daemon's is made from the
+//! host's): nothing is mounted on the host, and another test's `unshare` copies none of it.
 //! The seed is printed; `MOUNTLEAK_CHURN_SEED=<n>` replays a run.
 
 mod common;
