@@ -942,15 +942,9 @@ fn a_container_start_and_removal_in_a_shared_root_do_not_make_the_next_scan_read
         let before = host_reads();
         change();
         let s = exporter.scrape();
-        let value = |name: &str| {
-            select(&s, name, &[])
-                .first()
-                .map(|s| s.value)
-                .unwrap_or_else(|| panic!("no {name}"))
-        };
         (
-            value("mountleak_scan_namespaces_reread"),
-            value("mountleak_mount_namespaces_scanned"),
+            value(&s, "mountleak_scan_namespaces_reread"),
+            value(&s, "mountleak_mount_namespaces_scanned"),
             host_reads() - before,
         )
     };

@@ -8,13 +8,6 @@ use common::*;
 use std::process::{Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-fn value(samples: &[Sample], name: &str) -> f64 {
-    match select(samples, name, &[]).as_slice() {
-        [s] => s.value,
-        other => panic!("want one {name}, got {}", show(other)),
-    }
-}
-
 #[test]
 fn the_exporters_own_process_metrics_are_served_fresh() {
     let before = SystemTime::now()

@@ -240,10 +240,7 @@ impl Tables {
                     };
                     let untied = (c.unique.iter().zip(c.mounts.iter()))
                         .filter(|(_, m)| m.propagation == Propagation::default());
-                    ns.id == id
-                        && untied.into_iter().all(|(&u, m)| {
-                            (ns.propagation(u)).is_ok_and(|now| now == (m.mount_id, m.propagation))
-                        })
+                    ns.id == id && untied.into_iter().all(|(&u, m)| as_remembered(&ns, u, m))
                 })
     }
 
@@ -424,10 +421,10 @@ impl Tables {
                 continue;
             }
             let id = self.ids[reader.lines[i]];
-            match ns.propagation(id) {
-                Ok(now) if now == (cm.mount_id, cm.propagation) => tied.push((id, i)),
-                _ => return,
+            if !as_remembered(ns, id, cm) {
+                return;
             }
+            tied.push((id, i));
         }
         let cached = Cached {
             ids: self.ids.clone(),
@@ -561,13 +558,15 @@ fn vanished(e: &std::io::Error) -> bool {
 /// in the namespace's mount ids `ids` (ascending): [`bring_up_to_date`] drops them (a
 /// container removed from a shared root takes its tied mounts with it).
 fn still_tied(ns: &OpenNamespace, c: &Cached, ids: &[u64]) -> bool {
-    c.tied.iter().all(|&(id, i)| {
-        let cm = &c.mounts[i];
-        ids.binary_search(&id).is_err()
-            || ns
-                .propagation(id)
-                .is_ok_and(|now| now == (cm.mount_id, cm.propagation))
-    })
+    (c.tied.iter())
+        .all(|&(id, i)| ids.binary_search(&id).is_err() || as_remembered(ns, id, &c.mounts[i]))
+}
+
+/// Whether mount `id` of `ns` (statmount(2)) still has the old id and propagation `cm` was
+/// read with.
+fn as_remembered(ns: &OpenNamespace, id: u64, cm: &ContainerMount) -> bool {
+    ns.propagation(id)
+        .is_ok_and(|now| now == (cm.mount_id, cm.propagation))
 }
 
 #[cfg(test)]

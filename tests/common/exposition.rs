@@ -43,6 +43,14 @@ pub fn select<'a>(samples: &'a [Sample], name: &str, labels: &[(&str, &str)]) ->
 }
 
 /// Samples formatted one per line, for failure messages.
+/// The value of the one sample of an unlabelled family; panics unless there is exactly one.
+pub fn value(samples: &[Sample], name: &str) -> f64 {
+    match select(samples, name, &[]).as_slice() {
+        [s] => s.value,
+        other => panic!("want one {name}, got {}", show(other)),
+    }
+}
+
 pub fn show(samples: &[&Sample]) -> String {
     if samples.is_empty() {
         return "(none)".to_string();
