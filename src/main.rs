@@ -265,6 +265,12 @@ async fn serve(config: Config, prepared: Prepared) -> anyhow::Result<()> {
         tls,
         listeners,
     } = prepared;
+    // Incremental scans keep each process's `/proc/<pid>/ns` open (half the soft limit at
+    // most): the usual soft limit of 1,024 would leave most processes out.
+    match mountleak_exporter::host::raise_open_files_limit() {
+        Ok(limit) => tracing::debug!(limit, "open-file soft limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file soft limit"),
+    }
     let enabled = runtime::enabled(&config);
     for e in &enabled {
         e.clone().spawn();

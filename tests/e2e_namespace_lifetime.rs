@@ -114,16 +114,22 @@ impl Scene {
     }
 }
 
-/// The exporter's open fds that name a mount namespace or a mount table.
-fn pinning_fds(pid: u32) -> Vec<String> {
+/// What the exporter's open fds name.
+fn fd_targets(pid: u32) -> Vec<String> {
     let dir = format!("/proc/{pid}/fd");
     let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("read {dir}: {e}"));
     entries
         .flatten()
         .filter_map(|e| std::fs::read_link(e.path()).ok())
         .map(|l| l.to_string_lossy().into_owned())
-        .filter(|l| l.starts_with("mnt:[") || l.ends_with("/mountinfo") || l.ends_with("/ns/mnt"))
         .collect()
+}
+
+/// The exporter's open fds that name a mount namespace or a mount table.
+fn pinning_fds(pid: u32) -> Vec<String> {
+    let pinning =
+        |l: &String| l.starts_with("mnt:[") || l.ends_with("/mountinfo") || l.ends_with("/ns/mnt");
+    fd_targets(pid).into_iter().filter(pinning).collect()
 }
 
 fn assert_stale_netns_leak_seen(exporter: &Exporter, s: &Scene) {
@@ -171,6 +177,13 @@ fn a_holders_copies_are_freed_when_it_exits_however_often_it_was_scraped() {
     }
     let fds = pinning_fds(exporter.pid());
     assert!(fds.is_empty(), "the exporter keeps between scans: {fds:?}");
+    // What it does keep, the holder's `ns` directory (to read `mnt` in it next scan), must
+    // not keep its namespace: shown by the holder's copies going all the same.
+    let ns_dir = format!("/proc/{}/ns", s.holder_pid);
+    assert!(
+        fd_targets(exporter.pid()).contains(&ns_dir),
+        "the exporter keeps no fd of {ns_dir} between scans"
+    );
     let took = s.kill_and_time();
     let Some(took) = took else {
         panic!(

@@ -11,6 +11,7 @@ pub mod cgroup;
 mod details;
 mod listmount;
 pub mod mountinfo;
+mod ns_dirs;
 mod procfile;
 mod tables;
 
@@ -27,6 +28,7 @@ pub use cgroup::ContainerEngine;
 pub use details::REFRESH as DETAILS_REFRESH;
 use mountinfo::split_ids;
 pub use mountinfo::{Mount, Propagation};
+pub use ns_dirs::raise_open_files_limit;
 use procfile::{parse_ns_link, start_time, stat_comm};
 pub use tables::{FULL_REREAD, MAX_REMEMBERED_COPIES, ScanMode, Tables};
 
@@ -207,8 +209,8 @@ pub fn scan_with(
 ) -> crate::Result<HostSnapshot> {
     let _span = tracing::debug_span!("host_scan", procfs = %procfs.display()).entered();
     let pids = list_pids(procfs)?;
-    let (groups, errors) = group_by_namespace(procfs, &pids);
     tables.begin(procfs, layout);
+    let (groups, errors) = tables.ns_dirs.group(procfs, &pids);
     let mut read = read_namespaces(procfs, layout, options, &groups, tables, errors);
     if tables.unknown_peer_group() && !tables.untied_unchanged(procfs) {
         // A table read afresh ties a mount to a peer group no remembered mount is in, and a
@@ -231,30 +233,8 @@ pub fn scan_with(
     })
 }
 
-/// One readlink per process, nothing more, for processes whose namespace holds no
-/// container mount: that is the floor of what any scan must do. Relative to an open
-/// `procfs` (`readlinkat`), into a buffer on the stack: the path walk starts below /proc and
-/// nothing is allocated per process.
-fn group_by_namespace(procfs: &Path, pids: &[u32]) -> (HashMap<u64, Vec<u32>>, ScanErrors) {
-    let mut errors = ScanErrors::default();
-    let mut groups: HashMap<u64, Vec<u32>> = HashMap::new();
-    let dir = match std::fs::File::open(procfs) {
-        Ok(dir) => dir,
-        Err(e) => {
-            errors.count(&e);
-            return (groups, errors);
-        }
-    };
-    for &pid in pids {
-        match mnt_ns_inode_at(&dir, pid) {
-            Ok(inode) => groups.entry(inode).or_default().push(pid),
-            Err(e) => errors.count(&e),
-        }
-    }
-    (groups, errors)
-}
-
-/// `<pid>/ns/mnt`'s namespace inode, read relative to the open procfs directory.
+/// `<pid>/ns/mnt`'s namespace inode, read relative to the open procfs directory into a buffer
+/// on the stack: the walk starts below /proc and nothing is allocated per process.
 fn mnt_ns_inode_at(procfs: &std::fs::File, pid: u32) -> io::Result<u64> {
     use std::io::Write as _;
     use std::os::fd::AsRawFd as _;

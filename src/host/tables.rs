@@ -17,7 +17,8 @@
 //!   changed, or there are more, the scan reads every table;
 //! - `mount --move`: every table is read again at least every [`FULL_REREAD`].
 //!
-//! No fd is kept: a namespace's `ns/mnt` is opened and closed within its share of the scan.
+//! No fd that holds a namespace is kept: a namespace's `ns/mnt` is opened and closed within
+//! its share of the scan (the processes' `ns` directories kept by `ns_dirs` hold none).
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -28,6 +29,7 @@ use serde::Serialize;
 
 use super::details::Details;
 use super::listmount::{Naming, OpenNamespace};
+use super::ns_dirs::NsDirs;
 use super::{ContainerMount, Propagation, ScanErrors, TableReader};
 use crate::layout::Layout;
 
@@ -112,6 +114,8 @@ pub struct Tables {
     pub reread: u64,
     /// The details of the processes that name holders, remembered as the tables are.
     pub(super) details: Details,
+    /// The processes' `ns` directories, kept open between scans (see `ns_dirs`).
+    pub(super) ns_dirs: NsDirs,
 }
 
 impl Default for Tables {
@@ -127,6 +131,7 @@ impl std::fmt::Debug for Tables {
             .field("remembered", &self.cached.len())
             .field("copies", &self.copies)
             .field("reread", &self.reread)
+            .field("ns_dirs", &self.ns_dirs)
             .finish()
     }
 }
@@ -159,7 +164,13 @@ impl Tables {
             statmount: Vec::new(),
             reread: 0,
             details: Details::default(),
+            ns_dirs: NsDirs::default(),
         }
+    }
+
+    /// How many processes' `ns` directories are kept open between scans.
+    pub fn ns_dirs_kept(&self) -> usize {
+        self.ns_dirs.kept()
     }
 
     pub fn mode(&self) -> ScanMode {
@@ -188,6 +199,7 @@ impl Tables {
             };
             if let Mode::Incremental(_) = self.mode {
                 self.details = Details::remembering();
+                self.ns_dirs = NsDirs::keeping();
             }
         }
         self.details.begin();
