@@ -560,6 +560,26 @@ fn a_few_new_mounts_are_read_one_by_one_and_many_read_the_table_again() {
     );
     assert!(same_parse(&gone[0], &read[0]));
 
+    // One goes and one comes between two scrapes: the namespace's mount count is the same,
+    // its highest mount id is not (ids only grow), so its ids are listed again
+    // (`listmount::Summary`).
+    assert!(sh_in(
+        d,
+        &format!(
+            "umount '{}' && mkdir -p '{1}' && mount -t tmpfs shm '{1}'",
+            shm(10),
+            shm(400)
+        )
+    ));
+    let swapped = scan();
+    assert_eq!(swapped.len(), 81);
+    let points: Vec<&str> = swapped.iter().map(|m| &*m.target.mount_point).collect();
+    assert!(
+        points.contains(&shm(400).as_str()) && !points.contains(&shm(10).as_str()),
+        "a mount swapped for another was missed: {points:?}"
+    );
+    let gone = swapped;
+
     // A new shared mount starts a peer group no remembered mount is in. A remembered
     // private mount made shared since could be its peer (the peer-group rule,
     // src/host/tables.rs): the remembered private mounts are re-checked one by one with

@@ -1,5 +1,7 @@
 //! listmount(2) and statmount(2): a mount namespace's 64-bit mount ids, and one mount's
-//! propagation, without reading its whole table. Used by the incremental scan (`tables`).
+//! propagation, without reading its whole table; and a namespace's [`Summary`], which says
+//! its ids are still those of a listing without walking them. Used by the incremental scan
+//! (`tables`).
 //!
 //! The namespace is named by an `ns/mnt` fd (`mnt_id_req.mnt_ns_fd`, Linux 6.18; the fd
 //! proves the ptrace read access that opening it took, so no other capability is asked) or,
@@ -22,6 +24,11 @@ const SYS_STATMOUNT: libc::c_long = 457;
 const SYS_LISTMOUNT: libc::c_long = 458;
 /// `_IOR(0xb7, 5, __u64)`, include/uapi/linux/nsfs.h (Linux 6.9+).
 const NS_GET_MNTNS_ID: libc::c_ulong = 0x8008_b705;
+/// `_IOR(0xb7, 10, struct mnt_ns_info)`, include/uapi/linux/nsfs.h (newer than listmount;
+/// refused, ENOTTY, where missing).
+const NS_MNT_GET_INFO: libc::c_ulong = 0x8010_b70a;
+/// listmount(2)'s flag for the highest ids first (include/uapi/linux/mount.h).
+const LISTMOUNT_REVERSE: libc::c_ulong = 1;
 /// `LSMT_ROOT`: list the whole namespace (include/uapi/linux/mount.h).
 const LSMT_ROOT: u64 = u64::MAX;
 const STATMOUNT_SB_BASIC: u64 = 0x1;
@@ -64,6 +71,38 @@ struct MntIdReq {
     mnt_id: u64,
     param: u64,
     mnt_ns_id: u64,
+}
+
+/// `struct mnt_ns_info`, MNT_NS_INFO_SIZE_VER0 (16 bytes).
+#[repr(C)]
+struct MntNsInfo {
+    size: u32,
+    nr_mounts: u32,
+    mnt_ns_id: u64,
+}
+
+/// A namespace's number of mounts and its highest mount id: while both are those of a
+/// listing, its mounts are the listed ones. Mount ids come from one counter that only grows
+/// (fs/namespace.c `mnt_alloc_id`), so a mount added since has a higher id than every listed
+/// one: with the highest id unchanged none of them is still there, and with the count
+/// unchanged too no listed mount went. Counted over the whole namespace, while listmount(2) lists what
+/// is reachable from the root it resolves against: for another namespace its root, so every
+/// mount; for the exporter's own, its own root, which need not reach every mount (the
+/// caller does not trust a summary of its own namespace).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    mounts: u64,
+    highest: u64,
+}
+
+impl Summary {
+    /// Of a listing: its ids, ascending.
+    pub fn of(ids: &[u64]) -> Option<Summary> {
+        Some(Summary {
+            mounts: ids.len() as u64,
+            highest: *ids.last()?,
+        })
+    }
 }
 
 /// One namespace, open for the length of its share of a scan (see the module comment).
@@ -130,6 +169,41 @@ impl OpenNamespace {
                 Some(&l) if n as usize == room => last = l,
                 _ => return Ok(()),
             }
+        }
+    }
+
+    /// The namespace's [`Summary`] in two calls that walk no list: `NS_MNT_GET_INFO`'s
+    /// count and listmount(2) of one id, highest first. Listing a namespace walks all its
+    /// mounts (`do_listmount`), most of a steady-state scan's cost beyond the processes.
+    pub fn summary(&self) -> io::Result<Summary> {
+        let mut info = MntNsInfo {
+            size: std::mem::size_of::<MntNsInfo>() as u32,
+            nr_mounts: 0,
+            mnt_ns_id: 0,
+        };
+        // SAFETY: NS_MNT_GET_INFO writes one struct mnt_ns_info through the pointer.
+        if unsafe { libc::ioctl(self.file.as_raw_fd(), NS_MNT_GET_INFO, &mut info) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let r = self.req(LSMT_ROOT, 0);
+        let mut highest: u64 = 0;
+        // SAFETY: r is a valid mnt_id_req; `highest` holds the one id asked for.
+        let n = unsafe {
+            libc::syscall(
+                SYS_LISTMOUNT,
+                &r as *const MntIdReq,
+                &mut highest as *mut u64,
+                1usize,
+                LISTMOUNT_REVERSE,
+            )
+        };
+        match n {
+            1 => Ok(Summary {
+                mounts: info.nr_mounts.into(),
+                highest,
+            }),
+            0 => Err(io::Error::from_raw_os_error(libc::ENOENT)),
+            _ => Err(io::Error::last_os_error()),
         }
     }
 
@@ -322,5 +396,63 @@ mod tests {
             "{whole} of {} mounts read whole through statmount",
             lines.len()
         );
+    }
+
+    #[test]
+    fn a_summary_changes_with_every_mount_and_unmount_and_only_then() {
+        let naming = probe(Path::new("/proc")).expect("listmount(2) (Linux 6.8+)");
+        let mut holder = std::process::Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sleep", "600"])
+            .spawn()
+            .expect("unshare (util-linux)");
+        let link = std::path::PathBuf::from(format!("/proc/{}/ns/mnt", holder.id()));
+        let own = std::fs::metadata("/proc/self/ns/mnt").unwrap().ino();
+        let inode = (0..200)
+            .find_map(|_| {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                let ino = std::fs::metadata(&link).ok()?.ino();
+                (ino != own).then_some(ino)
+            })
+            .expect("unshare -m made no namespace (needs root)");
+        let sh = |script: &str| {
+            let pid = holder.id().to_string();
+            let ok = std::process::Command::new("nsenter")
+                .args(["-t", &pid, "-m", "sh", "-c", script])
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "{script}");
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        let mut ids = Vec::new();
+        let mut seen = Vec::new();
+        for step in [
+            format!("mount -t tmpfs t '{}'", a.display()),
+            format!("mount -t tmpfs t '{}'", b.display()),
+            // One goes, one comes: the same count, a higher id.
+            format!("umount '{0}' && mount -t tmpfs t '{0}'", a.display()),
+            format!("umount '{}'", b.display()),
+        ] {
+            let ns = OpenNamespace::open(&link, inode, naming).unwrap();
+            ns.list(&mut ids).unwrap();
+            let summary = ns.summary().expect("NS_MNT_GET_INFO and LISTMOUNT_REVERSE");
+            assert_eq!(Some(summary), Summary::of(&ids), "unlike its listing");
+            assert_eq!(
+                ns.summary().unwrap(),
+                summary,
+                "changed with nothing mounted"
+            );
+            seen.push(summary);
+            sh(&step);
+        }
+        let ns = OpenNamespace::open(&link, inode, naming).unwrap();
+        seen.push(ns.summary().unwrap());
+        for w in seen.windows(2) {
+            assert_ne!(w[0], w[1], "a mount or unmount left the summary as it was");
+        }
+        holder.kill().unwrap();
+        holder.wait().unwrap();
     }
 }

@@ -1,7 +1,9 @@
 //! The incremental scan: each namespace's container mounts are remembered between scans,
 //! keyed by the namespace's 64-bit id (`NS_GET_MNTNS_ID`, never reused), with the list of
 //! its mount ids listmount(2) gave (64-bit, never reused: a mount or unmount always changes
-//! the list). When the list changed by a few ids, the mounts whose ids are gone are dropped
+//! the list). The list is not even walked while the namespace's [`Summary`] (its mount
+//! count and highest mount id, two calls that walk nothing) is that of the remembered list,
+//! except for the exporter's own namespace. When the list changed by a few ids, the mounts whose ids are gone are dropped
 //! and the new ones read one by one with statmount(2) (`bring_up_to_date`); the table is
 //! read again only for more changes. A new mount inherits nothing of an old one's id, so
 //! the remembered mounts that kept theirs are as they were but for two things, which keep
@@ -28,7 +30,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::details::Details;
-use super::listmount::{Naming, OpenNamespace};
+use super::listmount::{Naming, OpenNamespace, Summary};
 use super::ns_dirs::NsDirs;
 use super::{ContainerMount, Propagation, ScanErrors, TableReader};
 use crate::layout::Layout;
@@ -74,6 +76,8 @@ enum Mode {
 struct Cached {
     /// The mount ids (ascending) the table was read, or last brought up to date, after.
     ids: Vec<u64>,
+    /// Of `ids`: while the namespace's is the same, they are its ids (no listing needed).
+    summary: Option<Summary>,
     mounts: Arc<[ContainerMount]>,
     /// The 64-bit id of each of `mounts`.
     unique: Vec<u64>,
@@ -110,6 +114,11 @@ pub struct Tables {
     ids: Vec<u64>,
     /// Reused for every statmount(2) of a whole mount.
     statmount: Vec<u64>,
+    /// Whether the kernel gives namespace summaries (`OpenNamespace::summary`): until it
+    /// refuses one.
+    summaries: bool,
+    /// The exporter's own namespace, whose summary is never trusted (see `Summary`).
+    own_ns: Option<u64>,
     /// Tables read in the current (last) scan.
     pub reread: u64,
     /// The details of the processes that name holders, remembered as the tables are.
@@ -162,6 +171,8 @@ impl Tables {
             generation: 0,
             ids: Vec::new(),
             statmount: Vec::new(),
+            summaries: true,
+            own_ns: None,
             reread: 0,
             details: Details::default(),
             ns_dirs: NsDirs::default(),
@@ -197,9 +208,15 @@ impl Tables {
                     Mode::Full
                 }
             };
-            if let Mode::Incremental(_) = self.mode {
+            if let Mode::Incremental(naming) = self.mode {
                 self.details = Details::remembering();
                 self.ns_dirs = NsDirs::keeping();
+                let own = procfs.join("self/ns/mnt");
+                let inode =
+                    std::fs::metadata(&own).map_or(0, |m| std::os::unix::fs::MetadataExt::ino(&m));
+                self.own_ns = OpenNamespace::open(&own, inode, naming)
+                    .ok()
+                    .map(|ns| ns.id);
             }
         }
         self.details.begin();
@@ -370,7 +387,15 @@ impl Tables {
                 return Some(mounts.into());
             }
         };
-        let listed = ns.list(&mut self.ids);
+        let remembered = self.cached.get(&ns.id).and_then(|c| c.summary);
+        let unchanged = remembered.is_some() && self.summary(&ns) == remembered;
+        let listed = match self.cached.get(&ns.id) {
+            Some(c) if unchanged => {
+                self.ids.clone_from(&c.ids);
+                Ok(())
+            }
+            _ => ns.list(&mut self.ids),
+        };
         if listed.is_ok()
             && let Some(c) = self.cached.get_mut(&ns.id)
             && still_tied(&ns, c, &self.ids)
@@ -409,6 +434,23 @@ impl Tables {
         Some(mounts)
     }
 
+    /// `ns`'s summary, if the kernel gives one and it can be trusted (not our own namespace).
+    fn summary(&mut self, ns: &OpenNamespace) -> Option<Summary> {
+        if !self.summaries || self.own_ns == Some(ns.id) {
+            return None;
+        }
+        match ns.summary() {
+            Ok(summary) => Some(summary),
+            Err(e) => {
+                if matches!(e.raw_os_error(), Some(libc::ENOTTY | libc::EINVAL)) {
+                    tracing::debug!(error = %e, "no namespace summaries: every scan lists every namespace");
+                    self.summaries = false;
+                }
+                None
+            }
+        }
+    }
+
     /// Remembers a table read right after its ids were listed. The i-th line of mountinfo
     /// is the i-th listed id (both walk the namespace's mounts in id order: fs/namespace.c
     /// `m_start`/`m_next` and `do_listmount`); each tied mount's old id is checked against
@@ -439,6 +481,7 @@ impl Tables {
             tied.push((id, i));
         }
         let cached = Cached {
+            summary: Summary::of(&self.ids),
             ids: self.ids.clone(),
             unique: reader.lines.iter().map(|&l| self.ids[l]).collect(),
             mounts,
@@ -508,6 +551,7 @@ fn bring_up_to_date(
     }
     let gone = |u: &u64| removed.binary_search(u).is_ok();
     c.ids = ids.to_vec();
+    c.summary = Summary::of(ids);
     if fresh.is_empty() && !c.unique.iter().any(gone) {
         // Only other mounts changed: the very same table (and so the same decisions).
         return Some(Update {
