@@ -350,8 +350,10 @@ fn the_runtime_timeout_is_read_under_its_old_names_too() {
             .unwrap();
         let took = start.elapsed();
         let stderr = String::from_utf8_lossy(&out.stderr);
+        // The client's own timeout and the scan's deadline are the same length: either may
+        // fire first (under load the deadline did), and each says the runtime did not answer.
         assert!(
-            stderr.contains("runtime unreachable"),
+            stderr.contains("runtime unreachable") || stderr.contains("runtime did not answer"),
             "{env:?} {flags:?}: {stderr}"
         );
         let want = std::time::Duration::from_secs(want);
