@@ -127,9 +127,13 @@ impl NsDirs {
     }
 
     /// Opens `<pid>/ns`, reads `mnt` in it, and keeps it if the process lives in procfs's
-    /// own pid namespace (`own`, the link of pid 1's `ns/pid`).
+    /// own pid namespace (`own`, its `ns/pid` link). Where the directory cannot be opened
+    /// (gone, or out of fds: EMFILE) the link is read as without keeping, so no process is
+    /// lost for want of an fd and a gone one is counted as before.
     fn first_look(&mut self, dir: &File, pid: u32, own: &str) -> io::Result<u64> {
-        let fd = open_ns_dir(dir, pid)?;
+        let Ok(fd) = open_ns_dir(dir, pid) else {
+            return super::mnt_ns_inode_at(dir, pid);
+        };
         let inode = ns_inode(&link_at(fd.as_raw_fd(), c"mnt")?)?;
         if link_at(fd.as_raw_fd(), c"pid").is_ok_and(|link| link == own) {
             self.kept.insert(pid, fd);
@@ -296,6 +300,43 @@ mod tests {
         let mut none = NsDirs::default();
         none.group(Path::new("/proc"), &pids);
         assert_eq!(none.kept(), 0);
+        for mut s in sleepers {
+            s.kill().unwrap();
+            s.wait().unwrap();
+        }
+    }
+
+    #[test]
+    fn out_of_fds_no_process_is_lost() {
+        let sleepers: Vec<Child> = (0..3).map(|_| spawn(&["sleep", "600"])).collect();
+        let pids: Vec<u32> = sleepers.iter().map(Child::id).collect();
+        let want = plain(&pids);
+        let mut dirs = NsDirs::keeping_at_most(100);
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit/setrlimit read and write one struct rlimit.
+        assert_eq!(
+            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
+            0
+        );
+        let saved = limit.rlim_cur;
+        // A first scan of no process finds procfs's pid namespace (a file read).
+        dirs.group(Path::new("/proc"), &[]);
+        // Room for the procfs directory the scan opens (the lowest free fd), none for an
+        // `ns` directory.
+        // SAFETY: dup of stdin, closed at once.
+        let free = unsafe { libc::dup(0) };
+        assert!(free >= 0);
+        unsafe { libc::close(free) };
+        limit.rlim_cur = free as u64 + 1;
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
+        let got = dirs.group(Path::new("/proc"), &pids);
+        limit.rlim_cur = saved;
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
+        assert_eq!(got, want, "processes lost for want of an fd");
+        assert_eq!(dirs.kept(), 0, "{dirs:?}");
         for mut s in sleepers {
             s.kill().unwrap();
             s.wait().unwrap();
