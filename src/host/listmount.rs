@@ -325,9 +325,10 @@ impl Statmount<'_> {
     }
 }
 
-/// Which naming works here, tried on our own namespace (`<procfs>/self/ns/mnt`): `Err` says
-/// why neither does (no listmount before 6.8: ENOSYS; a fixture tree has no nsfs).
-pub fn probe(procfs: &Path) -> io::Result<Naming> {
+/// Which naming works here, tried on our own namespace (`<procfs>/self/ns/mnt`), and that
+/// namespace's id: `Err` says why neither naming works (no listmount before 6.8: ENOSYS; a
+/// fixture tree has no nsfs).
+pub fn probe(procfs: &Path) -> io::Result<(Naming, u64)> {
     let link = procfs.join("self/ns/mnt");
     let inode = std::fs::metadata(&link)?.ino();
     let mut ids = Vec::new();
@@ -340,9 +341,11 @@ pub fn probe(procfs: &Path) -> io::Result<Naming> {
             ));
             break;
         }
-        match OpenNamespace::open(&link, inode, naming).and_then(|ns| ns.list(&mut ids)) {
-            Ok(()) if !ids.is_empty() => return Ok(naming),
-            Ok(()) => last = io::Error::other("listmount listed no mount"),
+        match OpenNamespace::open(&link, inode, naming)
+            .and_then(|ns| ns.list(&mut ids).map(|()| ns.id))
+        {
+            Ok(id) if !ids.is_empty() => return Ok((naming, id)),
+            Ok(_) => last = io::Error::other("listmount listed no mount"),
             Err(e) => last = e,
         }
     }
@@ -365,7 +368,7 @@ mod tests {
     #[test]
     fn our_own_namespace_lists_like_its_mountinfo() {
         // On kernels without listmount this is the fallback's business, not a failure.
-        let Ok(naming) = probe(Path::new("/proc")) else {
+        let Ok((naming, _)) = probe(Path::new("/proc")) else {
             eprintln!("listmount unavailable here: nothing to compare");
             return;
         };
@@ -400,7 +403,7 @@ mod tests {
 
     #[test]
     fn a_summary_changes_with_every_mount_and_unmount_and_only_then() {
-        let naming = probe(Path::new("/proc")).expect("listmount(2) (Linux 6.8+)");
+        let (naming, _) = probe(Path::new("/proc")).expect("listmount(2) (Linux 6.8+)");
         let mut holder = std::process::Command::new("unshare")
             .args(["-m", "--propagation", "private", "sleep", "600"])
             .spawn()

@@ -233,30 +233,6 @@ pub fn scan_with(
     })
 }
 
-/// `<pid>/ns/mnt`'s namespace inode, read relative to the open procfs directory into a buffer
-/// on the stack: the walk starts below /proc and nothing is allocated per process.
-fn mnt_ns_inode_at(procfs: &std::fs::File, pid: u32) -> io::Result<u64> {
-    use std::io::Write as _;
-    use std::os::fd::AsRawFd as _;
-    let mut path = [0u8; 32];
-    let mut w = &mut path[..];
-    write!(w, "{pid}/ns/mnt\0")?;
-    let mut link = [0u8; 64];
-    // SAFETY: `path` is NUL-terminated and `link` is writable for its length.
-    let n = unsafe {
-        libc::readlinkat(
-            procfs.as_raw_fd(),
-            path.as_ptr().cast(),
-            link.as_mut_ptr().cast(),
-            link.len(),
-        )
-    };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    ns_inode(&String::from_utf8_lossy(&link[..n as usize]))
-}
-
 fn ns_inode(link: &str) -> io::Result<u64> {
     parse_ns_link(link)
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unexpected ns/mnt link"))

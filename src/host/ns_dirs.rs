@@ -23,6 +23,7 @@
 //! hard one at start.
 
 use std::collections::{HashMap, HashSet};
+use std::ffi::CStr;
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd, RawFd};
@@ -36,8 +37,7 @@ pub const MAX_KEPT: usize = 65_536;
 /// What one scan leaves for the next; `Default` keeps nothing.
 #[derive(Default)]
 pub struct NsDirs {
-    keeping: bool,
-    /// At most this many in `kept`.
+    /// At most this many in `kept` (0: keeping nothing).
     room: usize,
     kept: HashMap<u32, OwnedFd>,
     /// Pids last seen in another pid namespace than procfs's: read through `/proc`.
@@ -50,7 +50,7 @@ pub struct NsDirs {
 impl std::fmt::Debug for NsDirs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NsDirs")
-            .field("keeping", &self.keeping)
+            .field("room", &self.room)
             .field("kept", &self.kept.len())
             .field("others", &self.others.len())
             .finish()
@@ -66,15 +66,9 @@ impl NsDirs {
 
     fn keeping_at_most(room: usize) -> NsDirs {
         NsDirs {
-            keeping: room > 0,
             room,
             ..NsDirs::default()
         }
-    }
-
-    /// How many `ns` directories are kept open.
-    pub fn kept(&self) -> usize {
-        self.kept.len()
     }
 
     /// `pids` grouped by their mount namespace's inode. A process that cannot be read
@@ -93,7 +87,7 @@ impl NsDirs {
                 return (groups, errors);
             }
         };
-        if self.keeping && self.own.is_none() {
+        if self.room > 0 && self.own.is_none() {
             self.own = Some(own_pid_ns(procfs));
         }
         let own = self.own.clone().flatten();
@@ -114,7 +108,7 @@ impl NsDirs {
                     if others.contains(&pid) {
                         self.others.insert(pid);
                     }
-                    super::mnt_ns_inode_at(&dir, pid)
+                    mnt_ns_inode_at(&dir, pid)
                 }
             };
             match inode {
@@ -132,7 +126,7 @@ impl NsDirs {
     /// lost for want of an fd and a gone one is counted as before.
     fn first_look(&mut self, dir: &File, pid: u32, own: &str) -> io::Result<u64> {
         let Ok(fd) = open_ns_dir(dir, pid) else {
-            return super::mnt_ns_inode_at(dir, pid);
+            return mnt_ns_inode_at(dir, pid);
         };
         let inode = ns_inode(&link_at(fd.as_raw_fd(), c"mnt")?)?;
         if link_at(fd.as_raw_fd(), c"pid").is_ok_and(|link| link == own) {
@@ -160,14 +154,18 @@ fn own_pid_ns(procfs: &Path) -> Option<String> {
     Some(link.to_string_lossy().into_owned())
 }
 
+/// `<pid>/ns/mnt`'s namespace inode, read relative to the open procfs directory: the walk
+/// starts below /proc and nothing is allocated per process.
+fn mnt_ns_inode_at(dir: &File, pid: u32) -> io::Result<u64> {
+    let path = pid_path(pid, "ns/mnt")?;
+    ns_inode(&link_at(dir.as_raw_fd(), as_cstr(&path)?)?)
+}
+
 fn open_ns_dir(dir: &File, pid: u32) -> io::Result<OwnedFd> {
-    use std::io::Write as _;
-    let mut path = [0u8; 32];
-    let mut w = &mut path[..];
-    write!(w, "{pid}/ns\0")?;
+    let path = pid_path(pid, "ns")?;
     let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
-    // SAFETY: `path` is NUL-terminated.
-    let fd = unsafe { libc::openat(dir.as_raw_fd(), path.as_ptr().cast(), flags) };
+    // SAFETY: the path is NUL-terminated.
+    let fd = unsafe { libc::openat(dir.as_raw_fd(), as_cstr(&path)?.as_ptr(), flags) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -175,8 +173,20 @@ fn open_ns_dir(dir: &File, pid: u32) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// `<pid>/<tail>`, NUL-terminated, in a buffer on the stack.
+fn pid_path(pid: u32, tail: &str) -> io::Result<[u8; 32]> {
+    use std::io::Write as _;
+    let mut path = [0u8; 32];
+    write!(&mut path[..], "{pid}/{tail}\0")?;
+    Ok(path)
+}
+
+fn as_cstr(path: &[u8]) -> io::Result<&CStr> {
+    CStr::from_bytes_until_nul(path).map_err(io::Error::other)
+}
+
 /// The target of the symlink `name` relative to `fd`, read into a buffer on the stack.
-fn link_at(fd: RawFd, name: &std::ffi::CStr) -> io::Result<String> {
+fn link_at(fd: RawFd, name: &CStr) -> io::Result<String> {
     let mut link = [0u8; 64];
     // SAFETY: `name` is NUL-terminated and `link` is writable for its length.
     let n = unsafe { libc::readlinkat(fd, name.as_ptr(), link.as_mut_ptr().cast(), link.len()) };
@@ -188,37 +198,40 @@ fn link_at(fd: RawFd, name: &std::ffi::CStr) -> io::Result<String> {
 
 /// Half the open-file soft limit, at most [`MAX_KEPT`].
 fn room_for_open_files() -> usize {
+    open_files_limit().map_or(0, |limit| {
+        usize::try_from(limit.rlim_cur / 2).map_or(MAX_KEPT, |half| half.min(MAX_KEPT))
+    })
+}
+
+/// Raises the open-file soft limit to the hard one (no privilege needed), for the `ns`
+/// directories a long-running exporter keeps; returns the new soft limit.
+pub fn raise_open_files_limit() -> io::Result<u64> {
+    let mut limit = open_files_limit()?;
+    if limit.rlim_cur < limit.rlim_max {
+        limit.rlim_cur = limit.rlim_max;
+        set_open_files_limit(&limit)?;
+    }
+    Ok(limit.rlim_cur)
+}
+
+fn open_files_limit() -> io::Result<libc::rlimit> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: getrlimit writes one struct rlimit.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return 0;
+        return Err(io::Error::last_os_error());
     }
-    usize::try_from(limit.rlim_cur / 2).map_or(MAX_KEPT, |half| half.min(MAX_KEPT))
+    Ok(limit)
 }
 
-/// Raises the open-file soft limit to the hard one (no privilege needed), for the `ns`
-/// directories a long-running exporter keeps; returns the new soft limit.
-pub fn raise_open_files_limit() -> io::Result<u64> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit read and write one struct rlimit.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if limit.rlim_cur < limit.rlim_max {
-            limit.rlim_cur = limit.rlim_max;
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-        }
+fn set_open_files_limit(limit: &libc::rlimit) -> io::Result<()> {
+    // SAFETY: setrlimit reads one struct rlimit.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, limit) } != 0 {
+        return Err(io::Error::last_os_error());
     }
-    Ok(limit.rlim_cur)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -246,7 +259,7 @@ mod tests {
         for _ in 0..2 {
             let (groups, errors) = dirs.group(Path::new("/proc"), &pids);
             assert_eq!((groups, errors), plain(&pids));
-            assert_eq!(dirs.kept(), 2, "{dirs:?}");
+            assert_eq!(dirs.kept.len(), 2, "{dirs:?}");
         }
         sleeper.kill().unwrap();
         sleeper.wait().unwrap();
@@ -255,7 +268,7 @@ mod tests {
         assert_eq!(errors.vanished, 1);
         assert_eq!((groups, errors), plain(&pids));
         assert_eq!(
-            dirs.kept(),
+            dirs.kept.len(),
             1,
             "the exited process's fd is still open: {dirs:?}"
         );
@@ -296,10 +309,10 @@ mod tests {
         let mut dirs = NsDirs::keeping_at_most(2);
         let (groups, errors) = dirs.group(Path::new("/proc"), &pids);
         assert_eq!((groups, errors), plain(&pids));
-        assert_eq!(dirs.kept(), 2);
+        assert_eq!(dirs.kept.len(), 2);
         let mut none = NsDirs::default();
         none.group(Path::new("/proc"), &pids);
-        assert_eq!(none.kept(), 0);
+        assert_eq!(none.kept.len(), 0);
         for mut s in sleepers {
             s.kill().unwrap();
             s.wait().unwrap();
@@ -312,15 +325,7 @@ mod tests {
         let pids: Vec<u32> = sleepers.iter().map(Child::id).collect();
         let want = plain(&pids);
         let mut dirs = NsDirs::keeping_at_most(100);
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit/setrlimit read and write one struct rlimit.
-        assert_eq!(
-            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
-            0
-        );
+        let mut limit = open_files_limit().unwrap();
         let saved = limit.rlim_cur;
         // A first scan of no process finds procfs's pid namespace (a file read).
         dirs.group(Path::new("/proc"), &[]);
@@ -331,12 +336,12 @@ mod tests {
         assert!(free >= 0);
         unsafe { libc::close(free) };
         limit.rlim_cur = free as u64 + 1;
-        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
+        set_open_files_limit(&limit).unwrap();
         let got = dirs.group(Path::new("/proc"), &pids);
         limit.rlim_cur = saved;
-        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
+        set_open_files_limit(&limit).unwrap();
         assert_eq!(got, want, "processes lost for want of an fd");
-        assert_eq!(dirs.kept(), 0, "{dirs:?}");
+        assert_eq!(dirs.kept.len(), 0, "{dirs:?}");
         for mut s in sleepers {
             s.kill().unwrap();
             s.wait().unwrap();

@@ -179,11 +179,6 @@ impl Tables {
         }
     }
 
-    /// How many processes' `ns` directories are kept open between scans.
-    pub fn ns_dirs_kept(&self) -> usize {
-        self.ns_dirs.kept()
-    }
-
     pub fn mode(&self) -> ScanMode {
         match self.mode {
             Mode::Incremental(_) => ScanMode::Listmount,
@@ -196,7 +191,8 @@ impl Tables {
     pub(super) fn begin(&mut self, procfs: &Path, layout: &Layout) {
         if let Mode::Unprobed = self.mode {
             self.mode = match super::listmount::probe(procfs) {
-                Ok(naming) => {
+                Ok((naming, own_ns)) => {
+                    self.own_ns = Some(own_ns);
                     tracing::info!(
                         ?naming,
                         "incremental scans: listmount(2) says which tables changed"
@@ -208,15 +204,9 @@ impl Tables {
                     Mode::Full
                 }
             };
-            if let Mode::Incremental(naming) = self.mode {
+            if let Mode::Incremental(_) = self.mode {
                 self.details = Details::remembering();
                 self.ns_dirs = NsDirs::keeping();
-                let own = procfs.join("self/ns/mnt");
-                let inode =
-                    std::fs::metadata(&own).map_or(0, |m| std::os::unix::fs::MetadataExt::ino(&m));
-                self.own_ns = OpenNamespace::open(&own, inode, naming)
-                    .ok()
-                    .map(|ns| ns.id);
             }
         }
         self.details.begin();
@@ -388,13 +378,11 @@ impl Tables {
             }
         };
         let remembered = self.cached.get(&ns.id).and_then(|c| c.summary);
-        let unchanged = remembered.is_some() && self.summary(&ns) == remembered;
-        let listed = match self.cached.get(&ns.id) {
-            Some(c) if unchanged => {
-                self.ids.clone_from(&c.ids);
-                Ok(())
-            }
-            _ => ns.list(&mut self.ids),
+        let listed = if remembered.is_some() && self.summary(&ns) == remembered {
+            self.ids.clone_from(&self.cached[&ns.id].ids);
+            Ok(())
+        } else {
+            ns.list(&mut self.ids)
         };
         if listed.is_ok()
             && let Some(c) = self.cached.get_mut(&ns.id)
