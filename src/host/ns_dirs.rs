@@ -239,12 +239,40 @@ mod tests {
     use super::*;
     use std::process::{Child, Command, Stdio};
 
-    fn spawn(args: &[&str]) -> Child {
+    /// A child process, killed and reaped when dropped (a failed assertion included).
+    struct Running(Child);
+
+    impl Running {
+        fn id(&self) -> u32 {
+            self.0.id()
+        }
+
+        fn stop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    impl Drop for Running {
+        fn drop(&mut self) {
+            self.stop();
+        }
+    }
+
+    fn spawn(args: &[&str]) -> Running {
         let child = Command::new(args[0])
             .args(&args[1..])
             .stdin(Stdio::piped())
             .spawn();
-        child.unwrap_or_else(|e| panic!("cannot run {args:?} (util-linux, coreutils): {e}"))
+        Running(
+            child.unwrap_or_else(|e| panic!("cannot run {args:?} (util-linux, coreutils): {e}")),
+        )
+    }
+
+    fn sleepers(n: usize) -> (Vec<Running>, Vec<u32>) {
+        let running: Vec<Running> = (0..n).map(|_| spawn(&["sleep", "600"])).collect();
+        let pids = running.iter().map(Running::id).collect();
+        (running, pids)
     }
 
     fn plain(pids: &[u32]) -> (HashMap<u64, Vec<u32>>, ScanErrors) {
@@ -261,8 +289,7 @@ mod tests {
             assert_eq!((groups, errors), plain(&pids));
             assert_eq!(dirs.kept.len(), 2, "{dirs:?}");
         }
-        sleeper.kill().unwrap();
-        sleeper.wait().unwrap();
+        sleeper.stop();
         // Still listed (a scan racing the exit): counted as vanished, as a plain read does.
         let (groups, errors) = dirs.group(Path::new("/proc"), &pids);
         assert_eq!(errors.vanished, 1);
@@ -276,9 +303,9 @@ mod tests {
 
     #[test]
     fn none_for_a_process_in_a_pid_namespace_of_its_own() {
-        // `unshare -p -f`: the sleep (killed with unshare) is pid 1 of a new pid namespace, which a kept fd would
-        // keep alive after it exits.
-        let mut outer = spawn(&["unshare", "-p", "-f", "--kill-child", "sleep", "600"]);
+        // `unshare -p -f`: the sleep (killed with unshare) is pid 1 of a new pid namespace,
+        // which a kept fd would keep alive after it exits.
+        let outer = spawn(&["unshare", "-p", "-f", "--kill-child", "sleep", "600"]);
         let inner = (0..100)
             .find_map(|_| {
                 std::thread::sleep(std::time::Duration::from_millis(20));
@@ -298,14 +325,11 @@ mod tests {
                 "kept in its own pid namespace"
             );
         }
-        outer.kill().unwrap();
-        outer.wait().unwrap();
     }
 
     #[test]
     fn at_most_the_room_given_and_nothing_by_default() {
-        let sleepers: Vec<Child> = (0..3).map(|_| spawn(&["sleep", "600"])).collect();
-        let pids: Vec<u32> = sleepers.iter().map(Child::id).collect();
+        let (_sleepers, pids) = sleepers(3);
         let mut dirs = NsDirs::keeping_at_most(2);
         let (groups, errors) = dirs.group(Path::new("/proc"), &pids);
         assert_eq!((groups, errors), plain(&pids));
@@ -313,16 +337,11 @@ mod tests {
         let mut none = NsDirs::default();
         none.group(Path::new("/proc"), &pids);
         assert_eq!(none.kept.len(), 0);
-        for mut s in sleepers {
-            s.kill().unwrap();
-            s.wait().unwrap();
-        }
     }
 
     #[test]
     fn out_of_fds_no_process_is_lost() {
-        let sleepers: Vec<Child> = (0..3).map(|_| spawn(&["sleep", "600"])).collect();
-        let pids: Vec<u32> = sleepers.iter().map(Child::id).collect();
+        let (_sleepers, pids) = sleepers(3);
         let want = plain(&pids);
         let mut dirs = NsDirs::keeping_at_most(100);
         let mut limit = open_files_limit().unwrap();
@@ -342,9 +361,5 @@ mod tests {
         set_open_files_limit(&limit).unwrap();
         assert_eq!(got, want, "processes lost for want of an fd");
         assert_eq!(dirs.kept.len(), 0, "{dirs:?}");
-        for mut s in sleepers {
-            s.kill().unwrap();
-            s.wait().unwrap();
-        }
     }
 }
