@@ -379,7 +379,7 @@ pub fn classify(
     };
     for ns in foreign {
         let first = out.leaks.len();
-        let decided = against.decide(&ns, out.holders.len() as u32, &mut out.leaks);
+        let (decided, _) = against.decide(&ns, &[], out.holders.len() as u32, &mut out.leaks);
         out.close_holder(&ns, decided, first);
     }
     out
@@ -419,56 +419,118 @@ impl<'a> Against<'a> {
     }
 
     /// Classifies one foreign namespace's copies: its leaks (numbered `holder`, ordered by
-    /// path) are appended to `leaks`.
-    fn decide(&mut self, ns: &MountNamespace, holder: u32, leaks: &mut Vec<Leak>) -> Decided {
-        let mut decided = Decided::default();
-        let first = leaks.len();
-        let mut seen = HashSet::new();
-        for cm in ns.container_mounts.iter() {
-            let t = &cm.target;
-            let same_device: Vec<_> = (self.reference.get(t.path.canonical.as_str()))
+    /// path) are appended to `leaks`. Each copy's verdict is `kept[i]` where there is one.
+    fn decide(
+        &mut self,
+        ns: &MountNamespace,
+        kept: &[Option<Verdict>],
+        holder: u32,
+        leaks: &mut Vec<Leak>,
+    ) -> (Decided, Vec<Verdict>) {
+        let verdicts: Vec<Verdict> = (ns.container_mounts.iter().enumerate())
+            .map(|(i, cm)| match kept.get(i) {
+                Some(Some(v)) => v.clone(),
+                _ => self.verdict(ns, cm),
+            })
+            .collect();
+        let decided = tally(ns, &verdicts, holder, leaks);
+        (decided, verdicts)
+    }
+
+    /// What one copy is, on its own (see [`Verdict`]).
+    fn verdict(&mut self, ns: &MountNamespace, cm: &ContainerMount) -> Verdict {
+        let t = &cm.target;
+        let same_device: Vec<_> = (self.reference.get(t.path.canonical.as_str()))
+            .into_iter()
+            .flatten()
+            .filter(|(maj, min, _)| (*maj, *min) == (t.major, t.minor))
+            .collect();
+        let status = if same_device.is_empty() {
+            Status::Stale
+        } else {
+            let groups: Vec<u32> = same_device.iter().filter_map(|r| r.2).collect();
+            let tied = [cm.propagation.shared, cm.propagation.master]
                 .into_iter()
                 .flatten()
-                .filter(|(maj, min, _)| (*maj, *min) == (t.major, t.minor))
-                .collect();
-            let status = if same_device.is_empty() {
-                Status::Stale
-            } else {
-                let groups: Vec<u32> = same_device.iter().filter_map(|r| r.2).collect();
-                let tied = [cm.propagation.shared, cm.propagation.master]
-                    .into_iter()
-                    .flatten()
-                    .any(|g| self.masters.reaches(g, &groups));
-                if tied {
-                    decided.propagated += 1;
-                    continue;
-                }
-                Status::AtRisk
-            };
-            // A path mounted twice in one namespace (stacked) is one leak to the operator.
-            if !seen.insert((t.path.canonical.as_str(), t.major, t.minor)) {
-                continue;
+                .any(|g| self.masters.reaches(g, &groups));
+            if tied {
+                return Verdict::Propagated;
             }
-            let view = self.view;
-            let owner = (self.owners.entry(Arc::as_ptr(t)))
-                .or_insert_with(|| Arc::new(owner(&t.path, view)))
-                .clone();
-            if status == Status::Stale && !verified(ns, t, &owner, self.history) {
-                decided.unverified += 1;
-                continue;
-            }
-            leaks.push(Leak {
-                namespace: holder,
-                mount_id: cm.mount_id,
-                target: t.clone(),
-                status,
-                owner,
-                first_seen: 0,
-            });
+            Status::AtRisk
+        };
+        let view = self.view;
+        let owner = (self.owners.entry(Arc::as_ptr(t)))
+            .or_insert_with(|| Arc::new(owner(&t.path, view)))
+            .clone();
+        let vouched = status != Status::Stale || verified(ns, t, &owner, self.history);
+        Verdict::Copy {
+            status,
+            vouched,
+            owner,
         }
-        leaks[first..].sort_by(|a, b| a.target.path.canonical.cmp(&b.target.path.canonical));
-        decided
     }
+}
+
+/// What one foreign copy is, decided on its own: the namespace's other copies only matter
+/// when a path is stacked (see [`tally`]).
+#[derive(Debug, Clone)]
+enum Verdict {
+    /// Tied to the reference by propagation: not a leak.
+    Propagated,
+    /// Stale or at risk; a stale copy nothing vouches for ([`verified`]) is only counted.
+    Copy {
+        status: Status,
+        vouched: bool,
+        owner: Arc<MountOwner>,
+    },
+}
+
+/// Counts a namespace's verdicts (`verdicts[i]` of its i-th copy) and appends its leaks,
+/// ordered by path, to `leaks`. A path mounted twice in one namespace (stacked) is one leak
+/// to the operator: of the copies of one path and device that are not propagated, the first
+/// (in table order) stands for all. A stable sort by path keeps table order within a path,
+/// so that first copy is the first of its device in its run.
+fn tally(ns: &MountNamespace, verdicts: &[Verdict], holder: u32, leaks: &mut Vec<Leak>) -> Decided {
+    let mut decided = Decided::default();
+    let mut copies: Vec<(&ContainerMount, Status, bool, &Arc<MountOwner>)> = Vec::new();
+    for (cm, v) in ns.container_mounts.iter().zip(verdicts) {
+        match v {
+            Verdict::Propagated => decided.propagated += 1,
+            Verdict::Copy {
+                status,
+                vouched,
+                owner,
+            } => copies.push((cm, *status, *vouched, owner)),
+        }
+    }
+    copies.sort_by(|a, b| a.0.target.path.canonical.cmp(&b.0.target.path.canonical));
+    let path = |i: usize| copies[i].0.target.path.canonical.as_str();
+    let mut run = 0;
+    for i in 0..copies.len() {
+        if path(i) != path(run) {
+            run = i;
+        }
+        let (cm, status, vouched, owner) = copies[i];
+        let t = &cm.target;
+        if (copies[run..i].iter())
+            .any(|c| (c.0.target.major, c.0.target.minor) == (t.major, t.minor))
+        {
+            continue;
+        }
+        if !vouched {
+            decided.unverified += 1;
+            continue;
+        }
+        leaks.push(Leak {
+            namespace: holder,
+            mount_id: cm.mount_id,
+            target: t.clone(),
+            status,
+            owner: owner.clone(),
+            first_seen: 0,
+        });
+    }
+    decided
 }
 
 /// What one classification leaves for the next (incremental scans): each foreign
@@ -479,6 +541,12 @@ impl<'a> Against<'a> {
 /// reference's mounts of the namespace's paths. A container that starts or stops changes the
 /// reference's mounts of its own paths only: just the namespaces holding one of those paths
 /// are classified again. Its processes only name the holder: taken from the new scan.
+///
+/// A namespace whose table changed by a few mounts keeps the verdicts of the copies it still
+/// holds: a table brought up to date shares the unchanged copies' `MountTarget`s with the old
+/// one, so each new copy is matched to an old one by that address (its id and propagation
+/// too), in table order; only new copies, and those of paths whose reference changed, are
+/// decided again (the bench's scan after one change decided a whole table, issue 17).
 #[derive(Debug, Default)]
 pub struct Remembered {
     /// `None` until the first classification.
@@ -495,7 +563,14 @@ struct Decisions {
     decided: Decided,
     /// Numbered as holder 0.
     leaks: Vec<Leak>,
+    /// Of each of `mounts`.
+    verdicts: Vec<Verdict>,
 }
+
+/// Most old copies passed over (gone from the table) looking for a new copy's old verdict,
+/// and most new copies looked for in vain before the rest of a table is decided afresh: a
+/// table read again has no old copy at all.
+const MAX_UNMATCHED: usize = 64;
 
 impl Decisions {
     /// Whether these are still the decisions for `ns`, given the paths whose reference
@@ -507,11 +582,40 @@ impl Decisions {
                 || !(ns.container_mounts.iter())
                     .any(|cm| changed.contains(cm.target.path.canonical.as_str())))
     }
+
+    /// The verdicts of `ns`'s copies that these decisions still hold (see [`Remembered`]).
+    fn verdicts_for(&self, ns: &MountNamespace, changed: &HashSet<String>) -> Vec<Option<Verdict>> {
+        if self.host_userns != ns.host_userns {
+            return Vec::new();
+        }
+        let same = |a: &ContainerMount, b: &ContainerMount| {
+            Arc::ptr_eq(&a.target, &b.target)
+                && a.mount_id == b.mount_id
+                && a.propagation == b.propagation
+        };
+        let (mut next, mut misses) = (0, 0);
+        let mut kept = Vec::with_capacity(ns.container_mounts.len());
+        for cm in ns.container_mounts.iter() {
+            if misses > MAX_UNMATCHED {
+                break;
+            }
+            let window = next..self.mounts.len().min(next + MAX_UNMATCHED + 1);
+            let Some(i) = window.into_iter().find(|&i| same(&self.mounts[i], cm)) else {
+                misses += 1;
+                kept.push(None);
+                continue;
+            };
+            next = i + 1;
+            let path_changed = changed.contains(cm.target.path.canonical.as_str());
+            kept.push((!path_changed).then(|| self.verdicts[i].clone()));
+        }
+        kept
+    }
 }
 
 impl Remembered {
-    /// [`classify`], deciding again only for the namespaces whose decisions may differ from
-    /// the last call's; the result is the same.
+    /// [`classify`], deciding again only for the copies whose decisions may differ from the
+    /// last call's; the result is the same.
     pub fn classify(
         &mut self,
         snapshot: HostSnapshot,
@@ -546,18 +650,22 @@ impl Remembered {
         };
         let mut decided = HashMap::with_capacity(foreign.len());
         for ns in foreign {
-            let kept =
-                (self.decided.remove(&ns.key)).filter(|d| reusable && d.hold_for(&ns, &changed));
-            let d = kept.unwrap_or_else(|| {
-                let mut leaks = Vec::new();
-                let decided = against.decide(&ns, 0, &mut leaks);
-                Decisions {
-                    mounts: ns.container_mounts.clone(),
-                    host_userns: ns.host_userns,
-                    decided,
-                    leaks,
+            let old = self.decided.remove(&ns.key).filter(|_| reusable);
+            let d = match old {
+                Some(d) if d.hold_for(&ns, &changed) => d,
+                old => {
+                    let kept = old.map_or_else(Vec::new, |d| d.verdicts_for(&ns, &changed));
+                    let mut leaks = Vec::new();
+                    let (decided, verdicts) = against.decide(&ns, &kept, 0, &mut leaks);
+                    Decisions {
+                        mounts: ns.container_mounts.clone(),
+                        host_userns: ns.host_userns,
+                        decided,
+                        leaks,
+                        verdicts,
+                    }
                 }
-            });
+            };
             let (first, holder) = (out.leaks.len(), out.holders.len() as u32);
             out.leaks.extend(d.leaks.iter().map(|l| Leak {
                 namespace: holder,
@@ -819,6 +927,104 @@ mod tests {
         assert_eq!(statuses(&fourth), [Status::Stale]);
     }
 
+    /// Issue 17: a namespace whose table gained or lost a copy (a table brought up to date
+    /// shares its other copies' mount data) keeps the verdicts of the copies it still holds;
+    /// only the new copy, and copies of a path whose reference changed, are decided again.
+    #[test]
+    fn a_changed_table_keeps_the_verdicts_of_its_unchanged_copies() {
+        let view = Arc::new(RuntimeView::default());
+        let line = |id: u32, dev: &str, path: &str, opt: &str| {
+            format!("{id} 340 {dev} / /var/lib/docker/{path} rw {opt} - tmpfs t rw")
+        };
+        let shm_path = format!("containers/{ID}/mounts/shm");
+        let host = ns(
+            1,
+            "/",
+            &[(1, "systemd")],
+            &[
+                line(596, "0:99", &shm_path, "shared:1"),
+                line(597, "0:98", "volumes/data/_data", "shared:2"),
+                line(598, "0:97", "volumes/logs/_data", "shared:3"),
+            ],
+        );
+        let holder = ns(
+            2,
+            "/",
+            &[(500, "httpd")],
+            &[
+                line(700, "0:99", &shm_path, ""),
+                line(701, "0:98", "volumes/data/_data", ""),
+            ],
+        );
+        let with = |base: &MountNamespace, extra: &[String], drop: usize| {
+            let fresh = ns(2, "/", &[(500, "httpd")], extra);
+            let mounts = (base.container_mounts.iter().skip(drop))
+                .chain(fresh.container_mounts.iter())
+                .cloned()
+                .collect();
+            MountNamespace {
+                container_mounts: mounts,
+                ..base.clone()
+            }
+        };
+        let mut remembered = Remembered::default();
+        let (mut incremental, mut full) =
+            (ReferenceHistory::default(), ReferenceHistory::default());
+        let mut step = |namespaces: Vec<MountNamespace>| {
+            let snapshot = || HostSnapshot {
+                namespaces: namespaces.clone(),
+                ..Default::default()
+            };
+            let c = remembered.classify(snapshot(), &view, &mut incremental);
+            let all = classify(snapshot(), &view, &mut full);
+            assert_eq!(c.leaks, all.leaks);
+            assert_eq!(
+                (c.propagated, c.unverified),
+                (all.propagated, all.unverified)
+            );
+            c
+        };
+        let owner_of = |c: &Classified, id: u32| {
+            let leak = c.leaks.iter().find(|l| l.mount_id == id);
+            leak.unwrap_or_else(|| panic!("no leak {id}")).owner.clone()
+        };
+
+        let first = step(vec![host.clone(), holder.clone()]);
+        assert_eq!(first.leaks.len(), 2);
+
+        // A third volume's copy appears in the holder's table.
+        let grown = with(&holder, &[line(702, "0:97", "volumes/logs/_data", "")], 0);
+        let second = step(vec![host.clone(), grown.clone()]);
+        assert_eq!(second.leaks.len(), 3);
+        for id in [700, 701] {
+            assert!(
+                Arc::ptr_eq(&owner_of(&first, id), &owner_of(&second, id)),
+                "copy {id} decided again"
+            );
+        }
+
+        // The shm copy leaves the table while the data volume's mount leaves the host: the
+        // logs copy keeps its verdict, the data copy (its path's reference changed) is
+        // decided again and now stale.
+        let shrunk = with(&grown, &[], 1);
+        let stopped = MountNamespace {
+            container_mounts: (host.container_mounts.iter())
+                .filter(|cm| !cm.target.path.canonical.contains("/data/"))
+                .cloned()
+                .collect(),
+            ..host.clone()
+        };
+        let third = step(vec![stopped, shrunk]);
+        let status: Vec<(u32, Status)> =
+            third.leaks.iter().map(|l| (l.mount_id, l.status)).collect();
+        assert_eq!(status, [(701, Status::Stale), (702, Status::AtRisk)]);
+        assert!(Arc::ptr_eq(&owner_of(&second, 702), &owner_of(&third, 702)));
+        assert!(!Arc::ptr_eq(
+            &owner_of(&second, 701),
+            &owner_of(&third, 701)
+        ));
+    }
+
     #[test]
     fn a_stale_copy_counts_only_when_something_vouches_for_it() {
         // Issue 12: a user's `unshare -Urm` and a tmpfs at a container-shaped path.
@@ -1069,15 +1275,32 @@ mod tests {
         }));
     }
 
+    /// A path mounted twice (stacked) is one leak: the first copy of each device, in table
+    /// order, stands for its path; a copy of the same path on another device is another leak.
     #[test]
     fn stacked_mounts_of_one_path_are_one_leak() {
-        let leaker = ns(
-            2,
-            "/",
-            &[(500, "httpd")],
-            &[shm("0:57", ""), shm("0:57", "")],
-        );
-        assert_eq!(run(vec![leaker], &RuntimeView::default()).leaks.len(), 1);
+        let line = |id: u32, dev: &str, path: &str| {
+            format!("{id} 340 {dev} / /var/lib/docker/{path} rw - tmpfs t rw")
+        };
+        let shm_path = format!("containers/{ID}/mounts/shm");
+        let lines = [
+            line(601, "0:57", &shm_path),
+            line(602, "0:58", "volumes/data/_data"),
+            line(603, "0:59", &shm_path),
+            line(604, "0:57", &shm_path),
+            line(605, "0:58", "volumes/data/_data"),
+        ];
+        let leaker = ns(2, "/", &[(500, "httpd")], &lines);
+        let got = run(vec![leaker.clone()], &RuntimeView::default());
+        let ids: Vec<u32> = got.leaks.iter().map(|l| l.mount_id).collect();
+        assert_eq!(ids, [601, 603, 602]);
+        // Nothing vouches for a faker's copies: each path and device is counted once.
+        let faker = MountNamespace {
+            host_userns: false,
+            ..leaker
+        };
+        let got = run(vec![faker], &RuntimeView::default());
+        assert_eq!((got.leaks.len(), got.unverified), (0, 3));
     }
 
     #[test]
