@@ -263,7 +263,7 @@ fn read_namespaces(
             Arc::from([])
         } else {
             let limit = options.processes_per_namespace;
-            processes(procfs, pids, limit, &mut tables.details, &mut errors)
+            processes(procfs, pids, limit, tables, &mut errors)
         };
         if device == 0 {
             device = nsfs_device(procfs, pids[0]);
@@ -551,14 +551,16 @@ fn processes(
     procfs: &Path,
     pids: &[u32],
     limit: usize,
-    details: &mut details::Details,
+    tables: &mut Tables,
     errors: &mut ScanErrors,
 ) -> Arc<[ProcessInfo]> {
     let mut buf = Vec::new();
     let limit = if limit == 0 { usize::MAX } else { limit };
+    let (details, dirs) = (&mut tables.details, &tables.ns_dirs);
     pids.iter()
         .filter_map(|&pid| {
-            match details.get(procfs, pid, &mut buf, |buf| process_info(procfs, pid, buf)) {
+            let full = |buf: &mut Vec<u8>| process_info(procfs, pid, buf);
+            match details.get(procfs, pid, dirs.kept(pid), &mut buf, full) {
                 Ok(p) => Some(p),
                 Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
                     errors.count(&e);

@@ -26,7 +26,7 @@ use std::collections::{HashMap, HashSet};
 use std::ffi::CStr;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd, RawFd};
+use std::os::fd::{AsFd as _, AsRawFd as _, BorrowedFd, FromRawFd as _, OwnedFd, RawFd};
 use std::path::Path;
 
 use super::{ScanErrors, ns_inode};
@@ -39,12 +39,22 @@ pub const MAX_KEPT: usize = 65_536;
 pub struct NsDirs {
     /// At most this many in `kept` (0: keeping nothing).
     room: usize,
-    kept: HashMap<u32, OwnedFd>,
+    kept: HashMap<u32, Kept>,
+    /// How many directories were opened to keep: numbers each.
+    opened: u64,
     /// Pids last seen in another pid namespace than procfs's: read through `/proc`.
     others: HashSet<u32>,
     /// procfs's pid namespace (its `ns/pid` link), found on the first scan; `Some(None)`
     /// when the exporter does not live in it (then nothing is kept).
     own: Option<Option<String>>,
+}
+
+/// A kept `ns` directory and the number it was opened under: while a pid's number is the
+/// same, so is its process (the fd of a gone process is closed, and a reused pid opened anew
+/// under another number).
+struct Kept {
+    fd: OwnedFd,
+    opened: u64,
 }
 
 impl std::fmt::Debug for NsDirs {
@@ -94,9 +104,9 @@ impl NsDirs {
         let mut old = std::mem::take(&mut self.kept);
         let others = std::mem::take(&mut self.others);
         for &pid in pids {
-            let through_kept = old.remove(&pid).and_then(|fd| {
-                let link = link_at(fd.as_raw_fd(), c"mnt").ok()?;
-                self.kept.insert(pid, fd);
+            let through_kept = old.remove(&pid).and_then(|k| {
+                let link = link_at(k.fd.as_raw_fd(), c"mnt").ok()?;
+                self.kept.insert(pid, k);
                 Some(ns_inode(&link))
             });
             let inode = match (through_kept, &own) {
@@ -120,6 +130,12 @@ impl NsDirs {
         (groups, errors)
     }
 
+    /// `pid`'s kept `ns` directory, read in this scan, and the number it was opened under
+    /// (see [`Kept`]).
+    pub(super) fn kept(&self, pid: u32) -> Option<(BorrowedFd<'_>, u64)> {
+        (self.kept.get(&pid)).map(|k| (k.fd.as_fd(), k.opened))
+    }
+
     /// Opens `<pid>/ns`, reads `mnt` in it, and keeps it if the process lives in procfs's
     /// own pid namespace (`own`, its `ns/pid` link). Where the directory cannot be opened
     /// (gone, or out of fds: EMFILE) the link is read as without keeping, so no process is
@@ -130,7 +146,9 @@ impl NsDirs {
         };
         let inode = ns_inode(&link_at(fd.as_raw_fd(), c"mnt")?)?;
         if link_at(fd.as_raw_fd(), c"pid").is_ok_and(|link| link == own) {
-            self.kept.insert(pid, fd);
+            self.opened += 1;
+            let opened = self.opened;
+            self.kept.insert(pid, Kept { fd, opened });
         } else {
             self.others.insert(pid);
         }
@@ -164,8 +182,13 @@ fn mnt_ns_inode_at(dir: &File, pid: u32) -> io::Result<u64> {
 fn open_ns_dir(dir: &File, pid: u32) -> io::Result<OwnedFd> {
     let path = pid_path(pid, "ns")?;
     let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
+    open_at(dir.as_raw_fd(), as_cstr(&path)?, flags)
+}
+
+/// `openat(2)` of `path` relative to the directory `dir`.
+pub(super) fn open_at(dir: RawFd, path: &CStr, flags: libc::c_int) -> io::Result<OwnedFd> {
     // SAFETY: the path is NUL-terminated.
-    let fd = unsafe { libc::openat(dir.as_raw_fd(), as_cstr(&path)?.as_ptr(), flags) };
+    let fd = unsafe { libc::openat(dir, path.as_ptr(), flags) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -284,11 +307,16 @@ mod tests {
         let mut sleeper = spawn(&["sleep", "600"]);
         let pids = [std::process::id(), sleeper.id()];
         let mut dirs = NsDirs::keeping_at_most(100);
+        let mut numbers = Vec::new();
         for _ in 0..2 {
             let (groups, errors) = dirs.group(Path::new("/proc"), &pids);
             assert_eq!((groups, errors), plain(&pids));
             assert_eq!(dirs.kept.len(), 2, "{dirs:?}");
+            numbers.push(pids.map(|pid| dirs.kept(pid).map(|k| k.1)));
         }
+        // Kept, not opened again: each keeps its number (the details rest on it).
+        assert_eq!(numbers[0], numbers[1]);
+        assert_ne!(numbers[0][0], numbers[0][1]);
         sleeper.stop();
         // Still listed (a scan racing the exit): counted as vanished, as a plain read does.
         let (groups, errors) = dirs.group(Path::new("/proc"), &pids);
