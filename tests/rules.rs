@@ -396,14 +396,20 @@ fn grouped_mounts(group: &Value, alert_labels: &Value) -> Vec<String> {
 /// The release an alert offers before its fix runs one `mountleak_exporter release`
 /// selecting the alert's group: the container by its id, else its one mount by the real
 /// path, else the holder's namespace; whatever the labels hold, in bash and (without
-/// `$'...'`) in sh.
+/// `$'...'`) in sh. A stale group's is carried out (`--yes`); an at-risk group's is a dry
+/// run that includes at-risk copies (the holder may still use them).
 fn check_release_line(description: &str, labels: &Value, mounts: &[String]) {
     use common::paste::{paste, path_bytes};
     let release = description
-        .split_once("Release (the holder keeps running): ")
-        .and_then(|(_, r)| r.split_once(" Or restart. Fix: "))
+        .split_once(" Release")
+        .and_then(|(_, r)| r.split_once("): "))
+        .and_then(|(_, r)| r.split_once(" Or restart"))
         .map(|(r, _)| r)
         .unwrap_or_else(|| panic!("no release before the fix in: {description}"));
+    let last = match s(labels, "status") {
+        "at_risk" => "--include-at-risk",
+        _ => "--yes",
+    };
     for shell in ["bash", "sh"] {
         let (calls, other) = paste(release, shell);
         assert!(
@@ -421,7 +427,7 @@ fn check_release_line(description: &str, labels: &Value, mounts: &[String]) {
             ["mountleak_exporter", "release", "--holder"],
             "`{release}`"
         );
-        assert_eq!(words.last().unwrap(), "--yes", "`{release}`");
+        assert_eq!(words.last().unwrap(), last, "`{release}`");
         let container = s(labels, "container_id");
         let exact = shell == "bash" || !release.contains("$'");
         match words[4].as_str() {

@@ -51,12 +51,15 @@ local leakMetric = 'mountleak_leak_first_seen_timestamp_seconds';
     ({{ $state }}, id {{ reReplaceAll "^(.{12}).*$" "$1" $labels.container_id }}){{ end }}
   |||),
   // The release of the group's copies: the container's when it is known, else the one
-  // mount's, else every stale copy of the holder's namespace.
-  local release =
+  // mount's, else every stale copy of the holder's namespace. `yes`: carried out, else a
+  // dry run that says what it would release.
+  local releaseCommand(yes) =
     'mountleak_exporter release --holder {{ $pid }}'
     + '{{ if $labels.container_id }} --container %s' % t.shellWord('$labels.container_id')
     + '{{ else if eq $count 1 }} --mount %s{{ end }}' % t.shellWord('$mount')
-    + '{{ if eq $labels.status "at_risk" }} --include-at-risk{{ end }} --yes',
+    + '{{ if eq $labels.status "at_risk" }} --include-at-risk{{ end }}'
+    + (if yes then ' --yes' else ''),
+  local release = releaseCommand(true),
   local identity = ['job', 'instance', 'unit', 'container_id', 'status'],
   local without(labels) = std.join(', ', labels),
 
@@ -121,12 +124,16 @@ local leakMetric = 'mountleak_leak_first_seen_timestamp_seconds';
               {{ if eq $count 1 }}the copy does{{ else }}the copies do{{ end }} not receive the
               {{ or $labels.runtime "container" }} runtime's unmount: when the container stops
               {{ if eq $count 1 }}it turns into a stale leak{{ else }}they turn into stale leaks{{ end }}.
-              Restart the holder at a convenient time, before the container is stopped or removed:
+              Release, if the holder does not use {{ if eq $count 1 }}it{{ else }}them{{ end }}
+              (the holder keeps running; a dry run until --yes is added):
+              %(release)s
+              Or restart, at a convenient time before the container is stopped or removed. Fix:
               %(restart)s
             ||| % {
               unit: t.unitOr('a process outside any systemd unit'),
               container: container,
               listed: listed(),
+              release: releaseCommand(false),
               restart: t.restart('$mounts'),
             }),
             runbook_url: runbook('MountleakAtRiskLeak'),
