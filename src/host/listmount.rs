@@ -364,6 +364,7 @@ fn has_cap_sys_admin() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::test_process::Running;
 
     #[test]
     fn our_own_namespace_lists_like_its_mountinfo() {
@@ -404,10 +405,7 @@ mod tests {
     #[test]
     fn a_summary_changes_with_every_mount_and_unmount_and_only_then() {
         let (naming, _) = probe(Path::new("/proc")).expect("listmount(2) (Linux 6.8+)");
-        let mut holder = std::process::Command::new("unshare")
-            .args(["-m", "--propagation", "private", "sleep", "600"])
-            .spawn()
-            .expect("unshare (util-linux)");
+        let holder = Running::spawn(&["unshare", "-m", "--propagation", "private", "sleep", "600"]);
         let link = std::path::PathBuf::from(format!("/proc/{}/ns/mnt", holder.id()));
         let own = std::fs::metadata("/proc/self/ns/mnt").unwrap().ino();
         let inode = (0..200)
@@ -455,7 +453,5 @@ mod tests {
         for w in seen.windows(2) {
             assert_ne!(w[0], w[1], "a mount or unmount left the summary as it was");
         }
-        holder.kill().unwrap();
-        holder.wait().unwrap();
     }
 }

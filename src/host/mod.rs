@@ -14,6 +14,8 @@ pub mod mountinfo;
 mod ns_dirs;
 mod procfile;
 mod tables;
+#[cfg(test)]
+mod test_process;
 
 use std::collections::HashMap;
 use std::io;
@@ -263,7 +265,8 @@ fn read_namespaces(
             Arc::from([])
         } else {
             let limit = options.processes_per_namespace;
-            processes(procfs, pids, limit, tables, &mut errors)
+            let memory = (&mut tables.details, &tables.ns_dirs);
+            processes(procfs, pids, limit, memory, &mut errors)
         };
         if device == 0 {
             device = nsfs_device(procfs, pids[0]);
@@ -551,12 +554,11 @@ fn processes(
     procfs: &Path,
     pids: &[u32],
     limit: usize,
-    tables: &mut Tables,
+    (details, dirs): (&mut details::Details, &ns_dirs::NsDirs),
     errors: &mut ScanErrors,
 ) -> Arc<[ProcessInfo]> {
     let mut buf = Vec::new();
     let limit = if limit == 0 { usize::MAX } else { limit };
-    let (details, dirs) = (&mut tables.details, &tables.ns_dirs);
     pids.iter()
         .filter_map(|&pid| {
             let full = |buf: &mut Vec<u8>| process_info(procfs, pid, buf);

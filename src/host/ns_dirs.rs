@@ -260,40 +260,10 @@ fn set_open_files_limit(limit: &libc::rlimit) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::process::{Child, Command, Stdio};
-
-    /// A child process, killed and reaped when dropped (a failed assertion included).
-    struct Running(Child);
-
-    impl Running {
-        fn id(&self) -> u32 {
-            self.0.id()
-        }
-
-        fn stop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-
-    impl Drop for Running {
-        fn drop(&mut self) {
-            self.stop();
-        }
-    }
-
-    fn spawn(args: &[&str]) -> Running {
-        let child = Command::new(args[0])
-            .args(&args[1..])
-            .stdin(Stdio::piped())
-            .spawn();
-        Running(
-            child.unwrap_or_else(|e| panic!("cannot run {args:?} (util-linux, coreutils): {e}")),
-        )
-    }
+    use crate::host::test_process::Running;
 
     fn sleepers(n: usize) -> (Vec<Running>, Vec<u32>) {
-        let running: Vec<Running> = (0..n).map(|_| spawn(&["sleep", "600"])).collect();
+        let running: Vec<Running> = (0..n).map(|_| Running::spawn(&["sleep", "600"])).collect();
         let pids = running.iter().map(Running::id).collect();
         (running, pids)
     }
@@ -304,7 +274,7 @@ mod tests {
 
     #[test]
     fn kept_for_processes_of_procfs_s_pid_namespace_and_closed_when_they_exit() {
-        let mut sleeper = spawn(&["sleep", "600"]);
+        let mut sleeper = Running::spawn(&["sleep", "600"]);
         let pids = [std::process::id(), sleeper.id()];
         let mut dirs = NsDirs::keeping_at_most(100);
         let mut numbers = Vec::new();
@@ -333,7 +303,7 @@ mod tests {
     fn none_for_a_process_in_a_pid_namespace_of_its_own() {
         // `unshare -p -f`: the sleep (killed with unshare) is pid 1 of a new pid namespace,
         // which a kept fd would keep alive after it exits.
-        let outer = spawn(&["unshare", "-p", "-f", "--kill-child", "sleep", "600"]);
+        let outer = Running::spawn(&["unshare", "-p", "-f", "--kill-child", "sleep", "600"]);
         let inner = (0..100)
             .find_map(|_| {
                 std::thread::sleep(std::time::Duration::from_millis(20));
